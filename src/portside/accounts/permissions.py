@@ -1,0 +1,57 @@
+"""The one door for "may this user do that": every view, the API and later the registry
+and entitlements ask here, and the access-matrix tests drive it through real URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portside.accounts.models import AccessToken, Membership, Organization, OrgRole, StoreRole
+
+
+def _authenticated(user: Any) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False) and user.is_active)
+
+
+def is_store_admin(user: Any) -> bool:
+    return _authenticated(user) and user.store_role == StoreRole.ADMIN
+
+
+def is_store_team(user: Any) -> bool:
+    return _authenticated(user) and user.store_role != StoreRole.NONE
+
+
+def org_role(user: Any, organization: Organization) -> str | None:
+    if not _authenticated(user):
+        return None
+    return (
+        Membership.objects.filter(organization=organization, user=user)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def can_view_organization(user: Any, organization: Organization) -> bool:
+    """Members and the store team see an organisation's private pages; nobody else
+    learns that it exists through them."""
+    return is_store_team(user) or org_role(user, organization) is not None
+
+
+def can_manage_members(user: Any, organization: Organization) -> bool:
+    return is_store_admin(user) or org_role(user, organization) == OrgRole.OWNER
+
+
+def can_edit_organization_content(user: Any, organization: Organization) -> bool:
+    """Push images, edit products: owners and editors."""
+    return org_role(user, organization) in (OrgRole.OWNER, OrgRole.EDITOR)
+
+
+def can_manage_token(user: Any, token: AccessToken) -> bool:
+    return _authenticated(user) and token.user_id == user.pk
+
+
+def can_view_audit(user: Any) -> bool:
+    return _authenticated(user) and user.store_role in (StoreRole.ADMIN, StoreRole.SECURITY)
+
+
+def can_manage_store_team(user: Any) -> bool:
+    return is_store_admin(user)

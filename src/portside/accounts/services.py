@@ -1,0 +1,453 @@
+"""Use cases of the accounts context: one function per action.
+
+Each takes explicit, keyword-only arguments (the acting user and the origin of the
+request, never the request itself), runs in one transaction, writes its audit row in that
+transaction, and raises domain errors from ``portside.core.errors``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import string
+from functools import partial
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from portside.accounts import permissions
+from portside.accounts.models import (
+    AccessToken,
+    Invitation,
+    Membership,
+    Namespace,
+    Organization,
+    OrgRole,
+    StoreRole,
+    TokenScope,
+    User,
+)
+from portside.accounts.names import validate_name
+from portside.audit import services as audit
+from portside.core import clock
+from portside.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from portside.core.origin import Origin
+
+TOKEN_PREFIX = "psp_"
+_ALPHABET = string.ascii_letters + string.digits
+INVITATION_DAYS = 14
+TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _check_name(name: str, field: str = "name") -> None:
+    try:
+        validate_name(name)
+    except ValidationError as exc:
+        raise ValidationFailed(exc.messages[0], field=field) from None
+
+
+def _clean_email(email: str) -> str:
+    email = email.strip()
+    try:
+        if len(email) > 254:
+            raise ValidationError("too long")
+        validate_email(email)
+    except ValidationError:
+        raise ValidationFailed(
+            f"{email[:80]!r} is not a valid email address.", field="email"
+        ) from None
+    return email
+
+
+def claim_namespace(name: str, kind: str) -> None:
+    """Take a name in the shared namespace or raise ``Conflict``."""
+    try:
+        with transaction.atomic():
+            Namespace.objects.create(name=name, kind=kind)
+    except IntegrityError:
+        raise Conflict(f"The name {name!r} is already taken.", field="name") from None
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+def create_user(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    store_role: str = StoreRole.NONE,
+    acting: User | str | None,
+    origin: Origin,
+) -> User:
+    """Create a user whose email address is already verified (command line, admins)."""
+    username = username.strip()
+    _check_name(username, "username")
+    email = _clean_email(email)
+    if store_role not in StoreRole.values:
+        raise ValidationFailed(f"Unknown store role {store_role!r}.", field="role")
+    user = User(username=username, email=email, store_role=store_role)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), field="password") from None
+    with transaction.atomic():
+        if User.objects.filter(username=username).exists():
+            raise Conflict(f"The name {username!r} is already taken.", field="username")
+        if EmailAddress.objects.filter(email__iexact=email).exists():
+            raise Conflict(f"The address {email} is already in use.", field="email")
+        user.set_password(password)
+        user.save()  # the post_save handler claims the namespace
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        audit.record(
+            acting, "account:user:created", user, store_role=store_role, **origin.audit_fields()
+        )
+    return user
+
+
+def set_store_role(*, user: User, store_role: str, acting: User | str, origin: Origin) -> None:
+    if store_role not in StoreRole.values:
+        raise ValidationFailed(f"Unknown store role {store_role!r}.", field="role")
+    if isinstance(acting, User) and not permissions.can_manage_store_team(acting):
+        raise PermissionDenied("Only store admins change store-team roles.")
+    with transaction.atomic():
+        previous = user.store_role
+        User.objects.filter(pk=user.pk).update(store_role=store_role)
+        user.store_role = store_role
+        audit.record(
+            acting,
+            "account:store_role:changed",
+            user,
+            previous=previous,
+            role=store_role,
+            **origin.audit_fields(),
+        )
+
+
+# --- organisations --------------------------------------------------------------------------
+
+
+def create_organization(
+    *, name: str, owner: User, acting: User | str, origin: Origin, display_name: str = ""
+) -> Organization:
+    name = name.strip()
+    _check_name(name)
+    if len(display_name) > 100:
+        raise ValidationFailed("Use at most 100 characters.", field="display_name")
+    now = clock.now()
+    with transaction.atomic():
+        claim_namespace(name, Namespace.Kind.ORGANIZATION)
+        org = Organization.objects.create(
+            name=name,
+            display_name=display_name.strip(),
+            created_at=now,
+            created_by=owner if isinstance(acting, User) else None,
+        )
+        Membership.objects.create(organization=org, user=owner, role=OrgRole.OWNER, created_at=now)
+        audit.record(
+            acting,
+            "account:organization:created",
+            org,
+            organization=org,
+            owner=owner.username,
+            **origin.audit_fields(),
+        )
+    return org
+
+
+def invite_member(
+    *,
+    organization: Organization,
+    email: str,
+    role: str,
+    acting: User,
+    origin: Origin,
+    base_url: str | None = None,
+) -> tuple[Invitation, str]:
+    """Invite someone by email; returns the invitation and the secret in its link."""
+    if not permissions.can_manage_members(acting, organization):
+        raise PermissionDenied("Only owners of the organisation invite members.")
+    email = _clean_email(email)
+    if role not in OrgRole.values:
+        raise ValidationFailed(f"Unknown role {role!r}.", field="role")
+    now = clock.now()
+    if Membership.objects.filter(
+        organization=organization,
+        user__emailaddress__email__iexact=email,
+        user__emailaddress__verified=True,
+    ).exists():
+        raise Conflict(f"{email} is already a member.", field="email")
+    if organization.invitations.pending(now).filter(email__iexact=email).exists():
+        raise Conflict(f"{email} already has a pending invitation.", field="email")
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        invitation = Invitation.objects.create(
+            organization=organization,
+            email=email,
+            role=role,
+            secret_hash=_hash(secret),
+            invited_by=acting,
+            created_at=now,
+            expires_at=now + dt.timedelta(days=INVITATION_DAYS),
+        )
+        audit.record(
+            acting,
+            "account:invitation:created",
+            invitation,
+            organization=organization,
+            email=email,
+            role=role,
+            **origin.audit_fields(),
+        )
+        link = (base_url or settings.BASE_URL) + reverse("accept_invitation", args=[secret])
+        transaction.on_commit(
+            partial(
+                send_mail,
+                f"{settings.EMAIL_SUBJECT_PREFIX}Join {organization.title} on Portside",
+                (
+                    f"{acting.username} invites you to join the organisation "
+                    f"{organization.name} as {role}.\n\n"
+                    f"Accept within {INVITATION_DAYS} days: {link}\n\n"
+                    "Sign in (or sign up) with this email address first. If you did not "
+                    "expect this invitation, ignore this message.\n"
+                ),
+                None,
+                [email],
+            )
+        )
+    return invitation, secret
+
+
+def find_invitation(secret: str) -> Invitation:
+    invitation = (
+        Invitation.objects.select_related("organization").filter(secret_hash=_hash(secret)).first()
+    )
+    if invitation is None:
+        raise NotFound("This invitation link is not valid.")
+    return invitation
+
+
+def accept_invitation(*, secret: str, user: User, origin: Origin) -> Membership:
+    now = clock.now()
+    with transaction.atomic():
+        invitation = find_invitation(secret)
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.revoked_at or invitation.accepted_at:
+            raise Conflict("This invitation has already been used or withdrawn.")
+        if invitation.expires_at <= now:
+            raise Conflict("This invitation has expired; ask for a new one.")
+        if not EmailAddress.objects.filter(
+            user=user, email__iexact=invitation.email, verified=True
+        ).exists():
+            raise PermissionDenied(
+                f"This invitation is for {invitation.email}; sign in with an account that "
+                "has verified that address."
+            )
+        org = invitation.organization
+        if Membership.objects.filter(organization=org, user=user).exists():
+            raise Conflict(f"You are already a member of {org.name}.")
+        membership = Membership.objects.create(
+            organization=org, user=user, role=invitation.role, created_at=now
+        )
+        Invitation.objects.filter(pk=invitation.pk).update(accepted_at=now, accepted_by=user)
+        audit.record(
+            user,
+            "account:membership:added",
+            membership,
+            organization=org,
+            member=user.username,
+            role=invitation.role,
+            invitation=invitation.pk,
+            **origin.audit_fields(),
+        )
+    return membership
+
+
+def revoke_invitation(*, invitation: Invitation, acting: User, origin: Origin) -> None:
+    if not permissions.can_manage_members(acting, invitation.organization):
+        raise PermissionDenied("Only owners of the organisation withdraw invitations.")
+    with transaction.atomic():
+        updated = Invitation.objects.filter(
+            pk=invitation.pk, accepted_at=None, revoked_at=None
+        ).update(revoked_at=clock.now())
+        if not updated:
+            raise Conflict("This invitation has already been used or withdrawn.")
+        audit.record(
+            acting,
+            "account:invitation:revoked",
+            invitation,
+            organization=invitation.organization,
+            email=invitation.email,
+            **origin.audit_fields(),
+        )
+
+
+def _other_owners(membership: Membership) -> bool:
+    return (
+        Membership.objects.select_for_update()
+        .filter(organization_id=membership.organization_id, role=OrgRole.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+def change_role(*, membership: Membership, role: str, acting: User, origin: Origin) -> None:
+    org = membership.organization
+    if not permissions.can_manage_members(acting, org):
+        raise PermissionDenied("Only owners of the organisation change roles.")
+    if role not in OrgRole.values:
+        raise ValidationFailed(f"Unknown role {role!r}.", field="role")
+    with transaction.atomic():
+        current = Membership.objects.select_for_update().get(pk=membership.pk)
+        if current.role == OrgRole.OWNER and role != OrgRole.OWNER and not _other_owners(current):
+            raise Conflict("An organisation must keep at least one owner.")
+        Membership.objects.filter(pk=current.pk).update(role=role)
+        audit.record(
+            acting,
+            "account:membership:role_changed",
+            current,
+            organization=org,
+            member=current.user.username,
+            previous=current.role,
+            role=role,
+            **origin.audit_fields(),
+        )
+    membership.role = role
+
+
+def remove_member(*, membership: Membership, acting: User, origin: Origin) -> None:
+    org = membership.organization
+    leaving = membership.user_id == acting.pk
+    if not leaving and not permissions.can_manage_members(acting, org):
+        raise PermissionDenied("Only owners of the organisation remove members.")
+    with transaction.atomic():
+        current = Membership.objects.select_for_update().get(pk=membership.pk)
+        if current.role == OrgRole.OWNER and not _other_owners(current):
+            raise Conflict("An organisation must keep at least one owner.")
+        member = current.user.username
+        audit.record(
+            acting,
+            "account:membership:removed",
+            current,
+            organization=org,
+            member=member,
+            role=current.role,
+            left=leaving,
+            **origin.audit_fields(),
+        )
+        current.delete()
+
+
+# --- personal access tokens -----------------------------------------------------------------
+
+
+def create_token(
+    *,
+    user: User,
+    name: str,
+    scopes: list[str],
+    expires_days: int | None = None,
+    acting: User | str,
+    origin: Origin,
+) -> tuple[AccessToken, str]:
+    """Create a token; the secret is returned once and never stored."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed("Give the token a name of 1 to 100 characters.", field="name")
+    if not scopes:
+        raise ValidationFailed("Choose at least one scope.", field="scopes")
+    unknown = sorted(set(scopes) - set(TokenScope.values))
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown scope {', '.join(unknown)}; use read, write or delete.", field="scopes"
+        )
+    days = settings.TOKEN_DEFAULT_DAYS if expires_days is None else expires_days
+    if not 1 <= days <= settings.TOKEN_MAX_DAYS:
+        raise ValidationFailed(
+            f"A token expires after 1 to {settings.TOKEN_MAX_DAYS} days.", field="expires_days"
+        )
+    if user.access_tokens.active(clock.now()).filter(name=name).exists():
+        raise Conflict(f"You already have an active token named {name!r}.", field="name")
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(40))
+    secret = TOKEN_PREFIX + body
+    now = clock.now()
+    ordered = [s for s in TokenScope.values if s in scopes]
+    with transaction.atomic():
+        token = AccessToken.objects.create(
+            user=user,
+            name=name,
+            prefix=secret[:10],
+            secret_hash=_hash(secret),
+            scopes=ordered,
+            created_at=now,
+            expires_at=now + dt.timedelta(days=days),
+        )
+        audit.record(
+            acting,
+            "account:token:created",
+            token,
+            owner=user.username,
+            scopes=ordered,
+            expires_at=token.expires_at.isoformat(),
+            **origin.audit_fields(),
+        )
+    return token, secret
+
+
+def revoke_token(*, token: AccessToken, acting: User | str, origin: Origin) -> None:
+    if isinstance(acting, User) and not permissions.can_manage_token(acting, token):
+        raise NotFound("No such token.")
+    with transaction.atomic():
+        updated = AccessToken.objects.filter(pk=token.pk, revoked_at=None).update(
+            revoked_at=clock.now()
+        )
+        if not updated:
+            raise Conflict("This token is already revoked.")
+        audit.record(
+            acting,
+            "account:token:revoked",
+            token,
+            owner=token.user.username,
+            **origin.audit_fields(),
+        )
+
+
+def authenticate_token(secret: str, *, origin: Origin) -> AccessToken:
+    """Resolve a presented token, or raise ``AuthenticationFailed`` saying why."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) != len(TOKEN_PREFIX) + 40:
+        raise AuthenticationFailed("The token is malformed.")
+    token = AccessToken.objects.select_related("user").filter(secret_hash=_hash(secret)).first()
+    now = clock.now()
+    if token is None:
+        raise AuthenticationFailed("The token is not valid.")
+    if token.revoked_at is not None:
+        raise AuthenticationFailed("The token has been revoked.")
+    if token.expires_at <= now:
+        raise AuthenticationFailed("The token has expired.")
+    if not token.user.is_active:
+        raise AuthenticationFailed("The account is disabled.")
+    # Record use at most once a minute per token: pulls must not turn into writes.
+    if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
+        AccessToken.objects.filter(pk=token.pk).update(
+            last_used_at=now, last_used_ip=origin.ip_address
+        )
+        token.last_used_at = now
+        token.last_used_ip = origin.ip_address
+    return token

@@ -1,0 +1,42 @@
+"""The JSON API under /api/, described by OpenAPI 3.1 at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
+
+from portside.accounts.api import router as accounts_router
+
+api = NinjaAPI(
+    title="Portside API",
+    version="1",
+    description="Publishers, catalogue and store-team operations of a Portside store.",
+    urls_namespace="api",
+    docs_url=None,
+)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> Any:
+    status = exc.status_code
+    detail = exc.message if exc.message != "Unauthorized" else "Authentication required."
+    response = api.create_response(
+        request,
+        {
+            "type": "about:blank",
+            "title": "Unauthorized" if status == 401 else "Forbidden",
+            "status": status,
+            "detail": detail,
+        },
+        status=status,
+    )
+    response["Content-Type"] = "application/problem+json"
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="portside"'
+    return response
+
+
+api.add_router("/v1/", accounts_router)

@@ -1,0 +1,295 @@
+"""Django settings for Portside.
+
+Every value comes from the environment (see README "Configuration"), with an embedded
+default: SQLite in WAL mode and blobs under ``PORTSIDE_DATA_DIR``, mail written to files.
+Setting ``DATABASE_URL`` switches to PostgreSQL. Unsafe combinations are refused by
+``portside.config.checks`` when any command starts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.utils.csp import CSP
+
+from portside.config import env
+from portside.core.errors import ConfigurationError
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = Path(env.get_str("PORTSIDE_DATA_DIR", "var")).expanduser().resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """The secret key from the environment, or one generated once and kept in the data dir."""
+    configured = env.get_str("PORTSIDE_SECRET_KEY")
+    if configured:
+        if len(configured) < 32:
+            raise ConfigurationError("PORTSIDE_SECRET_KEY must be at least 32 characters long")
+        return configured
+    path = DATA_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(48)
+        try:
+            with open(path, "x", opener=lambda p, f: __import__("os").open(p, f, 0o600)) as fh:
+                fh.write(key)
+        except FileExistsError:  # another process won the race
+            return path.read_text().strip()
+        return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env.get_bool("PORTSIDE_DEBUG", False)
+BASE_URL = env.get_str("PORTSIDE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+HTTPS = env.get_bool("PORTSIDE_HTTPS", BASE_URL.startswith("https://"))
+ALLOWED_HOSTS = env.get_list("PORTSIDE_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = [BASE_URL]
+BEHIND_PROXY = env.get_bool("PORTSIDE_BEHIND_PROXY", False)
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "django_tasks_db",
+    "portside.core",
+    "portside.accounts",
+    "portside.audit",
+    "portside.storefront",
+    "portside.cli",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "portside.config.urls"
+WSGI_APPLICATION = "portside.config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [PACKAGE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
+                "portside.accounts.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- database ---------------------------------------------------------------------------
+DATABASE_URL = env.get_str("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        _db = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    except Exception as exc:  # dj-database-url raises several types for a bad URL
+        raise ConfigurationError(f"DATABASE_URL cannot be parsed: {exc}") from None
+    if _db["ENGINE"] != "django.db.backends.postgresql":
+        raise ConfigurationError(
+            "DATABASE_URL must point at PostgreSQL (postgres://...); "
+            "leave it unset for the embedded SQLite database"
+        )
+    _db.setdefault("TEST", {})
+    if env.get_str("PORTSIDE_TEST_DATABASE_NAME"):
+        _db["TEST"]["NAME"] = env.get_str("PORTSIDE_TEST_DATABASE_NAME")
+    DATABASES = {"default": _db}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "portside.sqlite3"),
+            "OPTIONS": {
+                # IMMEDIATE: a transaction takes the write lock when it starts, so web
+                # workers and the task worker queue up instead of failing mid-way.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON;"
+                ),
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- caches: shared by every web process (login throttling needs that) ---------------------
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "portside_cache",
+    }
+}
+
+# --- background work ------------------------------------------------------------------------
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+
+# --- accounts -------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_ADAPTER = "portside.accounts.adapter.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_USERNAME_VALIDATORS = "portside.accounts.names.username_validators"
+ACCOUNT_USERNAME_MIN_LENGTH = 2
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Portside] "
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+# Five failed sign-ins for one account within five minutes lock it for the rest of that
+# window; ten a minute from one address lock the address.
+_attempts = env.get_int("PORTSIDE_LOGIN_ATTEMPTS_LIMIT", 5, minimum=1, maximum=100)
+_lockout = env.get_int("PORTSIDE_LOGIN_LOCKOUT_SECONDS", 300, minimum=1)
+ACCOUNT_RATE_LIMITS = {"login_failed": f"10/m/ip,{_attempts}/{_lockout}s/key"}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# One period either side absorbs clock drift between phone and server.
+MFA_TOTP_TOLERANCE = 1
+MFA_TOTP_ISSUER = env.get_str("PORTSIDE_SITE_NAME", "Portside")
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
+CSRF_COOKIE_HTTPONLY = True
+
+# --- tokens ---------------------------------------------------------------------------------
+TOKEN_DEFAULT_DAYS = env.get_int("PORTSIDE_TOKEN_DEFAULT_DAYS", 90, minimum=1, maximum=366)
+TOKEN_MAX_DAYS = env.get_int("PORTSIDE_TOKEN_MAX_DAYS", 366, minimum=1, maximum=3660)
+
+# --- audit ----------------------------------------------------------------------------------
+AUDIT_RETENTION_DAYS = env.get_int("PORTSIDE_AUDIT_RETENTION_DAYS", 400)
+AUDIT_STREAM = env.get_list("PORTSIDE_AUDIT_STREAM", [])
+
+# --- mail -----------------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = env.get_str("PORTSIDE_MAIL_FROM", "Portside <no-reply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_SUBJECT_PREFIX = "[Portside] "
+SMTP_HOST = env.get_str("PORTSIDE_SMTP_HOST")
+if SMTP_HOST:
+    _smtp_security = env.get_str("PORTSIDE_SMTP_SECURITY", "none").lower()
+    if _smtp_security not in {"none", "starttls", "tls"}:
+        raise ConfigurationError("PORTSIDE_SMTP_SECURITY must be none, starttls or tls")
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": SMTP_HOST,
+                "port": env.get_int("PORTSIDE_SMTP_PORT", 25, minimum=1, maximum=65535),
+                "username": env.get_str("PORTSIDE_SMTP_USER"),
+                "password": env.get_str("PORTSIDE_SMTP_PASSWORD"),
+                "use_tls": _smtp_security == "starttls",
+                "use_ssl": _smtp_security == "tls",
+                "timeout": 30,
+            },
+        }
+    }
+else:
+    # The embedded default: each message is written to a file in the data directory.
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": str(DATA_DIR / "mail")},
+        }
+    }
+
+# --- static files ---------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DATA_DIR / "media"},
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- security headers -----------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.get_bool("PORTSIDE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env.get_int("PORTSIDE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOG_LEVEL = env.get_str("PORTSIDE_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django": {"level": LOG_LEVEL}},
+}
+
+WEB_WORKERS = env.get_int("PORTSIDE_WEB_WORKERS", 2, minimum=1, maximum=64)
+WEB_THREADS = env.get_int("PORTSIDE_WEB_THREADS", 4, minimum=1, maximum=64)

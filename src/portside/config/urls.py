@@ -1,0 +1,38 @@
+from django.urls import include, path
+
+from portside.accounts import views as accounts
+from portside.api.urls import api
+from portside.audit import views as audit
+from portside.core import views as core
+from portside.storefront import views as storefront
+
+urlpatterns = [
+    path("", storefront.home, name="home"),
+    path("health", core.health, name="health"),
+    path("accounts/", include("allauth.urls")),
+    path("orgs/", accounts.organization_list, name="organization_list"),
+    path("orgs/<str:name>/", accounts.organization_detail, name="organization_detail"),
+    path("orgs/<str:name>/invite", accounts.organization_invite, name="organization_invite"),
+    path(
+        "orgs/<str:name>/members/<str:username>/role",
+        accounts.membership_role,
+        name="membership_role",
+    ),
+    path(
+        "orgs/<str:name>/members/<str:username>/remove",
+        accounts.membership_remove,
+        name="membership_remove",
+    ),
+    path(
+        "orgs/<str:name>/invitations/<int:pk>/revoke",
+        accounts.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("invitations/<str:secret>/", accounts.accept_invitation, name="accept_invitation"),
+    path("settings/tokens/", accounts.token_list, name="token_list"),
+    path("settings/tokens/<int:pk>/revoke", accounts.token_revoke, name="token_revoke"),
+    path("staff/audit/", audit.audit_list, name="audit_list"),
+    path("staff/audit/export.csv", audit.audit_export_csv, name="audit_export_csv"),
+    path("staff/audit/export.jsonl", audit.audit_export_jsonl, name="audit_export_jsonl"),
+    path("api/", api.urls),
+]
