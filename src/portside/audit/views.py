@@ -24,7 +24,7 @@ class AuditFilterForm(forms.Form):
         required=False, max_length=80, help_text="Exact, or a prefix ending in ':'"
     )
     actor = forms.CharField(required=False, max_length=150)
-    organization = forms.CharField(required=False, max_length=64)
+    organization = forms.CharField(required=False, max_length=64, label="Organisation")
     target_type = forms.CharField(required=False, max_length=64)
     target_id = forms.CharField(required=False, max_length=128)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
