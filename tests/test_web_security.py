@@ -222,3 +222,25 @@ def test_audit_page_filters_and_pages(client):
     response = client.get("/staff/audit/export.jsonl", {"action": "test:"})
     assert len(b"".join(response.streaming_content).splitlines()) == 60
     assert AuditEvent.objects.filter(action="audit:trail:exported").exists()
+
+
+def test_password_reset_by_mail(client):
+    make_user("alice")
+    response = client.post("/accounts/password/reset/", {"email": "alice@example.com"})
+    assert response.status_code == 302
+    link = re.search(
+        r"https?://testserver(/accounts/password/reset/key/\S+/)", mail.outbox[-1].body
+    ).group(1)
+    response = client.get(link, follow=True)
+    form_path = response.redirect_chain[-1][0] if response.redirect_chain else link
+    response = client.post(
+        form_path, {"password1": "a-brand-new-password-9", "password2": "a-brand-new-password-9"}
+    )
+    assert response.status_code == 302
+    assert User.objects.get(username="alice").check_password("a-brand-new-password-9")
+    assert AuditEvent.objects.filter(action="account:password:reset", actor_name="alice").exists()
+
+
+def test_unknown_address_gets_no_hint(client):
+    response = client.post("/accounts/password/reset/", {"email": "nobody@example.com"})
+    assert response.status_code == 302  # same answer as for a known address

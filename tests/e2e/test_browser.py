@@ -95,6 +95,22 @@ def test_new_user_journey(live_server, browser, smtp_server, screenshots):
     page.wait_for_load_state()
     assert page.locator("summary", has_text="dana").is_visible()
 
+    # A recovery code works once, in place of the authenticator.
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+
+    codes = RecoveryCodes(
+        Authenticator.objects.get(user__username="dana", type=Authenticator.Type.RECOVERY_CODES)
+    ).get_unused_codes()
+    assert len(codes) >= 10
+    spare = browser.new_context().new_page()
+    sign_in(spare, base, "dana", NEW_PASSWORD)
+    spare.wait_for_url("**/accounts/2fa/authenticate/")
+    spare.fill("#id_code", codes[0])
+    spare.locator("main form button[type=submit]").first.click()
+    spare.wait_for_load_state()
+    assert spare.locator("summary", has_text="dana").is_visible()
+
     # Create an organisation; a bad name is refused with a clear message first.
     page.goto(f"{base}/orgs/")
     page.fill("#id_name", "Not Valid")
