@@ -303,3 +303,31 @@ class TestUsers:
             services.create_user(acting="cli", origin=TEST_ORIGIN, **args)
         assert info.value.field == field
         assert not User.objects.exists()
+
+
+def test_mail_outage_does_not_fail_a_saved_invitation(
+    settings, django_capture_on_commit_callbacks, caplog
+):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": closed_port, "timeout": 2},
+        }
+    }
+    owner = make_user("owner")
+    org = make_org("acme", owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invite_member(
+            organization=org,
+            email="x@example.com",
+            role=OrgRole.VIEWER,
+            acting=owner,
+            origin=TEST_ORIGIN,
+        )
+    assert org.invitations.count() == 1
+    assert "could not send mail" in caplog.text

@@ -230,3 +230,37 @@ class TestStream:
 
         settings.AUDIT_STREAM = [spec]
         assert [e for e in run_checks() if e.id == "portside.E002"]
+
+
+def test_tcp_syslog_sink_reconnects_after_the_peer_restarts():
+    from portside.audit.stream import SyslogSink
+
+    def listen(port=0):
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", port))
+        server.listen(1)
+        server.settimeout(5)
+        return server
+
+    server = listen()
+    port = server.getsockname()[1]
+    sink = SyslogSink(f"tcp://127.0.0.1:{port}")
+    peer, _ = server.accept()
+    sink.write('{"n":1}')
+    assert b'{"n":1}' in peer.recv(4096)
+    peer.close()
+    server.close()
+    server = listen(port)
+    sink.write('{"n":2}')  # may vanish into the dead connection ...
+    sink.write('{"n":3}')  # ... but the sink reconnects and later rows arrive
+    peer, _ = server.accept()
+    peer.settimeout(5)
+    received = b""
+    while b'{"n":3}' not in received:
+        chunk = peer.recv(4096)
+        assert chunk
+        received += chunk
+    peer.close()
+    server.close()
+    sink._handler.close()

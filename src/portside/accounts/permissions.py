@@ -55,3 +55,45 @@ def can_view_audit(user: Any) -> bool:
 
 def can_manage_store_team(user: Any) -> bool:
     return is_store_admin(user)
+
+
+# --- registry -------------------------------------------------------------------------------
+
+PULL, PUSH, DELETE = "pull", "push", "delete"
+_ROLE_ACTIONS = {
+    OrgRole.OWNER: {PULL, PUSH, DELETE},
+    OrgRole.EDITOR: {PULL, PUSH, DELETE},
+    OrgRole.VIEWER: {PULL},
+}
+_TOKEN_SCOPE_ACTIONS = {"read": {PULL}, "write": {PULL, PUSH}, "delete": {DELETE}}
+
+
+def repository_actions(
+    user: Any, organization: Organization | None, *, token_scopes: list[str] | None = None
+) -> set[str]:
+    """What the caller may do to repositories in ``organization``'s namespace.
+
+    Private by default: only members (by role) and the store team (pull for review, and
+    delete for admins taking content down) get anything. A personal access token narrows
+    the user's rights to its scopes. Entitlements of customers join here later.
+    """
+    if organization is None or not _authenticated(user):
+        return set()
+    allowed: set[str] = set()
+    role = org_role(user, organization)
+    if role is not None:
+        allowed |= _ROLE_ACTIONS[OrgRole(role)]
+    if is_store_team(user):
+        allowed.add(PULL)
+    if is_store_admin(user):
+        allowed.add(DELETE)
+    if token_scopes is not None:
+        permitted: set[str] = set()
+        for scope in token_scopes:
+            permitted |= _TOKEN_SCOPE_ACTIONS.get(scope, set())
+        allowed &= permitted
+    return allowed
+
+
+def can_list_catalog(user: Any) -> bool:
+    return is_store_team(user)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 import string
 from functools import partial
@@ -46,6 +47,7 @@ from portside.core.errors import (
 )
 from portside.core.origin import Origin
 
+logger = logging.getLogger(__name__)
 TOKEN_PREFIX = "psp_"
 _ALPHABET = string.ascii_letters + string.digits
 INVITATION_DAYS = 14
@@ -61,6 +63,15 @@ def _check_name(name: str, field: str = "name") -> None:
         validate_name(name)
     except ValidationError as exc:
         raise ValidationFailed(exc.messages[0], field=field) from None
+
+
+def _send_quietly(subject: str, body: str, sender: None, to: list[str]) -> None:
+    """Send after commit; a mail outage is logged, it does not turn a saved change into an
+    error page (the invitation stays pending and can be withdrawn and sent again)."""
+    try:
+        send_mail(subject, body, sender, to)
+    except Exception:
+        logger.exception("could not send mail to %s", ", ".join(to))
 
 
 def _clean_email(email: str) -> str:
@@ -219,7 +230,7 @@ def invite_member(
         link = (base_url or settings.BASE_URL) + reverse("accept_invitation", args=[secret])
         transaction.on_commit(
             partial(
-                send_mail,
+                _send_quietly,
                 f"{settings.EMAIL_SUBJECT_PREFIX}Join {organization.title} on Portside",
                 (
                     f"{acting.username} invites you to join the organisation "

@@ -22,6 +22,13 @@ from portside.core.errors import ConfigurationError
 logger = logging.getLogger(__name__)
 
 
+class _SysLogHandler(logging.handlers.SysLogHandler):
+    """Raises delivery errors instead of printing them, so the sink can reconnect."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        raise
+
+
 class FileSink:
     def __init__(self, path: str) -> None:
         if not os.path.isabs(path):
@@ -55,16 +62,30 @@ class SyslogSink:
             address = (parts.hostname, parts.port)
             socktype = socket.SOCK_STREAM if parts.scheme == "tcp" else socket.SOCK_DGRAM
         self.spec = spec
-        self._handler = logging.handlers.SysLogHandler(
-            address=address,
+        self._address = address
+        self._socktype = socktype
+        self._lock = threading.Lock()
+        self._handler = self._connect()
+
+    def _connect(self) -> _SysLogHandler:
+        handler = _SysLogHandler(
+            address=self._address,
             facility=logging.handlers.SysLogHandler.LOG_AUTH,
-            socktype=socktype,
+            socktype=self._socktype,
         )
-        self._handler.ident = "portside-audit: "
+        handler.ident = "portside-audit: "
+        return handler
 
     def write(self, line: str) -> None:
         record = logging.LogRecord("portside.audit", logging.INFO, "", 0, line, None, None)
-        self._handler.emit(record)
+        with self._lock:
+            try:
+                self._handler.emit(record)
+            except OSError:
+                # A stream socket whose peer restarted: reconnect once and resend.
+                self._handler.close()
+                self._handler = self._connect()
+                self._handler.emit(record)
 
 
 def parse_sink(spec: str) -> FileSink | SyslogSink:

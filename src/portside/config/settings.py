@@ -2,8 +2,9 @@
 
 Every value comes from the environment (see README "Configuration"), with an embedded
 default: SQLite in WAL mode and blobs under ``PORTSIDE_DATA_DIR``, mail written to files.
-Setting ``DATABASE_URL`` switches to PostgreSQL. Unsafe combinations are refused by
-``portside.config.checks`` when any command starts.
+Setting ``DATABASE_URL`` switches to PostgreSQL. A value that cannot be parsed raises
+``ConfigurationError`` here; unsafe combinations are refused by the system checks (such as
+``portside.audit.checks``) when any command starts.
 """
 
 from __future__ import annotations
@@ -268,6 +269,8 @@ SECURE_CSP = {
 }
 if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Sign-in throttling counts per client address: take it from the proxy's header.
+    ALLAUTH_TRUSTED_PROXY_COUNT = 1
 if HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -55,7 +55,8 @@ class Command(PortsideCommand):
             actor=options["actor"],
             organization=options["organization"],
             since=_date(options["since"]) if options["since"] else None,
-            until=_date(options["until"]) if options["until"] else None,
+            # Inclusive, as in the web UI: --until 2026-01-31 keeps rows of that day.
+            until=_date(options["until"]) + dt.timedelta(days=1) if options["until"] else None,
         )
         producer = services.export_csv if options["format"] == "csv" else services.export_jsonl
         if options["output"] == "-":

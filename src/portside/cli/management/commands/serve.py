@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from argparse import ArgumentParser
 from typing import Any
@@ -91,9 +92,10 @@ class Command(PortsideCommand):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and all(c.poll() is None for c in children):
             try:
-                with urllib.request.urlopen(probe, timeout=2) as response:
-                    if response.status == 200:
-                        break
+                with urllib.request.urlopen(probe, timeout=2):
+                    break
+            except urllib.error.HTTPError:
+                break  # it answers (a 400 only means 127.0.0.1 is not an allowed host)
             except OSError:
                 time.sleep(0.2)
         if all(c.poll() is None for c in children):
