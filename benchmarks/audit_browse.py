@@ -452,6 +452,7 @@ def run_benchmark(rows: int, repeat: int, export_rows: int) -> list[Result]:
         (f"actor ({actor})", AuditFilter(actor=actor), None),
         (f"organisation ({organisation})", AuditFilter(organization=organisation), None),
         ('action prefix ("account:")', AuditFilter(action="account:"), None),
+        ('action prefix, rare family ("audit:")', AuditFilter(action="audit:"), None),
         (
             f"date range (one day, {since:%Y-%m-%d})",
             AuditFilter(since=since, until=until),

@@ -64,6 +64,13 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["created_at"], name="audit_created"),
             models.Index(fields=["action", "id"], name="audit_action_id"),
+            # Action prefixes ("registry:") are LIKE 'registry:%'; PostgreSQL uses a btree
+            # for that only with the pattern operator class (other databases ignore it).
+            models.Index(
+                fields=["action", "id"],
+                name="audit_action_prefix",
+                opclasses=["varchar_pattern_ops", "int8_ops"],
+            ),
             models.Index(fields=["actor_name", "id"], name="audit_actor_id"),
             models.Index(fields=["organization_name", "id"], name="audit_org_id"),
             models.Index(fields=["target_type", "target_id", "id"], name="audit_target_id"),

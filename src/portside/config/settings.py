@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "portside.core",
     "portside.accounts",
     "portside.audit",
+    "portside.registry",
     "portside.storefront",
     "portside.cli",
 ]
@@ -203,6 +204,14 @@ CSRF_COOKIE_HTTPONLY = True
 # --- tokens ---------------------------------------------------------------------------------
 TOKEN_DEFAULT_DAYS = env.get_int("PORTSIDE_TOKEN_DEFAULT_DAYS", 90, minimum=1, maximum=366)
 TOKEN_MAX_DAYS = env.get_int("PORTSIDE_TOKEN_MAX_DAYS", 366, minimum=1, maximum=3660)
+
+# --- registry -------------------------------------------------------------------------------
+BLOB_STORE_URL = env.get_str("PORTSIDE_BLOB_STORE", (DATA_DIR / "blobs").as_uri())
+REGISTRY_SERVICE = env.get_str("PORTSIDE_REGISTRY_SERVICE")
+REGISTRY_TOKEN_TTL = env.get_int("PORTSIDE_REGISTRY_TOKEN_TTL", 300, minimum=30, maximum=3600)
+REGISTRY_REFRESH_DAYS = env.get_int("PORTSIDE_REGISTRY_REFRESH_DAYS", 30, minimum=1, maximum=365)
+REGISTRY_ORG_QUOTA_BYTES = env.get_int("PORTSIDE_REGISTRY_ORG_QUOTA_GB", 100, minimum=0) * 1024**3
+REGISTRY_UPLOAD_GRACE_HOURS = env.get_int("PORTSIDE_REGISTRY_UPLOAD_GRACE_HOURS", 24, minimum=1)
 
 # --- audit ----------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = env.get_int("PORTSIDE_AUDIT_RETENTION_DAYS", 400)

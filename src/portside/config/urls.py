@@ -35,4 +35,5 @@ urlpatterns = [
     path("staff/audit/export.csv", audit.audit_export_csv, name="audit_export_csv"),
     path("staff/audit/export.jsonl", audit.audit_export_jsonl, name="audit_export_jsonl"),
     path("api/", api.urls),
+    path("", include("portside.registry.urls")),
 ]

@@ -1,0 +1,229 @@
+"""Who is calling the registry, and the token endpoint that lets them in."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from django.core.cache import cache
+from django.db.models import Q
+from django.http import HttpRequest
+
+from portside.accounts import permissions
+from portside.accounts import services as accounts
+from portside.accounts.models import AccessToken, User
+from portside.audit import services as audit
+from portside.core.errors import AuthenticationFailed
+from portside.core.origin import Origin, from_request
+from portside.oci import errors
+from portside.registry import services, tokens
+
+FAILURE_LIMIT = 10
+FAILURE_WINDOW = 300
+
+
+def service_name(request: HttpRequest) -> str:
+    from django.conf import settings
+
+    return settings.REGISTRY_SERVICE or request.get_host()
+
+
+def challenge(request: HttpRequest, scope: str = "", error: str = "") -> str:
+    realm = request.build_absolute_uri("/auth/token")
+    parts = [f'realm="{realm}"', f'service="{service_name(request)}"']
+    if scope:
+        parts.append(f'scope="{scope}"')
+    if error:
+        parts.append(f'error="{error}"')
+    return "Bearer " + ",".join(parts)
+
+
+class NeedsAuth(errors.Unauthorized):
+    """Authentication required; carries the challenge for WWW-Authenticate."""
+
+    def __init__(self, header: str, message: str = "authentication required") -> None:
+        super().__init__(message)
+        self.header = header
+
+
+def bearer_claims(request: HttpRequest, scope: str = "") -> tokens.Claims:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    kind, _, value = header.partition(" ")
+    if kind.lower() != "bearer" or not value.strip():
+        raise NeedsAuth(challenge(request, scope))
+    try:
+        return tokens.verify(value.strip(), service=service_name(request))
+    except tokens.TokenInvalid:
+        raise NeedsAuth(
+            challenge(request, scope, "invalid_token"), "invalid or expired token"
+        ) from None
+
+
+def require(request: HttpRequest, name: str, action: str) -> tokens.Claims:
+    """The caller's claims, if they allow ``action`` on repository ``name``."""
+    scope = f"repository:{name}:{action}"
+    claims = bearer_claims(request, scope)
+    if claims.allows("repository", name, action):
+        return claims
+    if claims.user_id is None:
+        raise NeedsAuth(challenge(request, scope, "insufficient_scope"))
+    raise errors.Denied("requested access to the resource is denied")
+
+
+def user_of(claims: tokens.Claims) -> User | None:
+    if claims.user_id is None:
+        return None
+    return User.objects.filter(pk=claims.user_id, is_active=True).first()
+
+
+# --- the token endpoint -------------------------------------------------------------------
+
+
+@dataclass
+class Caller:
+    user: User | None
+    token: AccessToken | None = None
+
+
+def _throttle_key(login: str, origin: Origin) -> str:
+    return f"registry-auth-fail:{login.lower()[:150]}:{origin.ip_address}"
+
+
+def _failed(login: str, origin: Origin, reason: str) -> None:
+    key = _throttle_key(login, origin)
+    if not cache.add(key, 1, FAILURE_WINDOW):
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, FAILURE_WINDOW)
+    target = User.objects.filter(Q(username=login.lower()) | Q(email__iexact=login)).first()
+    audit.record(
+        None,
+        "account:session:sign_in_failed",
+        target,
+        login=login[:150],
+        via="registry",
+        reason=reason,
+        **origin.audit_fields(),
+    )
+
+
+def authenticate(login: str, secret: str, origin: Origin) -> Caller:
+    """Check a user name with a password or a personal access token."""
+    if (cache.get(_throttle_key(login, origin)) or 0) >= FAILURE_LIMIT:
+        raise errors.TooManyRequests("Too many failed sign-ins; try again in a few minutes.")
+    if secret.startswith(accounts.TOKEN_PREFIX):
+        try:
+            token = accounts.authenticate_token(secret, origin=origin)
+        except AuthenticationFailed as exc:
+            _failed(login, origin, exc.message)
+            raise errors.Unauthorized(exc.message) from None
+        if login and login.lower() not in (token.user.username, token.user.email.lower()):
+            _failed(login, origin, "token of another user")
+            raise errors.Unauthorized("This token belongs to another user.")
+        return Caller(token.user, token)
+    user = User.objects.filter(Q(username=login.lower()) | Q(email__iexact=login)).first()
+    if user is None or not user.is_active or not user.check_password(secret):
+        _failed(login, origin, "wrong credentials")
+        raise errors.Unauthorized("Incorrect user name or password.")
+    if not EmailAddress.objects.filter(user=user, verified=True).exists():
+        raise errors.Unauthorized("Verify your email address before signing in.")
+    if Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        raise errors.Unauthorized(
+            "Two-factor authentication is on for this account: use a personal access token "
+            "instead of the password."
+        )
+    return Caller(user)
+
+
+def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    kind, _, value = header.partition(" ")
+    if kind.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise errors.Unauthorized("Malformed basic credentials.") from None
+    login, sep, secret = decoded.partition(":")
+    if not sep:
+        raise errors.Unauthorized("Malformed basic credentials.")
+    return login, secret
+
+
+def grant(caller: Caller, requested: list[tokens.Access]) -> list[tokens.Access]:
+    """The subset of what was asked for that the caller may do."""
+    granted = []
+    scopes = caller.token.scopes if caller.token is not None else None
+    for access in requested:
+        if access.type == "repository":
+            try:
+                organization = services.namespace_of(access.name)
+            except errors.OCIError:
+                continue
+            allowed = permissions.repository_actions(caller.user, organization, token_scopes=scopes)
+            granted.append(
+                tokens.Access(
+                    "repository", access.name, tuple(a for a in access.actions if a in allowed)
+                )
+            )
+        elif access.type == "registry" and access.name == "catalog":
+            if caller.user is not None and permissions.can_list_catalog(caller.user):
+                granted.append(tokens.Access("registry", "catalog", ("*",)))
+    return granted
+
+
+def issue_for(
+    request: HttpRequest, caller: Caller, requested: list[tokens.Access], *, offline: bool
+) -> dict[str, Any]:
+    access = grant(caller, requested)
+    user = caller.user
+    token, ttl, issued = tokens.issue(
+        user_id=user.pk if user else None,
+        username=user.username if user else "",
+        access=access,
+        service=service_name(request),
+    )
+    body: dict[str, Any] = {
+        "token": token,
+        "access_token": token,
+        "expires_in": ttl,
+        "issued_at": issued.isoformat().replace("+00:00", "Z"),
+    }
+    if offline and user is not None:
+        body["refresh_token"] = tokens.issue_refresh(
+            user_id=user.pk,
+            password_marker=tokens.password_marker(user.password),
+            access_token_id=caller.token.pk if caller.token else None,
+        )
+    return body
+
+
+def caller_from_refresh(refresh_token: str, origin: Origin) -> Caller:
+    try:
+        claims = tokens.verify_refresh(refresh_token)
+    except tokens.TokenInvalid:
+        raise errors.Unauthorized("The refresh token is not valid.") from None
+    user = User.objects.filter(pk=claims["uid"], is_active=True).first()
+    if user is None or claims.get("pwm") != tokens.password_marker(user.password):
+        raise errors.Unauthorized("The refresh token is no longer valid.")
+    token = None
+    if claims.get("pat") is not None:
+        token = AccessToken.objects.active(_now()).filter(pk=claims["pat"], user=user).first()
+        if token is None:
+            raise errors.Unauthorized("The access token behind this refresh token was revoked.")
+    return Caller(user, token)
+
+
+def _now() -> Any:
+    from portside.core import clock
+
+    return clock.now()
+
+
+def origin_of(request: HttpRequest) -> Origin:
+    return from_request(request)

@@ -1,0 +1,469 @@
+"""The OCI Distribution API under /v2/ and the token endpoint, as thin translations
+between HTTP and the registry's services."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.views.decorators.csrf import csrf_exempt
+
+from portside.oci import errors
+from portside.oci.digest import Digest
+from portside.oci.manifest import MAX_MANIFEST_BYTES
+from portside.oci.mediatypes import OCI_INDEX
+from portside.oci.reference import parse_reference, validate_name
+from portside.registry import auth, services, tokens
+from portside.registry.storage import store
+
+CHUNK = 1024 * 1024
+API_VERSION = "registry/2.0"
+_CONTENT_RANGE = re.compile(r"\A(?:bytes )?(\d+)-(\d+)\Z")
+_RANGE = re.compile(r"\Abytes=(\d*)-(\d*)\Z")
+
+View = Callable[..., HttpResponseBase]
+
+
+class PayloadTooLarge(errors.OCIError):
+    code = "SIZE_INVALID"
+    status = 413
+
+
+def _error_response(request: HttpRequest, exc: errors.OCIError) -> HttpResponse:
+    response = JsonResponse(exc.body(), status=exc.status)
+    if isinstance(exc, auth.NeedsAuth):
+        response["WWW-Authenticate"] = exc.header
+    if isinstance(exc, errors.RangeInvalid) and isinstance(exc.detail, dict):
+        size = exc.detail.get("size")
+        if isinstance(size, int):
+            response["Range"] = f"0-{max(size - 1, 0)}"
+    return response
+
+
+def registry_view(*methods: str) -> Callable[[View], View]:
+    def decorate(view: View) -> View:
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if request.method not in methods:
+                response: HttpResponseBase = _error_response(
+                    request, errors.Unsupported(f"{request.method} is not supported here.")
+                )
+                response.status_code = 405
+                response["Allow"] = ", ".join(methods)
+            else:
+                try:
+                    response = view(request, *args, **kwargs)
+                except errors.OCIError as exc:
+                    response = _error_response(request, exc)
+            response["Docker-Distribution-API-Version"] = API_VERSION
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+def _empty(status: int, **headers: str) -> HttpResponse:
+    response = HttpResponse(status=status)
+    response["Content-Length"] = "0"
+    for key, value in headers.items():
+        response[key.replace("_", "-")] = value
+    return response
+
+
+def _digest_param(value: str | None) -> Digest:
+    if not value:
+        raise errors.DigestInvalid("The digest parameter is required.")
+    return Digest.parse(value)
+
+
+# --- request bodies -----------------------------------------------------------------------
+
+
+def body_chunks(request: HttpRequest) -> Iterator[bytes]:
+    """The request body as it arrives: Content-Length or chunked transfer encoding."""
+    stream = request.META["wsgi.input"]
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        while True:
+            chunk = stream.read(CHUNK)
+            if not chunk:
+                return
+            yield chunk
+    raw = request.META.get("CONTENT_LENGTH") or "0"
+    try:
+        remaining = int(raw)
+    except ValueError:
+        raise errors.BlobUploadInvalid("Content-Length is not a number.") from None
+    if remaining < 0:
+        raise errors.BlobUploadInvalid("Content-Length is negative.")
+    expected = remaining
+    while remaining:
+        chunk = stream.read(min(CHUNK, remaining))
+        if not chunk:
+            raise errors.BlobUploadInvalid(
+                f"The body ended after {expected - remaining} of {expected} bytes."
+            )
+        remaining -= len(chunk)
+        yield chunk
+
+
+def has_body(request: HttpRequest) -> bool:
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return True
+    return (request.META.get("CONTENT_LENGTH") or "0") not in ("", "0")
+
+
+def read_limited(request: HttpRequest, limit: int) -> bytes:
+    parts, total = [], 0
+    for chunk in body_chunks(request):
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"A manifest may be at most {limit} bytes.")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+# --- base, token, catalog -----------------------------------------------------------------
+
+
+@registry_view("GET", "HEAD")
+def base(request: HttpRequest) -> HttpResponseBase:
+    auth.bearer_claims(request)
+    return JsonResponse({})
+
+
+@csrf_exempt
+def token(request: HttpRequest) -> HttpResponseBase:
+    """GET with optional basic credentials (docker, skopeo) or the OAuth2 POST form
+    (podman, containerd)."""
+    origin = auth.origin_of(request)
+    try:
+        if request.method == "GET":
+            scopes = request.GET.getlist("scope")
+            credentials = auth.basic_credentials(request)
+            caller = auth.Caller(None)
+            if credentials is not None:
+                caller = auth.authenticate(*credentials, origin)
+            offline = request.GET.get("offline_token", "").lower() == "true"
+        elif request.method == "POST":
+            scopes = request.POST.getlist("scope")
+            grant_type = request.POST.get("grant_type", "")
+            if grant_type == "password":
+                caller = auth.authenticate(
+                    request.POST.get("username", ""), request.POST.get("password", ""), origin
+                )
+            elif grant_type == "refresh_token":
+                caller = auth.caller_from_refresh(request.POST.get("refresh_token", ""), origin)
+            else:
+                return JsonResponse(
+                    {"error": "unsupported_grant_type", "error_description": grant_type[:50]},
+                    status=400,
+                )
+            offline = True
+        else:
+            return _empty(405, Allow="GET, POST")
+        body = auth.issue_for(request, caller, tokens.parse_scopes(scopes), offline=offline)
+    except errors.OCIError as exc:
+        response = _error_response(request, exc)
+        if exc.status == 401:
+            response["WWW-Authenticate"] = 'Basic realm="portside"'
+        return response
+    response = JsonResponse(body)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _pagination(request: HttpRequest) -> tuple[int | None, str]:
+    raw = request.GET.get("n")
+    n = None
+    if raw is not None:
+        if not raw.isdigit() or len(raw) > 6:
+            raise errors.PaginationNumberInvalid("n must be a number from 0 to 999999.")
+        n = int(raw)
+    return n, request.GET.get("last", "")
+
+
+def _paged(
+    request: HttpRequest,
+    path: str,
+    key: str,
+    name: str | None,
+    items: list[str],
+    more: bool,
+    n: int | None,
+) -> JsonResponse:
+    body: dict[str, Any] = {key: items}
+    if name is not None:
+        body = {"name": name, key: items}
+    response = JsonResponse(body)
+    if more and items and n:
+        response["Link"] = f'<{path}?{urlencode({"n": n, "last": items[-1]})}>; rel="next"'
+    return response
+
+
+@registry_view("GET")
+def catalog(request: HttpRequest) -> HttpResponseBase:
+    claims = auth.bearer_claims(request, "registry:catalog:*")
+    if not claims.allows("registry", "catalog", "*"):
+        if claims.user_id is None:
+            raise auth.NeedsAuth(
+                auth.challenge(request, "registry:catalog:*", "insufficient_scope")
+            )
+        raise errors.Denied("The catalogue is for the store team.")
+    n, last = _pagination(request)
+    names, more = services.catalog(n=n, last=last)
+    return _paged(request, "/v2/_catalog", "repositories", None, names, more, n)
+
+
+# --- tags, manifests, referrers -----------------------------------------------------------
+
+
+@registry_view("GET")
+def tags_list(request: HttpRequest, name: str) -> HttpResponseBase:
+    validate_name(name)
+    auth.require(request, name, "pull")
+    repository = services.existing_repository(name)
+    n, last = _pagination(request)
+    names, more = services.list_tags(repository, n=n, last=last)
+    return _paged(request, f"/v2/{name}/tags/list", "tags", name, names, more, n)
+
+
+@registry_view("GET", "HEAD", "PUT", "DELETE")
+def manifest(request: HttpRequest, name: str, reference: str) -> HttpResponseBase:
+    validate_name(name)
+    ref = parse_reference(reference)
+    origin = auth.origin_of(request)
+    if request.method == "PUT":
+        claims = auth.require(request, name, "push")
+        body = read_limited(request, MAX_MANIFEST_BYTES)
+        repository = services.repository_for_push(name)
+        stored, parsed = services.put_manifest(
+            repository=repository,
+            reference=ref,
+            body=body,
+            content_type=request.META.get("CONTENT_TYPE"),
+            user=auth.user_of(claims),
+            origin=origin,
+        )
+        headers = {
+            "Location": f"/v2/{name}/manifests/{stored.digest}",
+            "Docker-Content-Digest": stored.digest,
+        }
+        if parsed.subject is not None:
+            headers["OCI-Subject"] = str(parsed.subject.digest)
+        return _empty(201, **headers)
+    if request.method == "DELETE":
+        claims = auth.require(request, name, "delete")
+        services.delete_manifest(
+            repository=services.existing_repository(name),
+            reference=ref,
+            user=auth.user_of(claims),
+            origin=origin,
+        )
+        return _empty(202)
+    claims = auth.require(request, name, "pull")
+    found = services.find_manifest(services.find_repository(name), ref)
+    content = bytes(found.content)
+    if request.method == "HEAD":
+        response = HttpResponse(status=200, content_type=found.media_type)
+    else:
+        response = HttpResponse(content, content_type=found.media_type)
+        services.record_pull(
+            manifest=found,
+            tag=ref if isinstance(ref, str) else "",
+            user=auth.user_of(claims),
+            origin=origin,
+        )
+    response["Content-Length"] = str(len(content))
+    response["Docker-Content-Digest"] = found.digest
+    response["ETag"] = f'"{found.digest}"'
+    return response
+
+
+@registry_view("GET")
+def referrers(request: HttpRequest, name: str, digest: str) -> HttpResponseBase:
+    validate_name(name)
+    subject = Digest.parse(digest)
+    auth.require(request, name, "pull")
+    artifact_type = request.GET.get("artifactType", "")
+    descriptors = services.referrers(services.find_repository(name), subject, artifact_type)
+    response = HttpResponse(
+        json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}),
+        content_type=OCI_INDEX,
+    )
+    if artifact_type:
+        response["OCI-Filters-Applied"] = "artifactType"
+    return response
+
+
+# --- blobs --------------------------------------------------------------------------------
+
+
+def _iter_file(handle: Any, length: int) -> Iterator[bytes]:
+    try:
+        while length > 0:
+            chunk = handle.read(min(CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+@registry_view("GET", "HEAD", "DELETE")
+def blob(request: HttpRequest, name: str, digest: str) -> HttpResponseBase:
+    validate_name(name)
+    key = Digest.parse(digest)
+    if request.method == "DELETE":
+        auth.require(request, name, "delete")
+        services.unlink_blob(repository=services.existing_repository(name), digest=key)
+        return _empty(202)
+    auth.require(request, name, "pull")
+    found = services.linked_blob(services.find_repository(name), key)
+    size = found.size
+    headers = {"Docker-Content-Digest": found.digest, "Accept-Ranges": "bytes"}
+    start, end = 0, size - 1
+    partial = False
+    range_header = request.META.get("HTTP_RANGE")
+    if range_header:
+        match = _RANGE.match(range_header.strip())
+        if match and (match[1] or match[2]):
+            if match[1]:
+                start = int(match[1])
+                end = min(int(match[2]), size - 1) if match[2] else size - 1
+            else:  # suffix range: the last N bytes
+                start = max(size - int(match[2]), 0)
+            partial = True
+        if not match or not (match[1] or match[2]) or start > end or start >= size:
+            return _empty(416, Content_Range=f"bytes */{size}")
+    length = end - start + 1 if size else 0
+    response: HttpResponseBase
+    if request.method == "HEAD":
+        response = HttpResponse(
+            status=206 if partial else 200, content_type="application/octet-stream"
+        )
+        response["Content-Length"] = str(length)
+    else:
+        blobs = store()
+        url = blobs.redirect_url(found.digest)
+        if url and not partial:
+            return _empty(307, Location=url, **{"Docker_Content_Digest": found.digest})
+        if not partial:
+            path = blobs.local_path(found.digest)
+            handle = open(path, "rb") if path else blobs.open(found.digest)
+            response = FileResponse(handle, content_type="application/octet-stream")
+        else:
+            response = StreamingHttpResponse(
+                _iter_file(blobs.open(found.digest, start, length), length),
+                status=206,
+                content_type="application/octet-stream",
+            )
+            response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Length"] = str(length)
+    for key_, value in headers.items():
+        response[key_] = value
+    return response
+
+
+def _upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
+        "Range": f"0-{max(size - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
+def _created(name: str, digest: str) -> HttpResponse:
+    return _empty(201, Location=f"/v2/{name}/blobs/{digest}", **{"Docker_Content_Digest": digest})
+
+
+@registry_view("POST")
+def upload_start(request: HttpRequest, name: str) -> HttpResponseBase:
+    validate_name(name)
+    claims = auth.require(request, name, "push")
+    repository = services.repository_for_push(name)
+    user = auth.user_of(claims)
+    mount_digest, source = request.GET.get("mount"), request.GET.get("from")
+    if mount_digest:
+        key = Digest.parse(mount_digest)
+        if source and claims.allows("repository", source, "pull"):
+            mounted = services.mount(
+                target=repository, source=services.find_repository(source), digest=key
+            )
+            if mounted is not None:
+                return _created(name, mounted.digest)
+        elif not source and services.mount(target=repository, source=repository, digest=key):
+            return _created(name, str(key))
+    upload = services.start_upload(repository=repository, user_id=user.pk if user else None)
+    digest_param = request.GET.get("digest")
+    if digest_param is not None:
+        key = _digest_param(digest_param)
+        try:
+            services.append(upload=upload, chunks=body_chunks(request), start=0)
+            created = services.complete_upload(upload=upload, digest=key)
+        except errors.OCIError:
+            services.cancel_upload(upload)
+            raise
+        return _created(name, created.digest)
+    upload_id = str(upload.pk)
+    return _empty(202, **_upload_headers(name, upload_id, 0))
+
+
+@registry_view("GET", "PATCH", "PUT", "DELETE")
+def upload(request: HttpRequest, name: str, upload_id: str) -> HttpResponseBase:
+    validate_name(name)
+    auth.require(request, name, "push")
+    repository = services.existing_repository(name)
+    session = services.find_upload(repository, upload_id)
+    upload_id = str(session.pk)
+    if request.method == "DELETE":
+        services.cancel_upload(session)
+        return _empty(204)
+    if request.method == "GET":
+        return _empty(204, **_upload_headers(name, upload_id, services.upload_size(session)))
+    if request.method == "PATCH":
+        start = None
+        content_range = request.META.get("HTTP_CONTENT_RANGE")
+        if content_range:
+            match = _CONTENT_RANGE.match(content_range.strip())
+            if not match or int(match[2]) < int(match[1]):
+                raise errors.RangeInvalid(
+                    "Content-Range must be START-END.",
+                    detail={"size": services.upload_size(session)},
+                )
+            start = int(match[1])
+            length = request.META.get("CONTENT_LENGTH")
+            if length and length.isdigit() and int(length) != int(match[2]) - start + 1:
+                raise errors.BlobUploadInvalid("Content-Range and Content-Length disagree.")
+        size = services.append(upload=session, chunks=body_chunks(request), start=start)
+        return _empty(202, **_upload_headers(name, upload_id, size))
+    # PUT: close the upload, with an optional last chunk.
+    key = _digest_param(request.GET.get("digest"))
+    if has_body(request):
+        services.append(upload=session, chunks=body_chunks(request), start=None)
+    created = services.complete_upload(upload=session, digest=key)
+    return _created(name, created.digest)
+
+
+@registry_view("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE")
+def name_invalid(request: HttpRequest, rest: str) -> HttpResponseBase:
+    """Anything under /v2/ that no route matched: a malformed name, or no such endpoint."""
+    if re.search(r"/(manifests|blobs|tags|referrers)(/|$)", rest):
+        raise errors.NameInvalid("The repository name is not valid.")
+    return JsonResponse(
+        {"errors": [{"code": "NOT_FOUND", "message": "No such endpoint."}]}, status=404
+    )
