@@ -369,8 +369,8 @@ def explain(statement: tuple[str, Any]) -> tuple[str, int]:
                     "Rows Removed by Index Recheck", 0
                 )
                 read += (node.get("Actual Rows", 0) + removed) * loops
-        elif kind == "Sort":
-            nodes.append("Sort")
+        elif kind in ("Sort", "Incremental Sort"):
+            nodes.append(kind)
         for child in node.get("Plans", []):
             walk(child)
 
@@ -385,7 +385,15 @@ def measure_page(name: str, flt: AuditFilter, repeat: int, before: int | None = 
     with captured() as statements:
         timed(lambda: len(services.page(flt, before=before)[0]), repeat, result)
     if statements and not result.error:
-        result.plan, result.scanned = explain(statements[0])
+        # A date range sends its id-window probes before the page query: explain them all.
+        per_call = len(statements) // (len(result.samples) + 1)
+        explained = [explain(statement) for statement in statements[:per_call]]
+        *probes, (result.plan, result.scanned) = explained
+        if probes:
+            result.plan = " + ".join(f"probe: {plan}" for plan, _ in probes) + (
+                f" + page: {result.plan}"
+            )
+            result.scanned += sum(read for _, read in probes)
     qs = flt.apply(services.AuditEvent.objects.all())
     if before is not None:
         qs = qs.filter(id__lt=before)

@@ -7,13 +7,13 @@ SQLite file in the embedded pass, a scratch PostgreSQL database in the PostgreSQ
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.servers import scratch_environment
 
 WRITER = """
 import django, sys
@@ -36,23 +36,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def scratch_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(DJANGO_SETTINGS_MODULE="portside.config.settings", PORTSIDE_DATA_DIR=str(tmp_path))
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        yield env
-        return
-    import psycopg
-
-    name = f"portside_scratch_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    env["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
-    try:
-        yield env
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_environment(tmp_path) as env:
+        yield env | {"DJANGO_SETTINGS_MODULE": "portside.config.settings"}
 
 
 def test_parallel_writers_keep_one_chain(scratch_env, tmp_path: Path):
