@@ -10,10 +10,26 @@ from tests.factories import PASSWORD, make_org, make_user
 from tests.registry.helpers import Registry
 
 
-@pytest.fixture(autouse=True)
-def _blob_store(settings, tmp_path):
-    """Each test gets its own blob store directory."""
-    settings.BLOB_STORE_URL = (tmp_path / "blobs").as_uri()
+@pytest.fixture(autouse=True, params=["filesystem", "s3"])
+def blob_store(request, settings, tmp_path, monkeypatch):
+    """Every registry test runs on the filesystem store and on S3 (a bucket of its own on
+    the loopback S3 server, reached over real HTTP)."""
+    if request.param == "filesystem":
+        settings.BLOB_STORE_URL = (tmp_path / "blobs").as_uri()
+    else:
+        endpoint = request.getfixturevalue("s3_endpoint")
+        bucket = request.getfixturevalue("s3_bucket")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        settings.BLOB_STORE_URL = f"s3://{bucket}/registry?endpoint={endpoint}&region=us-east-1"
+    yield request.param
+    from portside.registry import storage
+
+    store = storage.store()
+    storage._store.cache_clear()
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
 
 
 @dataclass

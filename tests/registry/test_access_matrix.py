@@ -43,6 +43,15 @@ ROWS = [
         outcomes(anonymous=401, default=403, moderator=200, security=200, admin=200),
     ),
 ]
+
+
+@pytest.fixture(autouse=True)
+def blob_store(settings, tmp_path):
+    """Rights do not depend on the storage driver: the matrix runs on the filesystem only."""
+    settings.BLOB_STORE_URL = (tmp_path / "blobs").as_uri()
+    return "filesystem"
+
+
 CASES = [
     pytest.param(row, role, id=f"{row[0]} {row[1]} [{role}]") for row in ROWS for role in ROLES
 ]
@@ -50,8 +59,7 @@ CASES = [
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("row, role", CASES)
-def test_registry_access(client, settings, tmp_path, row, role):
-    settings.BLOB_STORE_URL = (tmp_path / "blobs").as_uri()
+def test_registry_access(client, row, role):
     world = build_world()
     owner = Registry(client, "owner", PASSWORD)
     digest, body = owner.push_image(NAME, "latest")

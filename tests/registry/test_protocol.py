@@ -591,3 +591,25 @@ class TestPrivacyAndNames:
     def test_unsupported_method(self, as_owner):
         response = as_owner.call("POST", f"/v2/{NAME}/tags/list", PULL)
         assert response.status_code == 405
+
+
+def test_blob_downloads_go_out_by_file_or_by_redirect(as_owner, settings, blob_store):
+    """The filesystem store hands the web server a real file (sendfile); S3 with redirects
+    on answers 307 to a presigned URL that serves the same bytes."""
+    import urllib.request
+
+    if blob_store == "s3":
+        settings.BLOB_STORE_URL += "&redirect=true"
+    data = b"served by the store"
+    digest = as_owner.push_blob(NAME, data)
+    response = as_owner.call("GET", f"/v2/{NAME}/blobs/{digest}", PULL)
+    if blob_store == "s3":
+        assert response.status_code == 307 and response["Docker-Content-Digest"] == digest
+        with urllib.request.urlopen(response["Location"], timeout=30) as fetched:
+            assert fetched.read() == data
+    else:
+        from django.http import FileResponse
+
+        # A FileResponse over a real file is what WSGI servers hand to sendfile().
+        assert response.status_code == 200 and isinstance(response, FileResponse)
+        assert b"".join(response.streaming_content) == data
