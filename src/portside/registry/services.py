@@ -343,9 +343,15 @@ def put_manifest(
                 pushed_at=now,
                 pushed_by_id=getattr(user, "pk", None),
             )
-            ManifestBlob.objects.bulk_create(
-                [ManifestBlob(manifest=manifest, blob=b) for b in blobs]
-            )
+            try:
+                with transaction.atomic():
+                    ManifestBlob.objects.bulk_create(
+                        [ManifestBlob(manifest=manifest, blob=b) for b in blobs]
+                    )
+            except IntegrityError:  # garbage collection removed a blob a moment ago
+                raise errors.ManifestBlobUnknown(
+                    "A blob this manifest references was just removed; push it again."
+                ) from None
             ManifestChild.objects.bulk_create(
                 [
                     ManifestChild(parent=manifest, child_digest=str(d.digest))
