@@ -89,6 +89,10 @@ def build_world() -> World:
         acting=owner,
         origin=TEST_ORIGIN,
     )
+    from portside.core import clock
+    from portside.registry.models import Repository
+
+    Repository.objects.create(organization=org, name="acme/app", created_at=clock.now())
     token, _ = services.create_token(
         user=owner, name="ci", scopes=["read"], acting=owner, origin=TEST_ORIGIN
     )

@@ -4,6 +4,7 @@ from portside.accounts import views as accounts
 from portside.api.urls import api
 from portside.audit import views as audit
 from portside.core import views as core
+from portside.registry import pages as registry_pages
 from portside.storefront import views as storefront
 
 urlpatterns = [
@@ -27,6 +28,12 @@ urlpatterns = [
         "orgs/<str:name>/invitations/<int:pk>/revoke",
         accounts.invitation_revoke,
         name="invitation_revoke",
+    ),
+    path("orgs/<str:name>/repositories/", registry_pages.repository_list, name="repository_list"),
+    path(
+        "orgs/<str:name>/repositories/<path:repository>",
+        registry_pages.repository_detail,
+        name="repository_detail",
     ),
     path("invitations/<str:secret>/", accounts.accept_invitation, name="accept_invitation"),
     path("settings/tokens/", accounts.token_list, name="token_list"),
