@@ -21,7 +21,9 @@ ROWS = [
     Row("GET", "/orgs/acme/", outcomes(default=200, customer=404, other_member=404)),
     Row("GET", "/orgs/nonexistent/", outcomes(default=404)),
     Row("GET", "/orgs/acme/repositories/", outcomes(default=200, customer=404, other_member=404)),
-    Row("GET", "/orgs/acme/repositories/app", outcomes(default=200, customer=404, other_member=404)),
+    Row(
+        "GET", "/orgs/acme/repositories/app", outcomes(default=200, customer=404, other_member=404)
+    ),
     Row("GET", "/orgs/acme/repositories/ghost", outcomes(default=404)),
     Row("GET", "/orgs/globex/repositories/app", outcomes(default=404, moderator=404)),
     Row("POST", "/orgs/acme/invite", _MANAGE, data={"email": "new@example.com", "role": "viewer"}),

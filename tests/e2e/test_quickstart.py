@@ -208,6 +208,8 @@ def test_retention_below_180_days_refuses_to_start(tmp_path):
         ("PORTSIDE_SECRET_KEY", "short", "at least 32 characters"),
         ("PORTSIDE_HTTPS", "maybe", "must be one of"),
         ("PORTSIDE_AUDIT_STREAM", "file:relative", "absolute path"),
+        ("PORTSIDE_BLOB_STORE", "ftp://example.invalid/x", "PORTSIDE_BLOB_STORE is not usable"),
+        ("PORTSIDE_BLOB_STORE", "file://relative/path", "PORTSIDE_BLOB_STORE is not usable"),
     ],
 )
 def test_bad_configuration_is_refused_with_a_message(tmp_path, variable, value, message):

@@ -68,3 +68,14 @@ def test_orphan_objects_are_reported_and_deleted_only_on_request(as_owner, capsy
 def test_grace_below_one_hour_is_refused():
     with pytest.raises(SystemExit):
         call_command("registry", "gc", "--grace-hours", "0.1")
+
+
+def test_uploading_a_linked_blob_again_restarts_its_grace_period(as_owner):
+    data = b"uploaded twice"
+    as_owner.push_blob(NAME, data)
+    with clock.frozen(clock.now() + dt.timedelta(hours=23)):
+        as_owner.push_blob(NAME, data)  # a new push of the same layer, 23 hours later
+    with clock.frozen(clock.now() + dt.timedelta(hours=25)):
+        assert gc.collect(grace=GRACE, dry_run=False).blobs == []
+    with clock.frozen(clock.now() + dt.timedelta(hours=48)):
+        assert [d for d, _ in gc.collect(grace=GRACE, dry_run=False).blobs] == [sha256(data)]

@@ -5,3 +5,6 @@ class RegistryConfig(AppConfig):
     name = "portside.registry"
     label = "registry"
     verbose_name = "Registry"
+
+    def ready(self) -> None:
+        from portside.registry import checks  # noqa: F401  (registers the system check)

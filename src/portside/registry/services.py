@@ -225,14 +225,17 @@ def _blob_row(digest: str, size: int) -> Blob:
 
 
 def _link(repository: Repository, blob: Blob) -> None:
-    if not RepositoryBlob.objects.filter(repository=repository, blob=blob).exists():
-        try:
-            with transaction.atomic():
-                RepositoryBlob.objects.create(
-                    repository=repository, blob=blob, created_at=clock.now()
-                )
-        except IntegrityError:
-            pass
+    """Link a blob to a repository; linking again (a re-upload, a mount) restarts the
+    garbage-collection grace period of the link."""
+    if RepositoryBlob.objects.filter(repository=repository, blob=blob).update(
+        created_at=clock.now()
+    ):
+        return
+    try:
+        with transaction.atomic():
+            RepositoryBlob.objects.create(repository=repository, blob=blob, created_at=clock.now())
+    except IntegrityError:  # linked by a concurrent request a moment ago
+        pass
 
 
 # --- blobs --------------------------------------------------------------------------------
@@ -288,7 +291,11 @@ def _check_references(repository: Repository, parsed: ParsedManifest) -> list[Bl
         return []
     descriptors = [d for d in parsed.references() if not d.is_foreign]
     wanted = {str(d.digest) for d in descriptors}
-    blobs = list(Blob.objects.filter(digest__in=wanted, links__repository=repository))
+    blobs = list(
+        Blob.objects.select_for_update()
+        .filter(digest__in=wanted, links__repository=repository)
+        .order_by("pk")
+    )
     missing = sorted(wanted - {b.digest for b in blobs})
     if missing:
         raise errors.ManifestBlobUnknown(
@@ -324,10 +331,12 @@ def put_manifest(
             f"The manifest's digest is {digest}, not {reference}.",
             detail={"expected": str(reference), "actual": str(digest)},
         )
-    blobs = _check_references(repository, parsed)
     now = clock.now()
     tag = reference if isinstance(reference, str) else ""
     with transaction.atomic():
+        # Checked inside the transaction with the blob rows locked: garbage collection
+        # locks a row before deleting it, so the two can never interleave.
+        blobs = _check_references(repository, parsed)
         manifest = Manifest.objects.filter(repository=repository, digest=str(digest)).first()
         if manifest is None:
             manifest = Manifest.objects.create(
@@ -343,15 +352,9 @@ def put_manifest(
                 pushed_at=now,
                 pushed_by_id=getattr(user, "pk", None),
             )
-            try:
-                with transaction.atomic():
-                    ManifestBlob.objects.bulk_create(
-                        [ManifestBlob(manifest=manifest, blob=b) for b in blobs]
-                    )
-            except IntegrityError:  # garbage collection removed a blob a moment ago
-                raise errors.ManifestBlobUnknown(
-                    "A blob this manifest references was just removed; push it again."
-                ) from None
+            ManifestBlob.objects.bulk_create(
+                [ManifestBlob(manifest=manifest, blob=b) for b in blobs]
+            )
             ManifestChild.objects.bulk_create(
                 [
                     ManifestChild(parent=manifest, child_digest=str(d.digest))
