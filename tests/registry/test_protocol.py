@@ -39,6 +39,13 @@ class TestBaseAndTokens:
         )
         assert response["Docker-Distribution-API-Version"] == "registry/2.0"
 
+    def test_a_browser_session_is_not_a_registry_credential(self, client, world):
+        client.force_login(world.owner, backend="django.contrib.auth.backends.ModelBackend")
+        response = client.get(f"/v2/{NAME}/tags/list")
+        assert response.status_code == 401
+        assert "Set-Cookie" not in response and not response.cookies
+        assert response["X-Content-Type-Options"] == "nosniff"
+
     def test_anonymous_token_opens_the_base_but_nothing_private(self, anonymous, as_owner):
         as_owner.push_image(NAME)
         assert anonymous.call("GET", "/v2/").status_code == 200

@@ -241,14 +241,37 @@ def _link(repository: Repository, blob: Blob) -> None:
 # --- blobs --------------------------------------------------------------------------------
 
 
-def linked_blob(repository: Repository | None, digest: Digest) -> Blob:
-    """The blob, if this repository links it; BLOB_UNKNOWN otherwise (even when another
-    repository has it: content is reachable only where it was pushed or mounted)."""
-    if repository is not None:
-        blob = Blob.objects.filter(digest=str(digest), links__repository=repository).first()
-        if blob is not None:
-            return blob
-    raise errors.BlobUnknown(detail={"digest": str(digest)})
+def linked_blob_by_name(name: str, digest: Digest) -> Blob:
+    """The blob, if the repository called ``name`` links it; BLOB_UNKNOWN otherwise (even
+    when another repository has it: content is reachable only where it was pushed or
+    mounted). One query: this is the hot path of blob HEAD and GET."""
+    blob = Blob.objects.filter(digest=str(digest), links__repository__name=name).first()
+    if blob is None:
+        raise errors.BlobUnknown(detail={"digest": str(digest)})
+    return blob
+
+
+def manifest_by_name(name: str, reference: Digest | str) -> Manifest:
+    """A manifest by repository name and tag or digest, with its repository and
+    organisation, in one query."""
+    related = ("repository", "repository__organization")
+    manifest: Manifest | None
+    if isinstance(reference, Digest):
+        manifest = (
+            Manifest.objects.select_related(*related)
+            .filter(repository__name=name, digest=str(reference))
+            .first()
+        )
+    else:
+        tag = (
+            Tag.objects.select_related(*(f"manifest__{r}" for r in related))
+            .filter(repository__name=name, name=reference)
+            .first()
+        )
+        manifest = tag.manifest if tag else None
+    if manifest is None:
+        raise errors.ManifestUnknown(detail={"reference": str(reference)})
+    return manifest
 
 
 def mount(*, target: Repository, source: Repository | None, digest: Digest) -> Blob | None:

@@ -275,7 +275,7 @@ def manifest(request: HttpRequest, name: str, reference: str) -> HttpResponseBas
         )
         return _empty(202)
     claims = auth.require(request, name, "pull")
-    found = services.find_manifest(services.find_repository(name), ref)
+    found = services.manifest_by_name(name, ref)
     content = bytes(found.content)
     if request.method == "HEAD":
         response = HttpResponse(status=200, content_type=found.media_type)
@@ -333,7 +333,7 @@ def blob(request: HttpRequest, name: str, digest: str) -> HttpResponseBase:
         services.unlink_blob(repository=services.existing_repository(name), digest=key)
         return _empty(202)
     auth.require(request, name, "pull")
-    found = services.linked_blob(services.find_repository(name), key)
+    found = services.linked_blob_by_name(name, key)
     size = found.size
     headers = {"Docker-Content-Digest": found.digest, "Accept-Ranges": "bytes"}
     start, end = 0, size - 1
