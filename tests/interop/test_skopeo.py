@@ -12,12 +12,11 @@ import urllib.request
 
 import pytest
 
+from tests.interop.conftest import BOB_PASSWORD, PASSWORD
 from tests.interop.images import make_layout, random_files
-from tests.servers import Server, running_server
+from tests.servers import Server
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "alice-has-a-long-password"
-BOB_PASSWORD = "bob-has-a-long-password"
 
 
 @pytest.fixture(scope="module")
@@ -26,25 +25,6 @@ def skopeo() -> str:
     if path is None:
         pytest.skip("skopeo is not installed (apt-get install skopeo)")
     return path
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Server:
-    with running_server(tmp_path_factory.mktemp("registry")) as server:
-        for name, password in [("alice", PASSWORD), ("bob", BOB_PASSWORD)]:
-            created = server.cli(
-                "user",
-                "create",
-                name,
-                "--email",
-                f"{name}@example.com",
-                "--password-stdin",
-                stdin=password + "\n",
-            )
-            assert created.returncode == 0, created.stderr
-        assert server.cli("org", "create", "acme", "--owner", "alice").returncode == 0
-        assert server.cli("org", "create", "globex", "--owner", "bob").returncode == 0
-        yield server
 
 
 def run(skopeo: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
