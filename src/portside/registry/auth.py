@@ -130,6 +130,13 @@ def authenticate(login: str, secret: str, origin: Origin) -> Caller:
     if user is None or not user.is_active or not user.check_password(secret):
         _failed(login, origin, "wrong credentials")
         raise errors.Unauthorized("Incorrect user name or password.")
+    _check_password_sign_in(user)
+    return Caller(user)
+
+
+def _check_password_sign_in(user: User) -> None:
+    """What a sign-in by password (or a refresh token obtained with one) also needs: a
+    verified address, and no second factor that the registry flow could not ask for."""
     if not EmailAddress.objects.filter(user=user, verified=True).exists():
         raise errors.Unauthorized("Verify your email address before signing in.")
     if Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
@@ -137,7 +144,6 @@ def authenticate(login: str, secret: str, origin: Origin) -> Caller:
             "Two-factor authentication is on for this account: use a personal access token "
             "instead of the password."
         )
-    return Caller(user)
 
 
 def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
@@ -212,7 +218,9 @@ def caller_from_refresh(refresh_token: str, origin: Origin) -> Caller:
     if user is None or claims.get("pwm") != tokens.password_marker(user.password):
         raise errors.Unauthorized("The refresh token is no longer valid.")
     token = None
-    if claims.get("pat") is not None:
+    if claims.get("pat") is None:
+        _check_password_sign_in(user)  # 2FA turned on since: password refreshes end
+    else:
         token = AccessToken.objects.active(_now()).filter(pk=claims["pat"], user=user).first()
         if token is None:
             raise errors.Unauthorized("The access token behind this refresh token was revoked.")

@@ -89,6 +89,7 @@ def existing_repository(name: str) -> Repository:
 # once while it streams in. Another process finishing the upload re-reads it instead.
 _hashers: dict[str, tuple[int, Any]] = {}
 _hashers_lock = threading.Lock()
+_MAX_HASHERS = 256
 
 
 def start_upload(*, repository: Repository, user_id: int | None) -> Upload:
@@ -168,6 +169,8 @@ def append(*, upload: Upload, chunks: Iterable[bytes], start: int | None) -> int
         raise errors.BlobUploadUnknown() from None
     if hasher is not None:
         with _hashers_lock:
+            while len(_hashers) >= _MAX_HASHERS:  # abandoned uploads: forget the oldest
+                _hashers.pop(next(iter(_hashers)))
             _hashers[key] = (size, hasher)
         Upload.objects.filter(pk=upload.pk).update(
             hashed_size=size, hashed_digest="sha256:" + hasher.copy().hexdigest()
