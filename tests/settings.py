@@ -14,3 +14,6 @@ STORAGES = {
 # Serve static files straight from the package (no collectstatic in tests).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Pulls are recorded inside the request, so tests see them at once (the buffered path has
+# its own tests).
+REGISTRY_PULL_FLUSH_MS = 0

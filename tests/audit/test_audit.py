@@ -264,3 +264,22 @@ def test_tcp_syslog_sink_reconnects_after_the_peer_restarts():
     peer.close()
     server.close()
     sink._handler.close()
+
+
+def test_record_many_keeps_one_chain_in_id_order():
+    audit.record(None, "test:row:made", n=0)
+    rows = audit.record_many(
+        [
+            {"actor": "cli", "action": "test:row:batched", "n": i, "ip_address": "10.0.0.9"}
+            for i in range(5)
+        ]
+    )
+    audit.record(None, "test:row:made", n=6)
+    stored = list(AuditEvent.objects.order_by("id"))
+    assert [r.details.get("n") for r in stored] == [0, 0, 1, 2, 3, 4, 6]
+    assert [r.hash for r in stored[1:6]] == [r.hash for r in rows]
+    assert stored[1].ip_address == "10.0.0.9" and stored[1].actor_name == "cli"
+    assert audit.verify().ok and audit.verify().checked == 7
+    with pytest.raises(ValueError):
+        audit.record_many([{"actor": None, "action": "bad"}])
+    assert audit.record_many([]) == []

@@ -7,6 +7,7 @@ import base64
 import json
 import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -76,6 +77,17 @@ def test_push_inspect_list_pull_delete_with_password(skopeo, server, tmp_path):
     assert json.loads((out / "index.json").read_text())["manifests"][0]["digest"] == digest
     for blob in (source / "blobs" / "sha256").iterdir():
         assert (out / "blobs" / "sha256" / blob.name).read_bytes() == blob.read_bytes()
+    # Pulls are written by each web process's background recorder within a moment.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        exported = server.cli(
+            "audit", "export", "--format", "jsonl", "--action-filter", "registry:manifest:pulled"
+        )
+        if '"repository":"acme/hello"' in exported.stdout:
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError("the pull never reached the audit trail")
     run(skopeo, "delete", "--tls-verify=false", *creds, f"{ref}:v1")
     missing = run(skopeo, "inspect", "--tls-verify=false", *creds, f"{ref}:v1", check=False)
     assert missing.returncode != 0 and "manifest unknown" in missing.stderr

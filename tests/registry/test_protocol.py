@@ -132,6 +132,23 @@ class TestBaseAndTokens:
         )
         assert rows.count() == 10
 
+    def test_turning_on_two_factor_ends_password_refresh_tokens(self, client, world):
+        from allauth.mfa.models import Authenticator
+
+        response = client.post(
+            "/auth/token",
+            {"grant_type": "password", "username": "owner", "password": PASSWORD, "scope": PULL},
+        )
+        refresh = response.json()["refresh_token"]
+        Authenticator.objects.create(
+            user=world.owner, type=Authenticator.Type.TOTP, data={"secret": "x"}
+        )
+        response = client.post(
+            "/auth/token", {"grant_type": "refresh_token", "refresh_token": refresh, "scope": PUSH}
+        )
+        assert response.status_code == 401
+        assert "personal access token" in response.json()["errors"][0]["message"]
+
     @pytest.mark.parametrize(
         "header",
         [
@@ -620,3 +637,22 @@ def test_blob_downloads_go_out_by_file_or_by_redirect(as_owner, settings, blob_s
         # A FileResponse over a real file is what WSGI servers hand to sendfile().
         assert response.status_code == 200 and isinstance(response, FileResponse)
         assert b"".join(response.streaming_content) == data
+
+
+def test_buffered_pull_recording(as_owner, settings, monkeypatch):
+    """With a flush interval, a pull only joins the process's buffer; one flush writes the
+    counters and audit rows of all of them in one transaction."""
+    from portside.registry import pulls
+
+    monkeypatch.setattr(pulls.Recorder, "_run", lambda self, interval: None)
+    monkeypatch.setattr(pulls, "recorder", pulls.Recorder())
+    settings.REGISTRY_PULL_FLUSH_MS = 200
+    as_owner.push_image(NAME, "v1")
+    for _ in range(3):
+        assert as_owner.call("GET", f"/v2/{NAME}/manifests/v1", PULL).status_code == 200
+    assert not PullCount.objects.exists()
+    assert pulls.recorder.flush() == 3
+    assert PullCount.objects.get(tag="v1").count == 3
+    rows = AuditEvent.objects.filter(action="registry:manifest:pulled")
+    assert rows.count() == 3 and all(r.details["pulled_at"] for r in rows)
+    assert pulls.recorder.flush() == 0

@@ -212,6 +212,9 @@ REGISTRY_SERVICE = env.get_str("PORTSIDE_REGISTRY_SERVICE")
 REGISTRY_TOKEN_TTL = env.get_int("PORTSIDE_REGISTRY_TOKEN_TTL", 300, minimum=30, maximum=3600)
 REGISTRY_REFRESH_DAYS = env.get_int("PORTSIDE_REGISTRY_REFRESH_DAYS", 30, minimum=1, maximum=365)
 REGISTRY_ORG_QUOTA_BYTES = env.get_int("PORTSIDE_REGISTRY_ORG_QUOTA_GB", 100, minimum=0) * 1024**3
+REGISTRY_PULL_FLUSH_MS = env.get_int(
+    "PORTSIDE_REGISTRY_PULL_FLUSH_MS", 200, minimum=0, maximum=5000
+)
 REGISTRY_UPLOAD_GRACE_HOURS = env.get_int("PORTSIDE_REGISTRY_UPLOAD_GRACE_HOURS", 24, minimum=1)
 
 # --- audit ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from portside.accounts.models import Organization
@@ -32,7 +32,6 @@ from portside.registry.models import (
     Manifest,
     ManifestBlob,
     ManifestChild,
-    PullCount,
     Repository,
     RepositoryBlob,
     Tag,
@@ -430,37 +429,10 @@ def find_manifest(repository: Repository | None, reference: Digest | str) -> Man
 
 
 def record_pull(*, manifest: Manifest, tag: str, user: Any, origin: Origin) -> None:
-    """Count and audit one pull (a manifest GET)."""
-    repository = manifest.repository
-    now = clock.now()
-    table = connection.ops.quote_name(PullCount._meta.db_table)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (repository_id, digest, tag, user_id, day, count) "  # noqa: S608
-                "VALUES (%s, %s, %s, %s, %s, 1) "
-                "ON CONFLICT (repository_id, digest, tag, user_id, day) "
-                f"DO UPDATE SET count = {table}.count + 1",
-                [repository.pk, manifest.digest, tag, getattr(user, "pk", None) or 0, now.date()],
-            )
-        audit.record(
-            user,
-            "registry:manifest:pulled",
-            manifest,
-            organization=repository.organization,
-            repository=repository.name,
-            digest=manifest.digest,
-            tag=tag,
-            **origin.audit_fields(),
-        )
-        events.emit(
-            "registry:manifest:pulled",
-            manifest_id=manifest.pk,
-            repository=repository.name,
-            digest=manifest.digest,
-            tag=tag,
-            user_id=getattr(user, "pk", None),
-        )
+    """Count and audit one pull (a manifest GET); see ``registry.pulls`` for when."""
+    from portside.registry import pulls
+
+    pulls.record(manifest=manifest, tag=tag, user=user, origin=origin)
 
 
 def delete_manifest(

@@ -284,7 +284,7 @@ def manifest(request: HttpRequest, name: str, reference: str) -> HttpResponseBas
         services.record_pull(
             manifest=found,
             tag=ref if isinstance(ref, str) else "",
-            user=auth.user_of(claims),
+            user=auth.actor_of(claims),
             origin=origin,
         )
     response["Content-Length"] = str(len(content))
