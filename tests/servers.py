@@ -22,14 +22,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def scratch_environment(data_dir: Path) -> Iterator[dict[str, str]]:
+def embedded_env(data_dir: Path, workers: int = 2) -> dict[str, str]:
+    """The environment of a `portside` process on the embedded default in ``data_dir``."""
     env = {
         k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
     }
     env.update(
-        PORTSIDE_DATA_DIR=str(data_dir), PORTSIDE_WEB_WORKERS="2", PORTSIDE_LOG_LEVEL="WARNING"
+        PORTSIDE_DATA_DIR=str(data_dir),
+        PORTSIDE_WEB_WORKERS=str(workers),
+        PORTSIDE_LOG_LEVEL="WARNING",
     )
+    return env
+
+
+@contextlib.contextmanager
+def scratch_environment(data_dir: Path) -> Iterator[dict[str, str]]:
+    env = embedded_env(data_dir)
     url = os.environ.get("DATABASE_URL")
     if not url:
         yield env

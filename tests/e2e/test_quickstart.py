@@ -4,7 +4,6 @@ and signs in. Always the embedded default (SQLite, local disk), whatever the sui
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -15,19 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import free_port
+from tests import servers
+from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
 
 
 def embedded_env(data_dir: Path) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
-    }
-    env.update(
-        PORTSIDE_DATA_DIR=str(data_dir), PORTSIDE_WEB_WORKERS="1", PORTSIDE_LOG_LEVEL="WARNING"
-    )
-    return env
+    return servers.embedded_env(data_dir, workers=1)
 
 
 def portside(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

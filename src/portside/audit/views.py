@@ -15,7 +15,6 @@ from django.views.decorators.http import require_GET
 
 from portside.accounts import permissions
 from portside.audit import services
-from portside.audit import services as audit
 from portside.core.origin import from_request
 
 
@@ -91,7 +90,7 @@ def _export(
     if not form.is_valid():
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
     flt = form.to_filter()
-    audit.record(
+    services.record(
         request.user,
         "audit:trail:exported",
         format=fmt,

@@ -17,8 +17,9 @@ from portside.accounts import permissions
 from portside.accounts import services as accounts
 from portside.accounts.models import AccessToken, User
 from portside.audit import services as audit
+from portside.core import clock
 from portside.core.errors import AuthenticationFailed
-from portside.core.origin import Origin, from_request
+from portside.core.origin import Origin
 from portside.oci import errors
 from portside.registry import services, tokens
 
@@ -238,17 +239,7 @@ def caller_from_refresh(refresh_token: str, origin: Origin) -> Caller:
     if claims.get("pat") is None:
         _check_password_sign_in(user)  # 2FA turned on since: password refreshes end
     else:
-        token = AccessToken.objects.active(_now()).filter(pk=claims["pat"], user=user).first()
+        token = AccessToken.objects.active(clock.now()).filter(pk=claims["pat"], user=user).first()
         if token is None:
             raise errors.Unauthorized("The access token behind this refresh token was revoked.")
     return Caller(user, token)
-
-
-def _now() -> Any:
-    from portside.core import clock
-
-    return clock.now()
-
-
-def origin_of(request: HttpRequest) -> Origin:
-    return from_request(request)

@@ -20,6 +20,7 @@ from django.http import (
 )
 from django.views.decorators.csrf import csrf_exempt
 
+from portside.core.origin import from_request
 from portside.oci import errors
 from portside.oci.digest import Digest
 from portside.oci.manifest import MAX_MANIFEST_BYTES
@@ -149,7 +150,7 @@ def base(request: HttpRequest) -> HttpResponseBase:
 def token(request: HttpRequest) -> HttpResponseBase:
     """GET with optional basic credentials (docker, skopeo) or the OAuth2 POST form
     (podman, containerd)."""
-    origin = auth.origin_of(request)
+    origin = from_request(request)
     try:
         if request.method == "GET":
             scopes = request.GET.getlist("scope")
@@ -197,7 +198,6 @@ def _pagination(request: HttpRequest) -> tuple[int | None, str]:
 
 
 def _paged(
-    request: HttpRequest,
     path: str,
     key: str,
     name: str | None,
@@ -225,7 +225,7 @@ def catalog(request: HttpRequest) -> HttpResponseBase:
         raise errors.Denied("The catalogue is for the store team.")
     n, last = _pagination(request)
     names, more = services.catalog(n=n, last=last)
-    return _paged(request, "/v2/_catalog", "repositories", None, names, more, n)
+    return _paged("/v2/_catalog", "repositories", None, names, more, n)
 
 
 # --- tags, manifests, referrers -----------------------------------------------------------
@@ -238,14 +238,14 @@ def tags_list(request: HttpRequest, name: str) -> HttpResponseBase:
     repository = services.existing_repository(name)
     n, last = _pagination(request)
     names, more = services.list_tags(repository, n=n, last=last)
-    return _paged(request, f"/v2/{name}/tags/list", "tags", name, names, more, n)
+    return _paged(f"/v2/{name}/tags/list", "tags", name, names, more, n)
 
 
 @registry_view("GET", "HEAD", "PUT", "DELETE")
 def manifest(request: HttpRequest, name: str, reference: str) -> HttpResponseBase:
     validate_name(name)
     ref = parse_reference(reference)
-    origin = auth.origin_of(request)
+    origin = from_request(request)
     if request.method == "PUT":
         claims = auth.require(request, name, "push")
         body = read_limited(request, MAX_MANIFEST_BYTES)
