@@ -368,6 +368,35 @@ class TestBlobs:
         assert response.status_code == 403 and "quota" in response.json()["errors"][0]["message"]
         assert not Upload.objects.exists()
 
+    def test_quota_counts_uploads_in_progress(self, as_owner, settings):
+        """Two chunked uploads running side by side cannot each take what is left."""
+        settings.REGISTRY_ORG_QUOTA_BYTES = 100
+        locations = []
+        for _ in range(2):
+            started = as_owner.call("POST", f"/v2/{NAME}/blobs/uploads/", PUSH)
+            assert started.status_code == 202
+            locations.append(started["Location"])
+        first = as_owner.call(
+            "PATCH", locations[0], PUSH, data=b"a" * 60, HTTP_CONTENT_RANGE="0-59"
+        )
+        assert first.status_code == 202
+        second = as_owner.call(
+            "PATCH", locations[1], PUSH, data=b"b" * 60, HTTP_CONTENT_RANGE="0-59"
+        )
+        assert second.status_code == 403 and "quota" in second.json()["errors"][0]["message"]
+        # The refused chunk left nothing behind; what fits still goes in.
+        status = as_owner.call("GET", locations[1], PUSH)
+        assert status.status_code == 204 and status["Range"] == "0-0"
+        assert Upload.objects.get(pk=locations[1].rsplit("/", 1)[1]).staged_size == 0
+        fits = as_owner.call("PATCH", locations[1], PUSH, data=b"b" * 40, HTTP_CONTENT_RANGE="0-39")
+        assert fits.status_code == 202 and fits["Range"] == "0-39"
+        # Cancelling the first upload gives its share back.
+        assert as_owner.call("DELETE", locations[0], PUSH).status_code == 204
+        more = as_owner.call(
+            "PATCH", locations[1], PUSH, data=b"b" * 50, HTTP_CONTENT_RANGE="40-89"
+        )
+        assert more.status_code == 202 and more["Range"] == "0-89"
+
 
 class TestManifests:
     def test_push_pull_by_tag_and_digest(self, as_owner, world):

@@ -126,6 +126,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(DATA_DIR / "portside.sqlite3"),
+            # Keep each thread's connection: opening one (and running the PRAGMAs below)
+            # cost more than the query of a registry pull.
+            "CONN_MAX_AGE": None,
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 # IMMEDIATE: a transaction takes the write lock when it starts, so web
                 # workers and the task worker queue up instead of failing mid-way.

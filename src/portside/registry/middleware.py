@@ -26,7 +26,8 @@ class RegistryDispatchMiddleware:
         path = request.path_info
         if path.startswith(PREFIXES):
             try:
-                match = resolve(path)
+                # The registry's own URLconf: its few patterns, not the whole site's.
+                match = resolve(path, urlconf="portside.registry.urls")
             except Resolver404:
                 return self.get_response(request)
             if match.func.__module__ == "portside.registry.views":

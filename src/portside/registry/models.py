@@ -138,6 +138,9 @@ class Upload(models.Model):
     # closing the upload in any process needs no second read when nothing was added since.
     hashed_size = models.BigIntegerField(default=0)
     hashed_digest = models.CharField(max_length=200, blank=True)
+    # Bytes staged so far, written after every append: the organisation's quota counts
+    # uploads in progress too, so parallel uploads cannot each take what is left.
+    staged_size = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"upload {self.id}"

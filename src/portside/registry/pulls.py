@@ -18,7 +18,7 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -26,14 +26,17 @@ from django.db import close_old_connections, connection, transaction
 from portside.audit import services as audit
 from portside.core import clock, events
 from portside.core.origin import Origin
-from portside.registry.models import Manifest, PullCount
+from portside.registry.models import PullCount
+
+if TYPE_CHECKING:
+    from portside.registry.services import PulledManifest
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Pull:
-    manifest: Manifest
+    manifest: PulledManifest
     tag: str
     user: Any
     origin: Origin
@@ -70,22 +73,23 @@ def write(batch: list[Pull]) -> None:
                 {
                     "actor": pull.user,
                     "action": "registry:manifest:pulled",
-                    "target": pull.manifest,
-                    "organization": pull.manifest.repository.organization,
-                    "repository": pull.manifest.repository.name,
+                    "target": pull.manifest.audit_target,
+                    "organization": pull.manifest.organization,
+                    "repository": pull.manifest.repository_name,
                     "digest": pull.manifest.digest,
                     "tag": pull.tag,
                     "pulled_at": pull.at.isoformat(),
                     **pull.origin.audit_fields(),
                 }
                 for pull in batch
-            ]
+            ],
+            returning=False,
         )
         for pull in batch:
             events.emit(
                 "registry:manifest:pulled",
-                manifest_id=pull.manifest.pk,
-                repository=pull.manifest.repository.name,
+                manifest_id=pull.manifest.id,
+                repository=pull.manifest.repository_name,
                 digest=pull.manifest.digest,
                 tag=pull.tag,
                 user_id=getattr(pull.user, "pk", None),
@@ -149,5 +153,5 @@ def _flush_at_exit() -> None:
         logger.exception("pulls lost at exit")
 
 
-def record(*, manifest: Manifest, tag: str, user: Any, origin: Origin) -> None:
+def record(*, manifest: PulledManifest, tag: str, user: Any, origin: Origin) -> None:
     recorder.add(Pull(manifest=manifest, tag=tag, user=user, origin=origin, at=clock.now()))

@@ -7,14 +7,16 @@ back to the protocol; the command line and tasks call the same functions.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from portside.accounts.models import Organization
@@ -117,7 +119,9 @@ def upload_size(upload: Upload) -> int:
         raise errors.BlobUploadUnknown() from None
 
 
-def _quota_left(organization: Organization) -> int | None:
+def _quota_left(organization: Organization, *, besides: Upload | None = None) -> int | None:
+    """What the organisation may still store: its quota less the distinct blobs its
+    repositories link and the bytes staged by its other uploads in progress."""
     quota = settings.REGISTRY_ORG_QUOTA_BYTES
     if not quota:
         return None
@@ -127,6 +131,10 @@ def _quota_left(organization: Organization) -> int | None:
         .aggregate(total=Sum("size"))["total"]
         or 0
     )
+    staging = Upload.objects.filter(repository__organization=organization)
+    if besides is not None:
+        staging = staging.exclude(pk=besides.pk)
+    used += staging.aggregate(total=Sum("staged_size"))["total"] or 0
     return max(quota - used, 0)
 
 
@@ -153,7 +161,7 @@ def append(*, upload: Upload, chunks: Iterable[bytes], start: int | None) -> int
                 hasher.update(chunk)
             yield chunk
 
-    left = _quota_left(upload.repository.organization)
+    left = _quota_left(upload.repository.organization, besides=upload)
     limit = None if left is None else current + left
     try:
         size = store().append_upload(key, hashed(chunks), offset=current, limit=limit)
@@ -166,15 +174,18 @@ def append(*, upload: Upload, chunks: Iterable[bytes], start: int | None) -> int
         ) from None
     except UploadNotFound:
         raise errors.BlobUploadUnknown() from None
-    if hasher is not None:
-        with _hashers_lock:
-            while len(_hashers) >= _MAX_HASHERS:  # abandoned uploads: forget the oldest
-                _hashers.pop(next(iter(_hashers)))
-            _hashers[key] = (size, hasher)
-        Upload.objects.filter(pk=upload.pk).update(
-            hashed_size=size, hashed_digest="sha256:" + hasher.copy().hexdigest()
-        )
-        upload.hashed_size, upload.hashed_digest = size, "sha256:" + hasher.copy().hexdigest()
+    upload.staged_size = size
+    if hasher is None:
+        Upload.objects.filter(pk=upload.pk).update(staged_size=size)
+        return size
+    with _hashers_lock:
+        while len(_hashers) >= _MAX_HASHERS:  # abandoned uploads: forget the oldest
+            _hashers.pop(next(iter(_hashers)))
+        _hashers[key] = (size, hasher)
+    upload.hashed_size, upload.hashed_digest = size, "sha256:" + hasher.copy().hexdigest()
+    Upload.objects.filter(pk=upload.pk).update(
+        staged_size=size, hashed_size=size, hashed_digest=upload.hashed_digest
+    )
     return size
 
 
@@ -243,37 +254,88 @@ def _link(repository: Repository, blob: Blob) -> None:
 # --- blobs --------------------------------------------------------------------------------
 
 
+# The two lookups every pull makes (a manifest by tag or digest, a blob through its
+# repository) are written as SQL once: compiling the equivalent ORM query cost several
+# times more than running it. The rows are turned into model instances by hand.
+def _table(model: Any) -> str:
+    return str(connection.ops.quote_name(model._meta.db_table))
+
+
+_BLOB_SQL = (
+    "SELECT b.id, b.digest, b.size FROM {blob} b "
+    "JOIN {link} l ON l.blob_id = b.id JOIN {repo} r ON r.id = l.repository_id "
+    "WHERE b.digest = %s AND r.name = %s LIMIT 1"
+)
+_MANIFEST_SQL = (
+    "SELECT m.id, m.digest, m.media_type, m.content, r.id, r.name, o.id, o.name "
+    "FROM {manifest} m JOIN {repo} r ON r.id = m.repository_id "
+    "JOIN {org} o ON o.id = r.organization_id "
+)
+_BY_DIGEST = "WHERE r.name = %s AND m.digest = %s LIMIT 1"
+_BY_TAG = "JOIN {tag} t ON t.manifest_id = m.id WHERE r.name = %s AND t.name = %s LIMIT 1"
+
+
+@functools.cache
+def _hot_sql(kind: str) -> str:
+    tables = {
+        "blob": _table(Blob),
+        "link": _table(RepositoryBlob),
+        "repo": _table(Repository),
+        "manifest": _table(Manifest),
+        "org": _table(Organization),
+        "tag": _table(Tag),
+    }
+    if kind == "blob":
+        return _BLOB_SQL.format(**tables)
+    return (_MANIFEST_SQL + (_BY_TAG if kind == "tag" else _BY_DIGEST)).format(**tables)
+
+
 def linked_blob_by_name(name: str, digest: Digest) -> Blob:
     """The blob, if the repository called ``name`` links it; BLOB_UNKNOWN otherwise (even
     when another repository has it: content is reachable only where it was pushed or
     mounted). One query: this is the hot path of blob HEAD and GET."""
-    blob = Blob.objects.filter(digest=str(digest), links__repository__name=name).first()
-    if blob is None:
+    with connection.cursor() as cursor:
+        cursor.execute(_hot_sql("blob"), [str(digest), name])
+        row = cursor.fetchone()
+    if row is None:
         raise errors.BlobUnknown(detail={"digest": str(digest)})
-    return blob
+    return Blob(id=row[0], digest=row[1], size=row[2])
 
 
-def manifest_by_name(name: str, reference: Digest | str) -> Manifest:
+@dataclass(frozen=True, slots=True)
+class PulledManifest:
+    """What a manifest GET or HEAD needs, read in one query without building models."""
+
+    id: int
+    digest: str
+    media_type: str
+    content: bytes
+    repository_id: int
+    repository_name: str
+    organization_id: int
+    organization_name: str
+
+    @property
+    def organization(self) -> audit.Owner:
+        return audit.Owner(self.organization_id, self.organization_name)
+
+    @property
+    def audit_target(self) -> audit.Target:
+        return audit.Target(
+            "registry.manifest", str(self.id), f"{self.repository_name}@{self.digest}"
+        )
+
+
+def manifest_by_name(name: str, reference: Digest | str) -> PulledManifest:
     """A manifest by repository name and tag or digest, with its repository and
-    organisation, in one query."""
-    related = ("repository", "repository__organization")
-    manifest: Manifest | None
-    if isinstance(reference, Digest):
-        manifest = (
-            Manifest.objects.select_related(*related)
-            .filter(repository__name=name, digest=str(reference))
-            .first()
-        )
-    else:
-        tag = (
-            Tag.objects.select_related(*(f"manifest__{r}" for r in related))
-            .filter(repository__name=name, name=reference)
-            .first()
-        )
-        manifest = tag.manifest if tag else None
-    if manifest is None:
+    organisation, in one query (the hot path of every pull)."""
+    kind = "digest" if isinstance(reference, Digest) else "tag"
+    with connection.cursor() as cursor:
+        cursor.execute(_hot_sql(kind), [name, str(reference)])
+        row = cursor.fetchone()
+    if row is None:
         raise errors.ManifestUnknown(detail={"reference": str(reference)})
-    return manifest
+    return PulledManifest(row[0], row[1], row[2], bytes(row[3]), *row[4:8])
 
 
 def mount(*, target: Repository, source: Repository | None, digest: Digest) -> Blob | None:
@@ -428,7 +490,7 @@ def find_manifest(repository: Repository | None, reference: Digest | str) -> Man
     raise errors.ManifestUnknown(detail={"reference": str(reference)})
 
 
-def record_pull(*, manifest: Manifest, tag: str, user: Any, origin: Origin) -> None:
+def record_pull(*, manifest: PulledManifest, tag: str, user: Any, origin: Origin) -> None:
     """Count and audit one pull (a manifest GET); see ``registry.pulls`` for when."""
     from portside.registry import pulls
 

@@ -9,11 +9,12 @@ the store is both issuer and audience, so no key pair needs to be distributed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -60,14 +61,19 @@ def parse_scopes(values: list[str]) -> list[Access]:
 
 
 def _key(purpose: str) -> bytes:
-    return hmac.new(settings.SECRET_KEY.encode(), purpose.encode(), hashlib.sha256).digest()
+    return _derive(settings.SECRET_KEY, purpose)
+
+
+@functools.lru_cache(maxsize=16)
+def _derive(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)
 class Claims:
     subject: str
     user_id: int | None
-    access: list[Access] = field(default_factory=list)
+    access: tuple[Access, ...] = ()
 
     def allows(self, type_: str, name: str, action: str) -> bool:
         return any(a.type == type_ and a.name == name and action in a.actions for a in self.access)
@@ -93,14 +99,28 @@ def issue(
 
 
 def verify(token: str, *, service: str) -> Claims:
+    claims, expires, not_before = _decode_bearer(token, service, _key("registry.bearer"))
+    # Time is checked here, on every use, against the injected clock (not the wall clock).
+    now = clock.now().timestamp()
+    if expires <= now:
+        raise TokenInvalid("Signature has expired")
+    if not_before is not None and not_before > now:
+        raise TokenInvalid("The token is not yet valid")
+    return claims
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode_bearer(token: str, service: str, key: bytes) -> tuple[Claims, int, int | None]:
+    """Signature, issuer, audience and shape: the same token is presented on every request
+    of a pull, so the check is kept per (token, service, key) instead of redone each time.
+    A token that fails raises and is not kept."""
     try:
         claims = jwt.decode(
             token,
-            _key("registry.bearer"),
+            key,
             algorithms=[ALGORITHM],
             audience=service,
             issuer=ISSUER,
-            # Time is checked below against the injected clock, not the wall clock.
             options={
                 "require": ["exp", "iat", "sub", "aud", "iss"],
                 "verify_exp": False,
@@ -110,11 +130,8 @@ def verify(token: str, *, service: str) -> Claims:
         )
     except jwt.PyJWTError as exc:
         raise TokenInvalid(str(exc)) from None
-    now = clock.now().timestamp()
-    if not isinstance(claims["exp"], int) or claims["exp"] <= now:
+    if not isinstance(claims["exp"], int):
         raise TokenInvalid("Signature has expired")
-    if isinstance(claims.get("nbf"), int) and claims["nbf"] > now:
-        raise TokenInvalid("The token is not yet valid")
     access = []
     for item in claims.get("access") or []:
         if isinstance(item, dict):
@@ -126,8 +143,15 @@ def verify(token: str, *, service: str) -> Claims:
                 )
             )
     uid = claims.get("uid")
-    return Claims(
-        subject=str(claims["sub"]), user_id=uid if isinstance(uid, int) else None, access=access
+    nbf = claims.get("nbf")
+    return (
+        Claims(
+            subject=str(claims["sub"]),
+            user_id=uid if isinstance(uid, int) else None,
+            access=tuple(access),
+        ),
+        claims["exp"],
+        nbf if isinstance(nbf, int) else None,
     )
 
 
