@@ -99,7 +99,7 @@ def _gunicorn_chunks(stream: Any) -> Iterator[bytes] | None:
     body has not been touched yet. Reading through ``wsgi.input.read(n)`` copies every
     byte through two intermediate buffers; for a layer pushed by skopeo (always chunked)
     that copying, not hashing or the disk, was what limited the push rate."""
-    reader = getattr(stream, "reader", None)
+    reader: Any = getattr(stream, "reader", None)
     parser = getattr(reader, "parser", None)
     buffer = getattr(stream, "buf", None)
     if type(reader).__name__ != "ChunkedReader" or parser is None or buffer is None:
