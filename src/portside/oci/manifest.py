@@ -333,7 +333,9 @@ def _optional_media_type(
     document: dict[str, Any], key: str, where: str | None = None
 ) -> str | None:
     value = document.get(key)
-    if value is None:
+    # An empty artifactType is a missing one: the distribution spec's referrers rules say
+    # what to report "if the `artifactType` is empty or missing".
+    if value is None or value == "":
         return None
     if not isinstance(value, str) or not mediatypes.is_valid(value):
         raise _invalid(f"{where}.{key}" if where else key, "must be a media type")

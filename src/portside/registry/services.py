@@ -17,7 +17,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
+from django.db.models.functions import Collate
 
 from portside.accounts.models import Organization
 from portside.audit import services as audit
@@ -538,9 +539,14 @@ def delete_manifest(
 
 
 def list_tags(repository: Repository, *, n: int | None, last: str) -> tuple[list[str], bool]:
-    qs = Tag.objects.filter(repository=repository).order_by("name")
+    """Tag names in "ASCIIbetical" order (distribution spec, "Listing Tags"), compared byte
+    by byte whatever the database's collation, so that pages after ``last`` continue it."""
+    name: Any = F("name")
+    if connection.vendor == "postgresql":
+        name = Collate("name", "C")
+    qs = Tag.objects.filter(repository=repository).alias(key=name).order_by("key")
     if last:
-        qs = qs.filter(name__gt=last)
+        qs = qs.filter(key__gt=last)
     names = list(qs.values_list("name", flat=True)[: (n + 1) if n is not None else None])
     if n is not None and len(names) > n:
         return names[:n], True
@@ -582,3 +588,17 @@ def catalog(*, n: int | None, last: str) -> tuple[list[str], bool]:
 
 def stale_uploads(*, older_than: dt.timedelta) -> list[Upload]:
     return list(Upload.objects.filter(created_at__lt=clock.now() - older_than))
+
+
+def store_blob(*, repository: Repository, data: bytes) -> Blob:
+    """Store a small blob the store itself produces (an SBOM, an empty config) and link it
+    to ``repository``, as an upload would."""
+    digest = Hasher("sha256")
+    digest.update(data)
+    key = str(digest.digest())
+    blobs = store()
+    if blobs.stat(key) is None:
+        blobs.put(key, data)
+    blob = _blob_row(key, len(data))
+    _link(repository, blob)
+    return blob
