@@ -12,6 +12,19 @@ from moto.server import ThreadedMotoServer
 
 from tests import factories
 
+# Tests of the pure libraries touch no database: the PostgreSQL pass of scripts/test leaves
+# them out (-m "not nodb") instead of running the same thing twice.
+NODB = ("tests/oci/", "tests/blobstore/", "tests/scanner/", "tests/vulndb/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = str(config.rootpath) + os.sep
+    for item in items:
+        path = str(item.path)
+        relative = path[len(root) :] if path.startswith(root) else path
+        if relative.startswith(NODB):
+            item.add_marker(pytest.mark.nodb)
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI nothing may be skipped: a missing tool is a failure, not a skip."""

@@ -1,0 +1,226 @@
+"""One pass over an image: the final file system, the claimed files, and the packages.
+
+Each layer is read once, in order. Every regular file is offered to each cataloger's
+``claims``; the bytes of a claimed file are kept, one ``FileVersion`` per layer that wrote
+it, and every entry is indexed. After the last layer the whiteouts have been applied, the
+operating system is read from os-release, and each cataloger turns the claimed files into
+packages. Two rules then apply to the packages of all catalogers:
+
+* a package a language cataloger found in files that an OS package owns is dropped: a
+  Python module installed with apt is the deb, not a PyPI package;
+* a package whose cataloger did not say which layer introduced it gets the layer of the
+  first version of its first metadata file.
+
+The pass keeps the claimed bytes in memory (bounded by ``Limits.max_file_bytes`` and
+``max_claimed_bytes``) and only an index of everything else.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from portside.scanner.catalogers import default_catalogers, osrelease
+from portside.scanner.catalogers.base import Cataloger, Context, Entry, Files, FileVersion
+from portside.scanner.layers import Limits, Overlay, TarEntry, resolve
+from portside.scanner.model import Distro, Inventory, Layer, Package
+from portside.scanner.reader import Image, open_image
+
+OS_PACKAGE_TYPES = frozenset({"deb", "rpm", "apk"})
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What one pass learned: the packages, the claimed files, and the final file system."""
+
+    inventory: Inventory
+    files: Files
+    context: Context
+
+
+def analyze(
+    image: Image | str | os.PathLike[str],
+    *,
+    catalogers: Sequence[Cataloger] | None = None,
+    name: str | None = None,
+    platform: str | None = None,
+    limits: Limits | None = None,
+) -> Analysis:
+    """Analyse an opened image, or open the layout or archive at a path first (then
+    ``platform`` and ``limits`` apply). ``catalogers`` defaults to
+    ``default_catalogers()``; ``name`` replaces the manifest digest as the image's name."""
+    if not isinstance(image, Image):
+        with open_image(image, platform=platform, limits=limits) as opened:
+            return analyze(opened, catalogers=catalogers, name=name)
+    chosen = list(default_catalogers() if catalogers is None else catalogers)
+    files, overlay, layers = _read_layers(image, chosen)
+    index = overlay.index
+    files.final_paths = {
+        path
+        for path, history in files.versions.items()
+        if (entry := index.get(path)) is not None
+        and entry.kind in ("file", "hardlink")
+        and entry.layer == history[-1].layer
+    }
+    distro = detect_distro(files, index)
+    context = Context(layers=layers, distro=distro, index=index)
+    found: list[Package] = []
+    for cataloger in chosen:
+        found.extend(cataloger.catalog(files, context))
+    packages = _attribute(_drop_owned(found, index), files, context)
+    inventory = Inventory(
+        image=name or image.name,
+        layers=layers,
+        distro=distro,
+        packages=tuple(sorted(packages, key=_order)),
+        config=image.config,
+        platform=image.platform,
+    )
+    return Analysis(inventory=inventory, files=files, context=context)
+
+
+def _read_layers(
+    image: Image, catalogers: Sequence[Cataloger]
+) -> tuple[Files, Overlay, tuple[Layer, ...]]:
+    files = Files()
+    overlay = Overlay()
+    layers = []
+
+    def want(entry: TarEntry) -> bool:
+        if osrelease.claims(entry.path, entry.size):
+            return True
+        return any(c.claims(entry.path, entry.mode, entry.size) for c in catalogers)
+
+    for ref in image.layers:
+        walk = image.walk(ref.index, want)
+        for item in walk:
+            entry = item.entry
+            overlay.add(entry, ref.index)
+            if item.data is not None:
+                _keep(files, FileVersion(entry.path, ref.index, item.data, entry.mode))
+            elif entry.kind == "hardlink":
+                _link(files, entry, ref.index, catalogers)
+        overlay.end_layer()
+        layers.append(
+            Layer(
+                index=ref.index,
+                digest=walk.digest,
+                diff_id=ref.diff_id,
+                media_type=ref.media_type or _implied_type(walk.compression),
+                size=ref.size if ref.size is not None else 0,
+                created_by=ref.created_by,
+            )
+        )
+    return files, overlay, tuple(layers)
+
+
+def _keep(files: Files, version: FileVersion) -> None:
+    history = files.versions.setdefault(version.path, [])
+    if history and history[-1].layer == version.layer:
+        history[-1] = version  # the same layer wrote the path twice: the last one counts
+    else:
+        history.append(version)
+
+
+def _link(files: Files, entry: TarEntry, layer: int, catalogers: Sequence[Cataloger]) -> None:
+    """A hard link to a file already kept shares its bytes; tar stores them only once,
+    with the first name, so they are copied from that version, never read again."""
+    source = files.versions.get(entry.linkname)
+    if not source:
+        return
+    target = source[-1]
+    if osrelease.claims(entry.path, len(target.data)) or any(
+        c.claims(entry.path, target.mode, len(target.data)) for c in catalogers
+    ):
+        _keep(files, FileVersion(entry.path, layer, target.data, target.mode))
+
+
+def _implied_type(compression: str) -> str:
+    """Old docker archives give no media types; name the one the bytes turned out to be."""
+    return {
+        "gzip": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+    }.get(compression, "application/vnd.docker.image.rootfs.diff.tar")
+
+
+def detect_distro(files: Files, index: dict[str, Entry]) -> Distro | None:
+    """The OS from /etc/os-release, else /usr/lib/os-release, following the link
+    between them (and any other) inside the image."""
+    for start in osrelease.PATHS:
+        path = resolve(index, start)
+        entry = index.get(path) if path else None
+        if entry is not None and entry.kind == "hardlink":
+            path = entry.linkname
+        version = files.final(path) if path else None
+        if version is not None:
+            found = osrelease.distro(version.data)
+            if found is not None:
+                return found
+    return None
+
+
+def _drop_owned(packages: Iterable[Package], index: dict[str, Entry]) -> list[Package]:
+    """Drop language packages whose metadata files belong to an OS package. Paths are
+    compared as written and with directory links resolved, because a package manager
+    may list ``/lib/...`` for what the image stores under ``/usr/lib/...``."""
+    packages = list(packages)
+    owned: set[str] = set()
+    for package in packages:
+        if package.type in OS_PACKAGE_TYPES:
+            owned.update(package.files)
+    if not owned or all(p.type in OS_PACKAGE_TYPES for p in packages):
+        return packages
+    canonical = _Canonical(index)
+    # Only owned paths beneath a link can change when resolved: find them by prefix.
+    in_order = sorted(owned)
+    resolved = set(owned)
+    for path, entry in index.items():
+        if entry.kind == "symlink":
+            prefix = path + "/"
+            at = bisect.bisect_left(in_order, prefix)
+            while at < len(in_order) and in_order[at].startswith(prefix):
+                resolved.add(canonical(in_order[at]))
+                at += 1
+    return [
+        package
+        for package in packages
+        if package.type in OS_PACKAGE_TYPES
+        or not any(path in owned or canonical(path) in resolved for path in package.paths)
+    ]
+
+
+class _Canonical:
+    """A path with the links of its directories followed (not a link at its end), the
+    directories resolved once each."""
+
+    def __init__(self, index: dict[str, Entry]) -> None:
+        self.index = index
+        self.directories: dict[str, str | None] = {}
+
+    def __call__(self, path: str) -> str:
+        parent, _, base = path.rpartition("/")
+        if parent not in self.directories:
+            self.directories[parent] = resolve(self.index, parent or "/")
+        directory = self.directories[parent]
+        return path if directory is None else f"{directory.rstrip('/')}/{base}"
+
+
+def _attribute(packages: list[Package], files: Files, context: Context) -> list[Package]:
+    result = []
+    for package in packages:
+        if not package.layer and package.paths:
+            history = files.history(package.paths[0])
+            entry = context.index.get(package.paths[0])
+            layer = history[0].layer if history else entry.layer if entry else -1
+            digest = context.layer_digest(layer)
+            if digest:
+                package = dataclasses.replace(package, layer=digest)
+        result.append(package)
+    return result
+
+
+def _order(package: Package) -> tuple[str, str, str, tuple[str, ...]]:
+    return (package.type, package.name, package.version, package.paths)

@@ -1,0 +1,86 @@
+"""The contract between the image reader and the catalogers.
+
+The reader walks each layer once, in order. For every regular file it asks each
+cataloger whether it ``claims`` the path; the bytes of claimed files are kept (each version
+a layer wrote, so a cataloger can tell which layer introduced a package), everything else
+is only indexed. After the last layer, with whiteouts applied, each cataloger's
+``catalog`` is called with the claimed files and returns the packages it recognises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from portside.scanner.model import Distro, Layer, Package
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """One version of a claimed file, as one layer wrote it."""
+
+    path: str  # absolute and normalised: "/var/lib/dpkg/status"
+    layer: int  # index of the layer that wrote it
+    data: bytes
+    mode: int  # permission bits (and setuid/setgid/sticky)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A path in the final file system (after whiteouts), claimed or not."""
+
+    path: str
+    layer: int  # index of the layer that last wrote it
+    kind: str  # "file", "dir", "symlink", "hardlink", "char", "block", "fifo"
+    size: int
+    mode: int
+    uid: int = 0
+    gid: int = 0
+    linkname: str = ""
+
+
+@dataclass
+class Files:
+    """The claimed files: every version written, oldest first, and the final state."""
+
+    versions: dict[str, list[FileVersion]] = field(default_factory=dict)
+    final_paths: set[str] = field(default_factory=set)
+
+    def final(self, path: str) -> FileVersion | None:
+        """The file as the image finally has it, or None if absent or deleted."""
+        if path not in self.final_paths:
+            return None
+        history = self.versions.get(path)
+        return history[-1] if history else None
+
+    def history(self, path: str) -> list[FileVersion]:
+        return list(self.versions.get(path, ()))
+
+    def present(self) -> Iterator[FileVersion]:
+        """Every claimed file present in the final image, in path order."""
+        for path in sorted(self.final_paths):
+            found = self.final(path)
+            if found is not None:
+                yield found
+
+
+@dataclass(frozen=True)
+class Context:
+    layers: tuple[Layer, ...]
+    distro: Distro | None
+    index: Mapping[str, Entry]  # the final file system, by absolute path
+
+    def layer_digest(self, index: int) -> str:
+        return self.layers[index].digest if 0 <= index < len(self.layers) else ""
+
+
+class Cataloger(Protocol):
+    name: str
+
+    def claims(self, path: str, mode: int, size: int) -> bool:
+        """Whether the bytes of this regular file are needed (called for every file of
+        every layer, so it must be cheap: a suffix or prefix test)."""
+        ...
+
+    def catalog(self, files: Files, context: Context) -> Iterable[Package]: ...

@@ -1,0 +1,315 @@
+"""Installed Python distributions: ``*.dist-info/METADATA`` (wheels, modern pip),
+``*.egg-info/PKG-INFO`` and ``*.egg-info`` files (setuptools and distutils), and
+``EGG-INFO/PKG-INFO`` inside unpacked eggs.
+
+These directories sit in a ``site-packages`` or ``dist-packages`` directory, or in any
+directory ``pip install --target`` was pointed at, so the cataloger does not insist on the
+parent's name: a ``NAME-VERSION.dist-info/METADATA`` anywhere is an installed distribution.
+The files a distribution installed are read from its ``RECORD`` (or the
+``installed-files.txt`` that pip writes beside a legacy ``egg-info``), resolved against the
+directory holding the metadata.
+
+Hostile input: ``parse_metadata`` and ``parse_record`` raise ``PythonMetadataError`` (a
+``PackageDatabaseError``, so a ``ScanError``) with a message. ``catalog`` never raises: it
+skips a file it cannot read and returns a ``Findings`` list whose ``warnings`` say which
+file was skipped and why (a ``RECORD`` entry that climbs above the root, or holds control
+characters, is dropped the same way). Free text kept from the metadata loses its control
+characters, which a database cannot store. The language catalogers of this package
+(python, npm, golang, java, ruby, binaries) all follow this rule.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import posixpath
+import re
+from dataclasses import dataclass
+
+from packageurl import PackageURL
+from packaging.metadata import parse_email
+from packaging.utils import canonicalize_name
+
+from portside.scanner.catalogers import introduced
+from portside.scanner.catalogers.base import Context, Files, FileVersion
+from portside.scanner.errors import PackageDatabaseError
+from portside.scanner.model import Package
+
+# A METADATA file carries the long description; a few MiB is generous for real ones.
+MAX_METADATA_BYTES = 8 * 1024 * 1024
+# botocore's RECORD, one of the largest on PyPI, is about 1 MiB.
+MAX_RECORD_BYTES = 32 * 1024 * 1024
+MAX_RECORD_ENTRIES = 500_000
+
+# PEP 508 names; versions are kept as written (legacy ones are not PEP 440) but must be
+# one short printable word.
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,127}$")
+
+# The trove classifiers most often used, mapped to their SPDX identifier; others are
+# reported by their last segment ("License :: OSI Approved :: Zope Public License").
+_CLASSIFIER_LICENSES = {
+    "Apache Software License": "Apache-2.0",
+    "BSD License": "BSD-3-Clause",
+    "MIT License": "MIT",
+    "MIT No Attribution License (MIT-0)": "MIT-0",
+    "ISC License (ISCL)": "ISC",
+    "Mozilla Public License 2.0 (MPL 2.0)": "MPL-2.0",
+    "Python Software Foundation License": "PSF-2.0",
+    "GNU General Public License v2 (GPLv2)": "GPL-2.0-only",
+    "GNU General Public License v2 or later (GPLv2+)": "GPL-2.0-or-later",
+    "GNU General Public License v3 (GPLv3)": "GPL-3.0-only",
+    "GNU General Public License v3 or later (GPLv3+)": "GPL-3.0-or-later",
+    "GNU Lesser General Public License v2 (LGPLv2)": "LGPL-2.0-only",
+    "GNU Lesser General Public License v2 or later (LGPLv2+)": "LGPL-2.0-or-later",
+    "GNU Lesser General Public License v3 (LGPLv3)": "LGPL-3.0-only",
+    "GNU Lesser General Public License v3 or later (LGPLv3+)": "LGPL-3.0-or-later",
+    "GNU Affero General Public License v3": "AGPL-3.0-only",
+    "GNU Affero General Public License v3 or later (AGPLv3+)": "AGPL-3.0-or-later",
+    "The Unlicense (Unlicense)": "Unlicense",
+    "zlib/libpng License": "Zlib",
+}
+_NOT_A_LICENSE = {"", "UNKNOWN", "UNKNOWN LICENSE", "NONE", "OTHER", "OTHER/PROPRIETARY LICENSE"}
+
+
+class PythonMetadataError(PackageDatabaseError):
+    """A METADATA, PKG-INFO or RECORD file that cannot be read as one."""
+
+
+class Findings(list[Package]):
+    """The packages a cataloger found, and a warning for each file it skipped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warnings: list[str] = []
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """The fields of one distribution's core metadata that the inventory keeps."""
+
+    name: str
+    version: str
+    licenses: tuple[str, ...]
+    summary: str = ""
+    home_page: str = ""
+    requires_python: str = ""
+    requires_dist: tuple[str, ...] = ()
+    metadata_version: str = ""
+
+
+# Control characters and lone surrogates (which JSON's \u escapes can produce) cannot be
+# stored as text by the databases the inventory is kept in.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    return _UNSTORABLE.sub("", text)
+
+
+def _text(value: object) -> str:
+    return _clean(value).strip() if isinstance(value, str) else ""
+
+
+def _licenses(raw: dict[str, object]) -> tuple[str, ...]:
+    """PEP 639's expression wins; then a short ``License`` (some projects paste the whole
+    licence text there, which names nothing); then the classifiers."""
+    expression = _text(raw.get("license_expression"))
+    if expression:
+        return (expression,)
+    declared = _text(raw.get("license"))
+    if declared and "\n" not in declared and len(declared) <= 100:
+        if declared.upper() not in _NOT_A_LICENSE:
+            return (declared,)
+    found: list[str] = []
+    classifiers = raw.get("classifiers")
+    for classifier in classifiers if isinstance(classifiers, list) else ():
+        parts = [part.strip() for part in str(classifier).split("::")]
+        if len(parts) < 2 or parts[0] != "License" or parts[-1] == "OSI Approved":
+            continue
+        name = _CLASSIFIER_LICENSES.get(parts[-1], parts[-1])
+        if name.upper() not in _NOT_A_LICENSE and name not in found:
+            found.append(name)
+    return tuple(found)
+
+
+def parse_metadata(data: bytes) -> Distribution:
+    """Read core metadata (the email-header format of METADATA and PKG-INFO)."""
+    if len(data) > MAX_METADATA_BYTES:
+        raise PythonMetadataError(f"metadata is {len(data)} bytes, over {MAX_METADATA_BYTES}")
+    # parse_email is lenient by design: undecodable or repeated fields land in
+    # `unparsed` rather than raising, so only the fields we need are checked below.
+    try:
+        raw, _unparsed = parse_email(data)
+    except (ValueError, TypeError, LookupError) as error:
+        raise PythonMetadataError(f"metadata is not in the email header format: {error}") from error
+    fields: dict[str, object] = dict(raw)
+    name = _text(fields.get("name"))
+    version = _text(fields.get("version"))
+    if not _NAME.match(name):
+        raise PythonMetadataError(f"metadata has no valid Name (found {name[:80]!r})")
+    if not _VERSION.match(version):
+        raise PythonMetadataError(f"metadata has no valid Version (found {version[:80]!r})")
+    requires = fields.get("requires_dist")
+    return Distribution(
+        name=name,
+        version=version,
+        licenses=_licenses(fields),
+        summary=_text(fields.get("summary"))[:500],
+        home_page=_text(fields.get("home_page"))[:500],
+        requires_python=_text(fields.get("requires_python"))[:200],
+        requires_dist=tuple(_clean(str(r))[:500] for r in requires[:1000])
+        if isinstance(requires, list)
+        else (),
+        metadata_version=_text(fields.get("metadata_version")),
+    )
+
+
+def _resolve(base: str, entry: str) -> str | None:
+    """Resolve a RECORD entry against the directory holding the metadata; None when it
+    would climb above the image's root (a real RECORD's ``../../../bin/x`` stays inside)."""
+    parts: list[str] = []
+    start = entry if entry.startswith("/") else posixpath.join(base, entry)
+    for part in start.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def parse_record(data: bytes, base: str) -> tuple[tuple[str, ...], list[str]]:
+    """The absolute paths a RECORD (CSV) or installed-files.txt (one path a line) lists,
+    and a note for each entry dropped because it escapes the root."""
+    if len(data) > MAX_RECORD_BYTES:
+        raise PythonMetadataError(f"file list is {len(data)} bytes, over {MAX_RECORD_BYTES}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PythonMetadataError(f"file list is not UTF-8: {error}") from error
+    paths: list[str] = []
+    dropped: list[str] = []
+    try:
+        for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+            if number > MAX_RECORD_ENTRIES:
+                raise PythonMetadataError(f"file list has more than {MAX_RECORD_ENTRIES} entries")
+            if not row or not row[0].strip():
+                continue
+            if _UNSTORABLE.search(row[0]):
+                dropped.append(f"entry {number} holds control characters")
+                continue
+            resolved = _resolve(base, row[0].strip())
+            if resolved is None:
+                dropped.append(f"entry {number} climbs above the root: {row[0][:200]!r}")
+            else:
+                paths.append(resolved)
+    except csv.Error as error:
+        raise PythonMetadataError(f"file list is not valid CSV: {error}") from error
+    return tuple(dict.fromkeys(paths)), dropped
+
+
+_DIST_INFO_SUFFIX = ".dist-info/METADATA"
+_EGG_INFO_SUFFIX = ".egg-info/PKG-INFO"
+_EGG_SUFFIX = "/EGG-INFO/PKG-INFO"
+
+
+def _is_metadata(path: str) -> bool:
+    return (
+        path.endswith(_DIST_INFO_SUFFIX)
+        or path.endswith(_EGG_INFO_SUFFIX)
+        or path.endswith(_EGG_SUFFIX)
+        or path.endswith(".egg-info")
+    )
+
+
+def _file_list(path: str) -> tuple[str, str] | None:
+    """Where the list of installed files lives for this metadata file, and the directory
+    its entries are relative to."""
+    directory = posixpath.dirname(path)
+    if path.endswith(_DIST_INFO_SUFFIX):
+        return directory + "/RECORD", posixpath.dirname(directory)
+    if path.endswith(_EGG_INFO_SUFFIX):
+        return directory + "/installed-files.txt", directory
+    return None
+
+
+class PythonCataloger:
+    """Python distributions installed with pip, setuptools or a distribution's packages."""
+
+    name = "python"
+
+    def claims(self, path: str, mode: int, size: int) -> bool:
+        if _is_metadata(path):
+            return size <= MAX_METADATA_BYTES
+        if path.endswith(".dist-info/RECORD") or path.endswith(".egg-info/installed-files.txt"):
+            return size <= MAX_RECORD_BYTES
+        return False
+
+    def catalog(self, files: Files, context: Context) -> Findings:
+        found = Findings()
+        for current in files.present():
+            if not _is_metadata(current.path) or not self.claims(
+                current.path, current.mode, len(current.data)
+            ):
+                continue
+            try:
+                package = self._package(current, files, context, found.warnings)
+            except PythonMetadataError as error:
+                found.warnings.append(f"{current.path}: {error}")
+                continue
+            found.append(package)
+        return found
+
+    def _package(
+        self, current: FileVersion, files: Files, context: Context, warnings: list[str]
+    ) -> Package:
+        dist = parse_metadata(current.data)
+        key = (canonicalize_name(dist.name), dist.version)
+        since = introduced(files.history(current.path), _keys)
+        owned: tuple[str, ...] = ()
+        listing = _file_list(current.path)
+        if listing is not None:
+            record = files.final(listing[0])
+            if record is not None:
+                try:
+                    owned, dropped = parse_record(record.data, listing[1])
+                except PythonMetadataError as error:
+                    warnings.append(f"{record.path}: {error}")
+                else:
+                    warnings.extend(f"{record.path}: {note}" for note in dropped)
+        metadata: dict[str, object] = {
+            "summary": dist.summary,
+            "home_page": dist.home_page,
+            "requires_python": dist.requires_python,
+            "requires_dist": list(dist.requires_dist),
+            "metadata_version": dist.metadata_version,
+            "site": _site(current.path),
+        }
+        return Package(
+            type="pypi",
+            name=dist.name,
+            version=dist.version,
+            purl=PackageURL(type="pypi", name=key[0], version=dist.version).to_string(),
+            cataloger=self.name,
+            layer=context.layer_digest(since.get(key, current.layer)),
+            paths=(current.path,),
+            licenses=dist.licenses,
+            files=owned,
+            metadata={k: v for k, v in metadata.items() if v},
+        )
+
+
+def _keys(data: bytes) -> list[tuple[str, str]]:
+    dist = parse_metadata(data)
+    return [(canonicalize_name(dist.name), dist.version)]
+
+
+def _site(path: str) -> str:
+    """The directory the distribution is installed into (site-packages or a target)."""
+    if path.endswith(".egg-info"):
+        return posixpath.dirname(path)
+    return posixpath.dirname(posixpath.dirname(path))

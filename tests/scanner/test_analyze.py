@@ -1,0 +1,317 @@
+"""The one-pass analysis: claimed files, the final index, the distro, attribution, and
+the rules that apply across catalogers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portside.scanner import errors
+from portside.scanner.analyze import Analysis, analyze
+from portside.scanner.catalogers import LANGUAGE_MODULES, _optional, default_catalogers
+from portside.scanner.catalogers.apk import ApkCataloger
+from portside.scanner.catalogers.base import Cataloger, Context, Files
+from portside.scanner.catalogers.dpkg import DpkgCataloger
+from portside.scanner.catalogers.rpm import RpmCataloger
+from portside.scanner.model import Package
+from portside.scanner.reader import open_image
+from tests.scanner import images
+from tests.scanner.images import directory, file, hardlink, layer, oci_layout, symlink, whiteout
+
+DEBIAN_OS_RELEASE = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+HOME_URL="https://www.debian.org/"
+"""
+
+
+def status(*packages: tuple[str, str, str]) -> str:
+    """A dpkg status file; each package is (name, version, state)."""
+    return "\n".join(
+        f"Package: {name}\nStatus: install ok {state}\nArchitecture: amd64\nVersion: {version}\n"
+        f"Description: {name}\n the {name} package\n"
+        for name, version, state in packages
+    )
+
+
+def debian_base(extra: list[images.Member] | None = None) -> list[images.Member]:
+    return [
+        directory("etc"),
+        file("usr/lib/os-release", DEBIAN_OS_RELEASE),
+        symlink("etc/os-release", "../usr/lib/os-release"),
+        file(
+            "var/lib/dpkg/status",
+            status(("base-files", "12.4+deb12u5", "installed"), ("gone", "1.0", "config-files")),
+        ),
+        file("var/lib/dpkg/info/base-files.list", "/.\n/etc\n/etc/issue\n"),
+        file("etc/issue", "Debian\n"),
+        *(extra or []),
+    ]
+
+
+def test_analysis_has_exactly_inventory_files_and_context(tmp_path: Path) -> None:
+    oci_layout(tmp_path, [layer([file("a", "1")])])
+    result = analyze(tmp_path)
+    assert [f.name for f in dataclasses.fields(Analysis)] == ["inventory", "files", "context"]
+    assert isinstance(result.files, Files) and isinstance(result.context, Context)
+    assert result.inventory.distro is None and result.inventory.packages == ()
+    assert set(result.context.index) == {"/a"}
+
+
+def test_a_debian_image_end_to_end(tmp_path: Path) -> None:
+    base = layer(debian_base(), created_by="ADD rootfs.tar /")
+    installed = status(
+        ("base-files", "12.4+deb12u5", "installed"), ("curl", "7.88.1-10+deb12u5", "installed")
+    )
+    second = layer(
+        [
+            file("var/lib/dpkg/status", installed),
+            file("var/lib/dpkg/info/curl:amd64.list", "/usr/bin/curl\n"),
+        ],
+        created_by="RUN apt-get install -y curl",
+    )
+    history: list[dict[str, Any]] = [
+        {"created_by": "ADD rootfs.tar /"},
+        {"created_by": 'CMD ["bash"]', "empty_layer": True},
+        {"created_by": "RUN apt-get install -y curl"},
+    ]
+    digest = oci_layout(
+        tmp_path, [base, second], config=images.config_of([base, second], history=history)
+    )
+    result = analyze(tmp_path)
+    inventory = result.inventory
+    assert inventory.image == digest and inventory.platform == "linux/amd64"
+    assert inventory.distro is not None and inventory.distro.id == "debian"
+    assert inventory.distro.version_id == "12" and inventory.distro.version_codename == "bookworm"
+    assert [x.created_by for x in inventory.layers] == [
+        "ADD rootfs.tar /",
+        "RUN apt-get install -y curl",
+    ]
+    assert [x.digest for x in inventory.layers] == [base.digest, second.digest]
+    assert [x.diff_id for x in inventory.layers] == [base.diff_id, second.diff_id]
+    by_name = {p.name: p for p in inventory.packages}
+    assert set(by_name) == {"base-files", "curl"}  # "gone" only left its configuration
+    assert by_name["base-files"].layer == base.digest  # kept although layer 1 rewrote status
+    assert by_name["curl"].layer == second.digest
+    assert (
+        by_name["curl"].purl
+        == "pkg:deb/debian/curl@7.88.1-10%2Bdeb12u5?arch=amd64&distro=debian-12"
+    )
+    assert by_name["curl"].files == ("/usr/bin/curl",)
+    assert by_name["base-files"].files == ("/etc", "/etc/issue")
+    assert by_name["base-files"].paths == ("/var/lib/dpkg/status",)
+    # Every version of the claimed status file is kept, the final one is the last.
+    history_layers = [v.layer for v in result.files.history("/var/lib/dpkg/status")]
+    assert history_layers == [0, 1]
+    final = result.files.final("/var/lib/dpkg/status")
+    assert final is not None and b"curl" in final.data
+    assert result.context.index["/etc/issue"].layer == 0
+    assert inventory.config["rootfs"]["diff_ids"] == [base.diff_id, second.diff_id]
+
+
+def test_an_upgraded_package_gets_the_layer_that_upgraded_it(tmp_path: Path) -> None:
+    first = layer(debian_base())
+    upgraded = layer([file("var/lib/dpkg/status", status(("base-files", "12.5", "installed")))])
+    oci_layout(tmp_path, [first, upgraded])
+    (package,) = analyze(tmp_path).inventory.packages
+    assert package.version == "12.5" and package.layer == upgraded.digest
+
+
+def test_a_package_removed_and_installed_again_counts_from_its_return(tmp_path: Path) -> None:
+    installed = status(("tool", "1", "installed"))
+    layers = [
+        layer([file("var/lib/dpkg/status", installed)]),
+        layer([file("var/lib/dpkg/status", status(("tool", "1", "config-files")))]),
+        layer([file("var/lib/dpkg/status", installed)]),
+    ]
+    oci_layout(tmp_path, layers)
+    (package,) = analyze(tmp_path).inventory.packages
+    assert package.layer == layers[2].digest
+
+
+def test_a_deleted_database_lists_nothing_but_keeps_its_history(tmp_path: Path) -> None:
+    oci_layout(tmp_path, [layer(debian_base()), layer([whiteout("var/lib/dpkg/status")])])
+    result = analyze(tmp_path)
+    assert result.inventory.packages == ()
+    assert result.files.final("/var/lib/dpkg/status") is None
+    assert len(result.files.history("/var/lib/dpkg/status")) == 1
+    assert "/var/lib/dpkg/status" not in result.context.index
+
+
+def test_an_opaque_directory_hides_a_lower_database(tmp_path: Path) -> None:
+    oci_layout(
+        tmp_path,
+        [layer(debian_base()), layer([directory("var/lib/dpkg"), images.opaque("var/lib/dpkg")])],
+    )
+    result = analyze(tmp_path)
+    assert result.inventory.packages == ()
+    assert "/var/lib/dpkg" in result.context.index
+    assert not any(p.startswith("/var/lib/dpkg/") for p in result.context.index)
+
+
+class SiteCataloger:
+    """A real (if tiny) cataloger for the rules of the pass: every METADATA file is a
+    PyPI package named after its directory; it leaves the layer to the pass."""
+
+    name = "site"
+
+    def claims(self, path: str, mode: int, size: int) -> bool:
+        return path.endswith(".dist-info/METADATA")
+
+    def catalog(self, files: Files, context: Context) -> Iterable[Package]:
+        for version in files.present():
+            name, _, number = version.path.split("/")[-2].removesuffix(".dist-info").partition("-")
+            yield Package(
+                type="pypi",
+                name=name,
+                version=number,
+                purl=f"pkg:pypi/{name}@{number}",
+                cataloger=self.name,
+                paths=(version.path,),
+            )
+
+
+def test_language_packages_owned_by_an_os_package_are_dropped(tmp_path: Path) -> None:
+    six = "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA"
+    attrs = "usr/lib/python3/dist-packages/attrs-22.2.0.dist-info/METADATA"
+    requests = "usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA"
+    listed = status(
+        ("base-files", "12.4+deb12u5", "installed"),
+        ("python3-six", "1.16.0-4", "installed"),
+        ("python3-attrs", "22.2.0-1", "installed"),
+    )
+    members = [
+        symlink("lib", "usr/lib"),
+        file("var/lib/dpkg/status", listed),
+        file("var/lib/dpkg/info/python3-six.list", f"/{six}\n"),
+        # dpkg lists the path through /lib, the image stores it under /usr/lib.
+        file("var/lib/dpkg/info/python3-attrs.list", "/" + attrs.removeprefix("usr/") + "\n"),
+        file(six, "Name: six"),
+        file(attrs, "Name: attrs"),
+    ]
+    pip = layer([file(requests, "Name: requests")], created_by="RUN pip install requests")
+    oci_layout(tmp_path, [layer(members), pip])
+    catalogers: list[Cataloger] = [DpkgCataloger(), SiteCataloger()]
+    packages = analyze(tmp_path, catalogers=catalogers).inventory.packages
+    kinds = {(p.type, p.name) for p in packages}
+    assert ("pypi", "six") not in kinds and ("pypi", "attrs") not in kinds
+    assert {("deb", "python3-six"), ("deb", "python3-attrs"), ("pypi", "requests")} <= kinds
+    (found,) = [p for p in packages if p.name == "requests"]
+    assert found.layer == pip.digest  # the pass attributes what the cataloger left open
+
+
+def test_the_distro_follows_links_and_hard_links(tmp_path: Path) -> None:
+    hard = [
+        file("usr/lib/os-release", "ID=fedora\nVERSION_ID=40\n"),
+        hardlink("etc/os-release", "usr/lib/os-release"),
+    ]
+    oci_layout(tmp_path / "hard", [layer(hard)])
+    distro = analyze(tmp_path / "hard").inventory.distro
+    assert distro is not None and (distro.id, distro.version_id) == ("fedora", "40")
+    only_usr = [file("usr/lib/os-release", 'ID=alpine\nVERSION_ID=3.20.3\nID_LIKE="busybox x"\n')]
+    oci_layout(tmp_path / "usr", [layer(only_usr)])
+    distro = analyze(tmp_path / "usr").inventory.distro
+    assert distro is not None and distro.id == "alpine" and distro.id_like == ("busybox", "x")
+    chained = [
+        directory("etc"),
+        symlink("etc/os-release", "/etc/alternatives/os-release"),
+        symlink("etc/alternatives/os-release", "../../opt/release/os-release"),
+        file("opt/release/os-release", "ID=wolfi\n"),
+    ]
+    oci_layout(tmp_path / "chain", [layer(chained)])
+    distro = analyze(tmp_path / "chain").inventory.distro
+    assert distro is not None and distro.id == "wolfi"
+
+
+def test_an_os_release_link_out_of_the_image_reads_nothing_outside(tmp_path: Path) -> None:
+    outside = tmp_path / "host" / "os-release"
+    outside.parent.mkdir()
+    outside.write_text("ID=host\n")
+    members = [symlink("etc/os-release", "../../../../../../.." + str(outside))]
+    oci_layout(tmp_path / "img", [layer(members)])
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert analyze(tmp_path / "img").inventory.distro is None
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing was written
+
+
+def test_a_hostile_image_writes_nothing_and_stops_with_a_clear_error(tmp_path: Path) -> None:
+    escape = images.tar_of([file("../../../../tmp/escaped", "1")])
+    hostile = images.tar_of([file("etc/a", ""), hardlink("etc/b", "../../../../etc/passwd")])
+    before = set(Path.cwd().iterdir()), set(tmp_path.iterdir())
+    for name, blob in (("escape", escape), ("hardlink", hostile)):
+        oci_layout(tmp_path / name, [layer(blob)])
+        with pytest.raises(errors.ScanError):
+            analyze(tmp_path / name)
+    assert set(Path.cwd().iterdir()) == before[0]
+    assert set(tmp_path.iterdir()) - before[1] == {tmp_path / "escape", tmp_path / "hardlink"}
+
+
+def test_without_a_distro_the_purl_has_no_distro_qualifier(tmp_path: Path) -> None:
+    oci_layout(
+        tmp_path,
+        [layer([file("var/lib/dpkg/status", status(("tzdata", "2024a-0+deb12u1", "installed")))])],
+    )
+    (package,) = analyze(tmp_path).inventory.packages
+    assert package.purl == "pkg:deb/debian/tzdata@2024a-0%2Bdeb12u1?arch=amd64"
+
+
+def test_a_docker_archive_is_analysed_like_a_layout(tmp_path: Path) -> None:
+    archive = images.docker_archive(tmp_path / "i.tar", [layer(debian_base())])
+    with open_image(archive) as image:
+        result = analyze(image, name="debian:12")
+    assert result.inventory.image == "debian:12"
+    assert [p.name for p in result.inventory.packages] == ["base-files"]
+    (only,) = result.inventory.layers
+    assert only.digest.startswith("sha256:") and only.digest == only.diff_id  # an uncompressed tar
+    assert only.media_type == "application/vnd.docker.image.rootfs.diff.tar"
+
+
+def test_a_corrupt_database_stops_the_analysis_with_its_error(tmp_path: Path) -> None:
+    oci_layout(tmp_path, [layer([file("var/lib/dpkg/status", "Package: a\n\x00\n")])])
+    with pytest.raises(errors.PackageDatabaseError, match="NUL"):
+        analyze(tmp_path)
+
+
+def test_default_catalogers() -> None:
+    first, second = default_catalogers(), default_catalogers()
+    assert [c.name for c in first[:3]] == ["dpkg", "apk", "rpm"]
+    assert isinstance(first[0], DpkgCataloger) and isinstance(first[1], ApkCataloger)
+    assert isinstance(first[2], RpmCataloger)
+    assert first[0] is not second[0]  # a fresh list each time
+    present = [m for m in LANGUAGE_MODULES if _optional(f"portside.scanner.catalogers.{m}")]
+    assert len(first) >= 3 + len(present)
+    assert _optional("portside.scanner.catalogers.no_such_module") is None
+
+
+def test_claims_are_offered_every_regular_file_once(tmp_path: Path) -> None:
+    offered: list[tuple[str, int, int]] = []
+
+    class Recorder:
+        name = "recorder"
+
+        def claims(self, path: str, mode: int, size: int) -> bool:
+            offered.append((path, mode, size))
+            return path == "/x"
+
+        def catalog(self, files: Files, context: Context) -> Iterable[Package]:
+            return []
+
+    oci_layout(
+        tmp_path,
+        [
+            layer([directory("d"), file("x", "12", mode=0o600), symlink("s", "x")]),
+            layer([file("x", "345")]),
+        ],
+    )
+    result = analyze(tmp_path, catalogers=[Recorder()])
+    assert offered == [("/x", 0o600, 2), ("/x", 0o644, 3)]
+    assert [(v.layer, v.data) for v in result.files.history("/x")] == [(0, b"12"), (1, b"345")]
+    assert json.dumps(sorted(result.context.index)) == '["/d", "/s", "/x"]'
