@@ -92,14 +92,77 @@ def build_world() -> World:
     from portside.core import clock
     from portside.registry.models import Repository
 
-    Repository.objects.create(organization=org, name="acme/app", created_at=clock.now())
+    repository = Repository.objects.create(
+        organization=org, name="acme/app", created_at=clock.now()
+    )
+    scan, finding, digest = _scanned_image(repository)
     token, _ = services.create_token(
         user=owner, name="ci", scopes=["read"], acting=owner, origin=TEST_ORIGIN
     )
     return World(
         users=users,
-        ids={"invitation": invitation.pk, "secret": secret, "token": token.pk},
+        ids={
+            "invitation": invitation.pk,
+            "secret": secret,
+            "token": token.pk,
+            "scan": scan.pk,
+            "finding": finding.pk,
+            "digest": digest,
+        },
     )
+
+
+def _scanned_image(repository: Any) -> tuple[Any, Any, str]:
+    """An image manifest in the repository with a finished scan and one finding."""
+    import hashlib
+    import json
+
+    from portside.core import clock
+    from portside.oci import mediatypes
+    from portside.registry.models import Manifest
+    from portside.scanning.models import Finding, Scan, ScanStatus
+
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mediatypes.OCI_MANIFEST,
+            "config": {
+                "mediaType": mediatypes.OCI_CONFIG,
+                "digest": "sha256:" + "0" * 64,
+                "size": 2,
+            },
+            "layers": [],
+        }
+    ).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    now = clock.now()
+    Manifest.objects.create(
+        repository=repository,
+        digest=digest,
+        media_type=mediatypes.OCI_MANIFEST,
+        size=len(body),
+        content=body,
+        pushed_at=now,
+    )
+    scan = Scan.objects.create(
+        repository=repository,
+        digest=digest,
+        status=ScanStatus.DONE,
+        requested_at=now,
+        finished_at=now,
+        inventory={"image": digest, "layers": [], "packages": []},
+    )
+    finding = Finding.objects.create(
+        scan=scan,
+        advisory_id="CVE-2024-0001",
+        package_type="pypi",
+        package_name="demo",
+        package_version="1.0",
+        severity="major",
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    return scan, finding, digest
 
 
 def check(client: Client, world: World, row: Row, role: str) -> None:
@@ -107,7 +170,11 @@ def check(client: Client, world: World, row: Row, role: str) -> None:
     if user is not None:
         client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     path = row.path.format(**world.ids)
-    response = getattr(client, row.method.lower())(path, data=row.data)
+    data = {
+        key: value.format(**world.ids) if isinstance(value, str) else value
+        for key, value in row.data.items()
+    }
+    response = getattr(client, row.method.lower())(path, data=data)
     expected = row.expect[role]
     if expected == LOGIN:
         assert response.status_code == 302, f"{row.id} as {role}: {response.status_code}"

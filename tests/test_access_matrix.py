@@ -6,6 +6,12 @@ from tests.access import LOGIN, ROLES, Row, build_world, check, outcomes
 
 _MANAGE = outcomes(default=403, customer=404, other_member=404, owner=302, admin=302)
 _AUDIT = outcomes(default=403, security=200, admin=200)
+# Scan results: the organisation and the store team; nobody else learns they exist.
+_SCAN = outcomes(default=200, customer=404, other_member=404)
+_SCAN_NOW = outcomes(
+    default=403, customer=404, other_member=404, editor=302, owner=302, security=302, admin=302
+)
+_RECLASSIFY = outcomes(default=403, customer=404, other_member=404, security=302, admin=302)
 
 ROWS = [
     Row("GET", "/", outcomes(anonymous=200, default=200)),
@@ -45,6 +51,23 @@ ROWS = [
         data={"name": "t", "scopes": ["read"], "expires_days": 30},
     ),
     Row("POST", "/settings/tokens/{token}/revoke", outcomes(default=404, owner=302)),
+    Row("GET", "/orgs/acme/scans/{scan}/", _SCAN),
+    Row("GET", "/orgs/acme/scans/{scan}/sbom/cyclonedx", _SCAN),
+    Row("GET", "/orgs/acme/scans/{scan}/sbom/spdx", _SCAN),
+    Row("GET", "/orgs/acme/scans/999999/", outcomes(default=404)),
+    Row("GET", "/orgs/globex/scans/{scan}/", outcomes(default=404)),
+    Row(
+        "POST",
+        "/orgs/acme/scans/request",
+        _SCAN_NOW,
+        data={"repository": "acme/app", "digest": "{digest}"},
+    ),
+    Row(
+        "POST",
+        "/orgs/acme/scans/{scan}/findings/{finding}/reclassify",
+        _RECLASSIFY,
+        data={"severity": "minor", "reason": "not reachable in this image"},
+    ),
     Row("GET", "/staff/audit/", _AUDIT),
     Row("GET", "/staff/audit/export.csv", _AUDIT),
     Row("GET", "/staff/audit/export.jsonl", _AUDIT),

@@ -97,3 +97,23 @@ def repository_actions(
 
 def can_list_catalog(user: Any) -> bool:
     return is_store_team(user)
+
+
+# --- scanning -------------------------------------------------------------------------------
+
+
+def can_view_scan_results(user: Any, organization: Organization) -> bool:
+    """Scan results are private: the publisher's organisation and the store team only,
+    never customers or other publishers."""
+    return is_store_team(user) or org_role(user, organization) is not None
+
+
+def can_request_scan(user: Any, organization: Organization) -> bool:
+    """Scan on demand: whoever may push there, and the security team and admins."""
+    return can_edit_organization_content(user, organization) or (
+        _authenticated(user) and user.store_role in (StoreRole.ADMIN, StoreRole.SECURITY)
+    )
+
+
+def can_reclassify_findings(user: Any) -> bool:
+    return _authenticated(user) and user.store_role in (StoreRole.ADMIN, StoreRole.SECURITY)

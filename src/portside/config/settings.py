@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "portside.accounts",
     "portside.audit",
     "portside.registry",
+    "portside.scanning",
     "portside.storefront",
     "portside.cli",
 ]
@@ -220,6 +221,17 @@ REGISTRY_PULL_FLUSH_MS = env.get_int(
     "PORTSIDE_REGISTRY_PULL_FLUSH_MS", 200, minimum=0, maximum=5000
 )
 REGISTRY_UPLOAD_GRACE_HOURS = env.get_int("PORTSIDE_REGISTRY_UPLOAD_GRACE_HOURS", 24, minimum=1)
+
+# --- scanning -------------------------------------------------------------------------------
+# The vulnerability database is a SQLite file filled by `portside vulndb import|sync`; each
+# node that scans keeps its own copy (it is read-mostly and rebuilt from the feeds).
+VULNDB_PATH = Path(
+    env.get_str("PORTSIDE_VULNDB_PATH", str(DATA_DIR / "vulndb.sqlite"))
+).expanduser()
+# Feeds for `portside vulndb sync`: SOURCE=URL pairs, comma-separated
+# (osv=https://.../all.zip,debian=https://.../data.json).
+VULNDB_SOURCES = env.get_list("PORTSIDE_VULNDB_SOURCES", [])
+SCAN_ON_PUSH = env.get_bool("PORTSIDE_SCAN_ON_PUSH", True)
 
 # --- audit ----------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = env.get_int("PORTSIDE_AUDIT_RETENTION_DAYS", 400)

@@ -5,6 +5,7 @@ from portside.api.urls import api
 from portside.audit import views as audit
 from portside.core import views as core
 from portside.registry import pages as registry_pages
+from portside.scanning import pages as scanning_pages
 from portside.storefront import views as storefront
 
 urlpatterns = [
@@ -34,6 +35,18 @@ urlpatterns = [
         "orgs/<str:name>/repositories/<path:repository>",
         registry_pages.repository_detail,
         name="repository_detail",
+    ),
+    path("orgs/<str:name>/scans/request", scanning_pages.scan_request, name="scan_request"),
+    path("orgs/<str:name>/scans/<int:pk>/", scanning_pages.scan_detail, name="scan_detail"),
+    path(
+        "orgs/<str:name>/scans/<int:pk>/sbom/<str:kind>",
+        scanning_pages.scan_sbom,
+        name="scan_sbom",
+    ),
+    path(
+        "orgs/<str:name>/scans/<int:pk>/findings/<int:finding>/reclassify",
+        scanning_pages.finding_reclassify,
+        name="finding_reclassify",
     ),
     path("invitations/<str:secret>/", accounts.accept_invitation, name="accept_invitation"),
     path("settings/tokens/", accounts.token_list, name="token_list"),

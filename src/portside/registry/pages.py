@@ -65,5 +65,6 @@ def repository_detail(request: HttpRequest, name: str, repository: str) -> HttpR
             "example_tag": first_tag,
             "username": request.user.get_username(),
             "token_days": settings.TOKEN_DEFAULT_DAYS,
+            "can_scan": permissions.can_request_scan(request.user, org),
         },
     )

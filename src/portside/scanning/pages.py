@@ -1,0 +1,122 @@
+"""Scan results pages: private to the publisher's organisation and the store team."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from portside.accounts import permissions
+from portside.accounts.models import Organization
+from portside.core.errors import NotFound, PermissionDenied, PortsideError
+from portside.core.origin import from_request
+from portside.registry.models import Repository
+from portside.scanning import sbom, services
+from portside.scanning.models import Finding, Scan, Severity
+
+
+def _organization(request: HttpRequest, name: str) -> Organization:
+    org = Organization.objects.filter(name=name).first()
+    if org is None or not permissions.can_view_scan_results(request.user, org):
+        raise Http404("No such organisation.")
+    return org
+
+
+def _scan(request: HttpRequest, name: str, pk: int) -> Scan:
+    org = _organization(request, name)
+    scan = Scan.objects.select_related("repository").filter(pk=pk, repository__organization=org)
+    found = scan.first()
+    if found is None:
+        raise Http404("No such scan.")
+    return found
+
+
+@login_required
+def scan_detail(request: HttpRequest, name: str, pk: int) -> HttpResponse:
+    scan = _scan(request, name, pk)
+    org = scan.repository.organization
+    return render(
+        request,
+        "scanning/scan_detail.html",
+        {
+            "org": org,
+            "scan": scan,
+            "repo": scan.repository,
+            "groups": services.findings_by_severity(scan),
+            "layers": services.packages_by_layer(scan),
+            "practices": scan.practices,
+            "failed_practices": [p for p in scan.practices if p.get("status") == "fail"],
+            "can_scan": permissions.can_request_scan(request.user, org),
+            "can_reclassify": permissions.can_reclassify_findings(request.user),
+            "severities": Severity.choices,
+        },
+    )
+
+
+@login_required
+@require_POST
+def scan_request(request: HttpRequest, name: str) -> HttpResponse:
+    org = _organization(request, name)
+    repository = Repository.objects.filter(
+        organization=org, name=request.POST.get("repository", "")
+    ).first()
+    if repository is None:
+        raise Http404("No such repository.")
+    try:
+        scan = services.request_scan(
+            repository=repository,
+            digest=request.POST.get("digest", ""),
+            user=request.user,
+            origin=from_request(request),
+        )
+    except PermissionDenied as exc:
+        return render(request, "403.html", {"message": exc.message}, status=403)
+    except NotFound:
+        raise Http404("No such image.") from None
+    except PortsideError as exc:
+        messages.error(request, exc.message)
+        return redirect("repository_detail", name=org.name, repository=repository.short_name)
+    messages.success(request, "The scan is queued; this page shows it when it is done.")
+    return redirect("scan_detail", name=org.name, pk=scan.pk)
+
+
+@login_required
+@require_POST
+def finding_reclassify(request: HttpRequest, name: str, pk: int, finding: int) -> HttpResponse:
+    scan = _scan(request, name, pk)
+    found = Finding.objects.filter(pk=finding, scan=scan).first()
+    if found is None:
+        raise Http404("No such finding.")
+    try:
+        services.reclassify(
+            finding=found,
+            severity=request.POST.get("severity", ""),
+            reason=request.POST.get("reason", ""),
+            user=request.user,
+            origin=from_request(request),
+        )
+    except PermissionDenied as exc:
+        return render(request, "403.html", {"message": exc.message}, status=403)
+    except PortsideError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{found.advisory_id} is now {found.reclassified}.")
+    return redirect("scan_detail", name=scan.repository.organization.name, pk=scan.pk)
+
+
+@login_required
+def scan_sbom(request: HttpRequest, name: str, pk: int, kind: str) -> HttpResponse:
+    scan = _scan(request, name, pk)
+    if kind not in sbom.KINDS:
+        raise Http404("SBOMs come as cyclonedx or spdx.")
+    if scan.status != "done":
+        raise Http404("This scan has no results yet.")
+    base = request.build_absolute_uri("/").rstrip("/")
+    body, content_type = sbom.render(scan, kind, base_url=base)
+    response = HttpResponse(body, content_type=content_type)
+    safe = scan.repository.name.replace("/", "_")
+    suffix = "cdx.json" if kind == "cyclonedx" else "spdx.json"
+    response["Content-Disposition"] = f'attachment; filename="{safe}-{scan.digest[7:19]}.{suffix}"'
+    return response

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.registry.conftest import as_owner, as_viewer, world  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(autouse=True)
+def blob_store(settings, tmp_path):
+    settings.BLOB_STORE_URL = (tmp_path / "blobs").as_uri()
+    yield
+    from portside.registry import storage
+
+    storage._store.cache_clear()

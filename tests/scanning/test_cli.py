@@ -1,0 +1,130 @@
+"""`portside vulndb` and `portside scan` as a user runs them: real processes, no server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.interop.images import make_layout
+from tests.servers import embedded_env
+
+pytestmark = pytest.mark.nodb  # real processes on the embedded default, whatever the pass
+
+PYPA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "vulndb" / "pypa" / "vulns"
+METADATA = b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n"
+OS_RELEASE = b'ID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME="Alpine Linux v3.20"\n'
+
+
+def portside(data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "portside.cli.main", *args],
+        env=embedded_env(data),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """A data directory whose vulnerability database holds the Jinja2 advisories."""
+    data = tmp_path_factory.mktemp("scan-data")
+    done = portside(data, "vulndb", "import", "osv", str(PYPA / "jinja2"), "--no-rematch")
+    assert done.returncode == 0, done.stderr
+    assert "imported" in done.stdout
+    again = portside(data, "vulndb", "import", "osv", str(PYPA / "jinja2"), "--no-rematch")
+    assert again.returncode == 0 and "unchanged" in again.stdout
+    return data
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("image") / "layout"
+    make_layout(
+        path,
+        [
+            ("etc/os-release", OS_RELEASE),
+            ("usr/lib/python3.12/site-packages/Jinja2-2.10.dist-info/METADATA", METADATA),
+        ],
+    )
+    return path
+
+
+def test_scan_json_lists_packages_with_layers_and_findings(data, layout):
+    done = portside(data, "scan", f"oci:{layout}", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["distro"]["id"] == "alpine"
+    (jinja,) = [p for p in report["packages"] if p["name"] == "Jinja2"]
+    assert jinja["version"] == "2.10" and jinja["layer"] == report["layers"][1]["digest"]
+    ids = {f["id"] for f in report["findings"]}
+    assert "CVE-2019-10906" in ids
+    finding = next(f for f in report["findings"] if f["id"] == "CVE-2019-10906")
+    assert finding["fixed_versions"] == ["2.10.1"] and finding["severity"] in (
+        "critical",
+        "major",
+        "minor",
+        "unknown",
+    )
+    assert any(r["id"] == "PS-001" and r["status"] == "fail" for r in report["practices"])
+
+
+def test_exit_code_and_severity_filter(data, layout):
+    failing = portside(data, "scan", str(layout), "--exit-code", "3")
+    assert failing.returncode == 3, failing.stderr
+    assert "CVE-2019-10906" in failing.stdout
+    # Findings filtered out do not fail the run.
+    quiet = portside(data, "scan", str(layout), "--severity", "critical", "--exit-code", "3")
+    assert quiet.returncode == 0 and "CVE-2019-10906" not in quiet.stdout
+
+
+@pytest.mark.parametrize("kind, key", [("cyclonedx", "specVersion"), ("spdx", "spdxVersion")])
+def test_sbom_formats(data, layout, kind, key, tmp_path):
+    out = tmp_path / "sbom.json"
+    done = portside(data, "scan", f"oci:{layout}", "--format", kind, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())[key] in ("1.6", "SPDX-2.3")
+
+
+def test_without_a_database_it_lists_packages_and_says_so(tmp_path, layout):
+    done = portside(tmp_path, "scan", str(layout), "--format", "json")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["findings"] == []
+    assert "No vulnerability database" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["scan", "/no/such/image"], "no such file"),
+        (["scan", "oci:/etc"], "neither an OCI image layout"),
+        (["scan", "x", "--severity", "urgent"], "--severity"),
+        (["vulndb", "import", "osv", "/no/such/dir"], "no such file"),
+        (["vulndb", "import", "nosuch", "/tmp"], "invalid choice"),
+        (["vulndb", "sync"], "PORTSIDE_VULNDB_SOURCES"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(tmp_path, args, message):
+    done = portside(tmp_path, *args)
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_hostile_archive_is_refused(tmp_path, data):
+    import io
+    import tarfile
+
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        body = json.dumps([{"Config": "../../etc/passwd", "Layers": ["../x.tar"]}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    done = portside(data, "scan", f"docker-archive:{evil}")
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
