@@ -295,3 +295,20 @@ def test_a_finding_keeps_its_clock_when_its_advisory_gains_an_alias(
     (again,) = scan.findings.filter(package_name="urllib3")
     assert again.pk == first.pk and again.advisory_id == "CVE-2099-0001"
     assert again.first_seen_at == first.first_seen_at and again.resolved_at is None
+
+
+def test_a_base_layer_shared_by_two_images_is_analysed_once(
+    as_owner, world, vulndb, django_capture_on_commit_callbacks
+):
+    from portside.scanning.models import LayerRecord
+    from tests.scanning.images import DPKG_STATUS, OS_RELEASE
+
+    base = [("etc/os-release", OS_RELEASE), ("var/lib/dpkg/status", DPKG_STATUS)]
+    with django_capture_on_commit_callbacks(execute=True):
+        one = push_scannable(as_owner, "acme/one", "v1", [base, dist_info("six", "1.16.0")])
+        two = push_scannable(as_owner, "acme/two", "v1", [base, dist_info("idna", "2.7")])
+    for digest in (one, two):
+        scan = services.run(scan_id=Scan.objects.get(digest=digest).pk)
+        assert scan.status == ScanStatus.DONE, scan.error
+        assert {p["name"] for p in scan.inventory["packages"]} >= {"zlib1g"}
+    assert LayerRecord.objects.count() == 3  # one base, two application layers

@@ -20,12 +20,14 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from portside.scanner import layercache
 from portside.scanner.catalogers import default_catalogers, osrelease
 from portside.scanner.catalogers.base import Cataloger, Context, Entry, Files, FileVersion
-from portside.scanner.layers import Limits, Overlay, TarEntry, resolve
+from portside.scanner.layercache import LayerCache
+from portside.scanner.layers import LayerItem, LayerRef, Limits, Overlay, TarEntry, resolve
 from portside.scanner.model import Distro, Inventory, Layer, Package
 from portside.scanner.reader import Image, open_image
 
@@ -48,15 +50,17 @@ def analyze(
     name: str | None = None,
     platform: str | None = None,
     limits: Limits | None = None,
+    cache: LayerCache | None = None,
 ) -> Analysis:
     """Analyse an opened image, or open the layout or archive at a path first (then
     ``platform`` and ``limits`` apply). ``catalogers`` defaults to
-    ``default_catalogers()``; ``name`` replaces the manifest digest as the image's name."""
+    ``default_catalogers()``; ``name`` replaces the manifest digest as the image's name.
+    With a ``cache``, layers read before (by blob digest) are replayed instead of read."""
     if not isinstance(image, Image):
         with open_image(image, platform=platform, limits=limits) as opened:
-            return analyze(opened, catalogers=catalogers, name=name)
+            return analyze(opened, catalogers=catalogers, name=name, cache=cache)
     chosen = list(default_catalogers() if catalogers is None else catalogers)
-    files, overlay, layers = _read_layers(image, chosen)
+    files, overlay, layers = _read_layers(image, chosen, cache)
     index = overlay.index
     files.final_paths = {
         path
@@ -83,7 +87,7 @@ def analyze(
 
 
 def _read_layers(
-    image: Image, catalogers: Sequence[Cataloger]
+    image: Image, catalogers: Sequence[Cataloger], cache: LayerCache | None = None
 ) -> tuple[Files, Overlay, tuple[Layer, ...]]:
     files = Files()
     overlay = Overlay()
@@ -94,9 +98,10 @@ def _read_layers(
             return True
         return any(c.claims(entry.path, entry.mode, entry.size) for c in catalogers)
 
+    names = [c.name for c in catalogers]
     for ref in image.layers:
-        walk = image.walk(ref.index, want)
-        for item in walk:
+        items, read = _layer_items(image, ref, want, cache, names)
+        for item in items:
             entry = item.entry
             overlay.add(entry, ref.index)
             if item.data is not None:
@@ -104,17 +109,44 @@ def _read_layers(
             elif entry.kind == "hardlink":
                 _link(files, entry, ref.index, catalogers)
         overlay.end_layer()
+        digest, compression = read()
         layers.append(
             Layer(
                 index=ref.index,
-                digest=walk.digest,
+                digest=digest,
                 diff_id=ref.diff_id,
-                media_type=ref.media_type or _implied_type(walk.compression),
+                media_type=ref.media_type or _implied_type(compression),
                 size=ref.size if ref.size is not None else 0,
                 created_by=ref.created_by,
             )
         )
     return files, overlay, tuple(layers)
+
+
+def _layer_items(
+    image: Image,
+    ref: LayerRef,
+    want: Callable[[TarEntry], bool],
+    cache: LayerCache | None,
+    names: list[str],
+) -> tuple[Iterable[LayerItem], Callable[[], tuple[str, str]]]:
+    """The layer's entries: replayed from the cache when it has them for this blob (and
+    this diff_id), else read, and then kept for the next image. The second value gives
+    the blob's digest and compression once the entries have been iterated."""
+    cache_key = layercache.key(ref.digest, names) if cache is not None and ref.digest else ""
+    if cache is not None and cache_key:
+        stored = cache.get(cache_key)
+        record = layercache.load(stored) if stored is not None else None
+        if record is not None and record.digest == ref.digest and record.diff_id == ref.diff_id:
+            return record.items, lambda: (record.digest, record.compression)
+    walk = image.walk(ref.index, want)
+    if cache is None or not cache_key:
+        return walk, lambda: (walk.digest, walk.compression)
+    items = tuple(walk)
+    packed = layercache.dump(layercache.Record(walk.digest, ref.diff_id, walk.compression, items))
+    if packed is not None:
+        cache.put(cache_key, packed)
+    return items, lambda: (walk.digest, walk.compression)
 
 
 def _keep(files: Files, version: FileVersion) -> None:

@@ -8,6 +8,7 @@ times findings were first seen and resolved, which the SLA clocks start from.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from portside.accounts import permissions
 from portside.audit import services as audit
@@ -33,7 +34,14 @@ from portside.scanner.catalogers import default_catalogers
 from portside.scanner.model import Inventory, inventory_from_dict, inventory_to_dict
 from portside.scanner.practices import review
 from portside.scanner.reader import open_blobs
-from portside.scanning.models import SEVERITY_ORDER, Finding, Scan, ScanStatus, Severity
+from portside.scanning.models import (
+    SEVERITY_ORDER,
+    Finding,
+    LayerRecord,
+    Scan,
+    ScanStatus,
+    Severity,
+)
 from portside.vulndb import matcher
 from portside.vulndb.store import VulnStore
 
@@ -145,7 +153,7 @@ def run(*, scan_id: int) -> Scan:
             name=f"{repository.name}@{manifest.digest}",
             manifests=child,
         ) as image:
-            analysis = analyze(image, catalogers=catalogers)
+            analysis = analyze(image, catalogers=catalogers, cache=DatabaseLayerCache())
         tags = list(manifest.tags.values_list("name", flat=True))
         results = review(analysis, today=clock.now().date(), tags=tags or None)
     except (scan_errors.ScanError, Manifest.DoesNotExist) as exc:
@@ -443,3 +451,27 @@ def packages_by_layer(scan: Scan) -> list[tuple[dict[str, Any], list[dict[str, A
 
 def iter_scans_of(repository: Repository) -> Iterable[Scan]:
     return Scan.objects.filter(repository=repository).order_by("-requested_at")
+
+
+class DatabaseLayerCache:
+    """The analysis's layer cache in the store's database (``LayerRecord``), shared by
+    every worker."""
+
+    def get(self, key: str) -> bytes | None:
+        row = LayerRecord.objects.filter(key=key).values_list("pk", "data", "used_at").first()
+        if row is None:
+            return None
+        now = clock.now()
+        if now - row[2] > dt.timedelta(hours=1):  # at most one write an hour per layer
+            LayerRecord.objects.filter(pk=row[0]).update(used_at=now)
+        return bytes(row[1])
+
+    def put(self, key: str, value: bytes) -> None:
+        now = clock.now()
+        try:
+            with transaction.atomic():
+                LayerRecord.objects.create(
+                    key=key, data=value, size=len(value), created_at=now, used_at=now
+                )
+        except IntegrityError:  # another worker read the same layer a moment ago
+            pass

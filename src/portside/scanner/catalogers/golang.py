@@ -245,7 +245,9 @@ def parse_module_info(go_version: str, text: str) -> BuildInfo:
 
 def read_build_info(data: bytes) -> BuildInfo | None:
     """The build information of a Go ELF binary; None for anything else."""
-    if data[:4] != b"\x7fELF":
+    if data[:4] != b"\x7fELF" or MAGIC not in data:
+        # Every Go binary carries the build-information magic; parsing the ELF of the
+        # hundreds of other executables in an image is what a scan would spend most on.
         return None
     image = _Image(data)
     area, area_offset = image.search_area()

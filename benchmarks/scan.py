@@ -1,0 +1,203 @@
+"""Image scanning: Portside's analyser against Syft and Trivy, making a CycloneDX SBOM.
+
+The image is the real test image of ``tests/scanner/realimage.py`` (Debian bookworm from
+debootstrap, old PyPI and npm packages, a whiteout layer: about 200 MiB uncompressed),
+built or taken from its cache. Each run is one process, timed from start to exit; its
+peak memory is the maximum resident set size that ``wait4`` reports for it (and the
+children it waited for). Per round the tools alternate, in an order that rotates from
+round to round, on the OCI layout and on the docker archive skopeo writes:
+
+* Portside: ``python -c`` calling ``analyze()`` and ``to_cyclonedx()``, which is what
+  ``portside scan --format cyclonedx`` does without Django around it;
+* ``syft scan oci-dir:DIR|docker-archive:FILE -o cyclonedx-json``;
+* ``trivy image --input DIR|FILE --format cyclonedx`` with no database and a fresh cache
+  directory each run (Trivy caches layer analyses: a warm cache would time nothing).
+
+Every tool runs with its offline switches, under ``unshare --net`` when the kernel
+allows it. Prints the medians, Portside's ratios to the other two and the targets
+(faster than Syft, within 1.5x of Trivy).
+
+    .venv/bin/python benchmarks/scan.py [--rounds 5] [--sources oci,archive]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.scanner import realimage  # noqa: E402
+
+TOOLS = ("portside", "syft", "trivy")
+SYFT_TARGET = 1.0  # Portside's time / Syft's: below this
+TRIVY_TARGET = 1.5  # Portside's time / Trivy's: at most this
+
+PORTSIDE = """
+import sys
+from portside.scanner.analyze import analyze
+from portside.scanner.sbom import to_cyclonedx
+analysis = analyze(sys.argv[1])
+with open(sys.argv[2], "w") as out:
+    out.write(to_cyclonedx(analysis.inventory, tool_version="benchmark"))
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    peak_mib: float
+    components: int
+
+
+def isolation() -> list[str]:
+    """``unshare --net`` when it works: no tool can reach the network or spend time
+    trying to."""
+    unshare = shutil.which("unshare")
+    probe = [unshare or "unshare", "--net", "true"]
+    if unshare and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+        return [unshare, "--net"]
+    return []
+
+
+def command(tool: str, source: str, target: Path, output: Path, scratch: Path) -> list[str]:
+    if tool == "portside":
+        return [sys.executable, "-c", PORTSIDE, str(target), str(output)]
+    if tool == "syft":
+        scheme = "oci-dir" if source == "oci" else "docker-archive"
+        syft = str(realimage.syft_binary())
+        return [syft, "scan", f"{scheme}:{target}", "-o", f"cyclonedx-json={output}", "-q"]
+    return [
+        str(realimage.trivy_binary()),
+        "image",
+        "--input",
+        str(target),
+        "--format",
+        "cyclonedx",
+        "--offline-scan",
+        "--skip-db-update",
+        "--skip-java-db-update",
+        "--cache-dir",
+        str(scratch / "trivy-cache"),
+        "--quiet",
+        "--output",
+        str(output),
+    ]
+
+
+def measure(argv: Sequence[str], output: Path, scratch: Path) -> Run:
+    """Run once; wall time, the process's peak resident memory, and the number of
+    components in the SBOM it wrote (a run that wrote none is an error, not a time)."""
+    env = {
+        **os.environ,
+        "SYFT_CHECK_FOR_APP_UPDATE": "false",
+        "TMPDIR": str(scratch),  # Syft unpacks layers there; removed after each run
+        "XDG_CACHE_HOME": str(scratch / "cache"),
+    }
+    log = scratch / "stderr.log"  # a file, not a pipe: nothing blocks while we wait
+    with log.open("wb") as stderr:
+        start = time.perf_counter()
+        process = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if process.returncode != 0:
+        errors = log.read_text(errors="replace")[-3000:]
+        raise SystemExit(f"{argv[0]} failed ({process.returncode}):\n{errors}")
+    components = len(json.loads(output.read_text()).get("components", []))
+    if components == 0:
+        raise SystemExit(f"{argv[0]} wrote an SBOM with no components")
+    return Run(seconds, usage.ru_maxrss / 1024, components)  # ru_maxrss is in KiB
+
+
+def warm(image: realimage.RealImage) -> None:
+    """Read the image once so that no tool pays for the first read from disk."""
+    paths = [image.archive, *sorted((image.oci_dir / "blobs" / "sha256").iterdir())]
+    for path in paths:
+        with path.open("rb") as handle:
+            while handle.read(1 << 20):
+                pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sources", default="oci,archive", help="oci, archive, newer-archive")
+    options = parser.parse_args()
+    sources = [s.strip() for s in options.sources.split(",") if s.strip()]
+    if options.rounds < 1 or not sources or set(sources) - {"oci", "archive", "newer-archive"}:
+        parser.error("--rounds must be at least 1; --sources takes oci, archive, newer-archive")
+
+    try:
+        image = realimage.ensure_image()
+        realimage.syft_binary()
+        realimage.trivy_binary()
+    except realimage.RealImageError as error:
+        raise SystemExit(f"cannot benchmark: {error}") from error
+    targets = {"oci": image.oci_dir, "archive": image.archive, "newer-archive": image.newer_archive}
+    print(f"image {image.manifest_digest} in {image.root}", flush=True)
+    warm(image)
+    prefix = isolation()
+    runs: dict[tuple[str, str], list[Run]] = {}
+    work = Path(tempfile.mkdtemp(prefix="portside-scan-bench-"))
+    try:
+        for number in range(options.rounds):
+            order = TOOLS[number % len(TOOLS) :] + TOOLS[: number % len(TOOLS)]
+            for source in sources:
+                for tool in order:
+                    scratch = work / f"{tool}-{source}-{number}"
+                    scratch.mkdir()
+                    output = work / f"{tool}-{source}-{number}.cdx.json"
+                    argv = command(tool, source, targets[source], output, scratch)
+                    run = measure([*prefix, *argv], output, scratch)
+                    shutil.rmtree(scratch)
+                    runs.setdefault((source, tool), []).append(run)
+                    print(
+                        f"round {number + 1} {source:13} {tool:8} {run.seconds:7.2f} s "
+                        f"{run.peak_mib:7.0f} MiB {run.components:4} components",
+                        flush=True,
+                    )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(runs, sources, options.rounds)
+
+
+def report(runs: dict[tuple[str, str], list[Run]], sources: Sequence[str], rounds: int) -> None:
+    print(f"\nmedian of {rounds} run(s) per tool and source")
+    print(f"{'source':13} {'tool':8} {'seconds':>8} {'peak MiB':>9} {'components':>10}")
+    for source in sources:
+        for tool in TOOLS:
+            done = runs[source, tool]
+            print(
+                f"{source:13} {tool:8} {statistics.median(r.seconds for r in done):8.2f} "
+                f"{statistics.median(r.peak_mib for r in done):9.0f} "
+                f"{done[-1].components:10}"
+            )
+    print("\nPortside / other (time; memory)   target")
+    for source in sources:
+        ours = statistics.median(r.seconds for r in runs[source, "portside"])
+        our_memory = statistics.median(r.peak_mib for r in runs[source, "portside"])
+        for tool, target, wanted in (("syft", SYFT_TARGET, "<"), ("trivy", TRIVY_TARGET, "<=")):
+            theirs = statistics.median(r.seconds for r in runs[source, tool])
+            memory = statistics.median(r.peak_mib for r in runs[source, tool])
+            ratio = ours / theirs
+            met = ratio < target if wanted == "<" else ratio <= target
+            print(
+                f"{source:13} vs {tool:6} {ratio:5.2f}x; {our_memory / memory:5.2f}x   "
+                f"{wanted} {target}x: {'met' if met else 'MISSED'}"
+            )
+
+
+if __name__ == "__main__":
+    main()
