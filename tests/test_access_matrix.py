@@ -68,6 +68,12 @@ ROWS = [
         _RECLASSIFY,
         data={"severity": "minor", "reason": "not reachable in this image"},
     ),
+    Row(
+        "GET",
+        "/api/v1/scans/{scan}",
+        outcomes(anonymous=401, default=200, customer=404, other_member=404),
+    ),
+    Row("GET", "/api/v1/scans/999999", outcomes(anonymous=401, default=404)),
     Row("GET", "/staff/audit/", _AUDIT),
     Row("GET", "/staff/audit/export.csv", _AUDIT),
     Row("GET", "/staff/audit/export.jsonl", _AUDIT),

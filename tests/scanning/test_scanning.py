@@ -312,3 +312,48 @@ def test_a_base_layer_shared_by_two_images_is_analysed_once(
         assert scan.status == ScanStatus.DONE, scan.error
         assert {p["name"] for p in scan.inventory["packages"]} >= {"zlib1g"}
     assert LayerRecord.objects.count() == 3  # one base, two application layers
+
+
+def test_the_api_gives_results_and_takes_scan_requests(as_owner, world, vulndb, client):
+    from portside.accounts import services as accounts
+
+    digest = debian_with_python(as_owner)
+
+    made = iter(range(100))
+
+    def token(user, scopes):
+        _, secret = accounts.create_token(
+            user=user, name=f"t{next(made)}", scopes=scopes, acting=user, origin=TEST_ORIGIN
+        )
+        return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+    body = json.dumps({"repository": "acme/app", "digest": digest})
+
+    def post(headers):
+        return client.post("/api/v1/scans", data=body, content_type="application/json", **headers)
+
+    assert post({}).status_code == 401
+    assert post(token(world.owner, ["read"])).status_code == 403  # a read-only token
+    assert post(token(world.viewer, ["read", "write"])).status_code == 403
+    refused = post(token(world.other, ["read", "write"]))
+    assert refused.status_code == 404 and refused["Content-Type"] == "application/problem+json"
+    accepted = post(token(world.owner, ["read", "write"]))
+    assert accepted.status_code == 202, accepted.content
+    scan_id = accepted.json()["id"]
+    assert accepted.json()["status"] == "queued"
+    services.run(scan_id=scan_id)
+    result = client.get(f"/api/v1/scans/{scan_id}", **token(world.viewer, ["read"]))
+    assert result.status_code == 200
+    names = {p["name"] for p in result.json()["packages"]}
+    assert {"zlib1g", "Jinja2", "urllib3"} <= names
+    assert client.get(f"/api/v1/scans/{scan_id}", **token(world.other, ["read"])).status_code == 404
+    wrong = json.dumps({"repository": "acme/app", "digest": "sha256:" + "0" * 64})
+    assert (
+        client.post(
+            "/api/v1/scans",
+            data=wrong,
+            content_type="application/json",
+            **token(world.owner, ["read", "write"]),
+        ).status_code
+        == 404
+    )

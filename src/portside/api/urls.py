@@ -6,9 +6,10 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 
 from portside.accounts.api import router as accounts_router
+from portside.scanning.api import router as scanning_router
 
 api = NinjaAPI(
     title="Portside API",
@@ -39,4 +40,16 @@ def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> Any:
     return response
 
 
+@api.exception_handler(HttpError)
+def _problem(request: HttpRequest, exc: HttpError) -> Any:
+    response = api.create_response(
+        request,
+        {"type": "about:blank", "title": str(exc), "status": exc.status_code, "detail": str(exc)},
+        status=exc.status_code,
+    )
+    response["Content-Type"] = "application/problem+json"
+    return response
+
+
 api.add_router("/v1/", accounts_router)
+api.add_router("/v1/", scanning_router)

@@ -24,7 +24,6 @@ from .base import (
 )
 from .filesystem import FilesystemBlobStore
 from .memory import MemoryBlobStore
-from .s3 import S3BlobStore
 
 __all__ = [
     "BlobNotFound",
@@ -94,6 +93,8 @@ def from_url(url: str, **options: Any) -> BlobStore:
                 raise ValueError(f"unknown S3 store option {name!r} in {url!r}")
             arguments[_S3_PARAMETERS[name]] = _parse_value(name, value)
         arguments.update(options)
+        from .s3 import S3BlobStore  # boto3 is loaded only when S3 is configured
+
         return S3BlobStore(**arguments)
     raise ValueError(f"unsupported blob store URL {url!r}: use file://, s3:// or memory://")
 
@@ -113,3 +114,13 @@ def _parse_value(name: str, value: str) -> Any:
     if not value:
         raise ValueError(f"the S3 store option {name} is empty")
     return value
+
+
+def __getattr__(name: str) -> Any:
+    """``S3BlobStore`` on first use: importing boto3 costs half a second, which every
+    command that only reads the local disk (`portside scan`) would otherwise pay."""
+    if name == "S3BlobStore":
+        from .s3 import S3BlobStore
+
+        return S3BlobStore
+    raise AttributeError(name)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, ClassVar, Protocol, cast
 
 import zstandard
+from isal import isal_zlib
 
 from portside.oci.digest import Digest, Hasher
 from portside.oci.errors import OCIError
@@ -44,6 +45,8 @@ _CHUNK = 256 * 1024
 # Compressed input is taken in small steps, so that the bytes read are close to the bytes
 # consumed and the compression ratio is measured, not underestimated.
 _STEP = 16 * 1024
+
+_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
 
 
 @dataclass(frozen=True)
@@ -262,7 +265,8 @@ class _Gzip:
     def __init__(self, source: _Source, label: str) -> None:
         self.source = source
         self.label = label
-        self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        # ISA-L inflates the same streams as zlib, several times faster.
+        self.inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
         self.ended = False
 
     def read(self, n: int) -> bytes:
@@ -282,7 +286,7 @@ class _Gzip:
                     return b""
                 if rest[:2] != b"\x1f\x8b":
                     raise errors.LayerFormatError(f"{self.label} has data after its gzip stream")
-                self.inflater = d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self.inflater = d = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
                 data = rest
             else:
                 data = self.source.read(_STEP)
@@ -301,7 +305,7 @@ class _Gzip:
     def _inflate(self, data: bytes, n: int) -> bytes:
         try:
             return self.inflater.decompress(data, n)
-        except zlib.error as exc:
+        except (_ISAL_ERROR, zlib.error) as exc:
             raise errors.LayerFormatError(f"{self.label}: corrupt gzip stream ({exc})") from exc
 
 
@@ -521,6 +525,7 @@ _TAR_ERRORS = (
     OverflowError,
     RecursionError,
     zlib.error,
+    _ISAL_ERROR,
 )
 
 

@@ -5,8 +5,17 @@ through the same normalised view (duplicates merged, purls made canonical, the i
 named by its digest), so the two documents of one image list the same packages.
 """
 
+from typing import Any
+
 from portside.scanner.sbom._common import SbomError
 from portside.scanner.sbom.cyclonedx import Finding, to_cyclonedx
-from portside.scanner.sbom.spdx import to_spdx
 
 __all__ = ["Finding", "SbomError", "to_cyclonedx", "to_spdx"]
+
+
+def to_spdx(*args: Any, **kwargs: Any) -> str:
+    """See :func:`portside.scanner.sbom.spdx.to_spdx`; imported on first use, since
+    spdx-tools takes a noticeable time to load and most scans only want CycloneDX."""
+    from portside.scanner.sbom.spdx import to_spdx as write
+
+    return write(*args, **kwargs)
