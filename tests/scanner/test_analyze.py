@@ -57,10 +57,16 @@ def debian_base(extra: list[images.Member] | None = None) -> list[images.Member]
     ]
 
 
-def test_analysis_has_exactly_inventory_files_and_context(tmp_path: Path) -> None:
+def test_analysis_holds_inventory_files_context_and_warnings(tmp_path: Path) -> None:
     oci_layout(tmp_path, [layer([file("a", "1")])])
     result = analyze(tmp_path)
-    assert [f.name for f in dataclasses.fields(Analysis)] == ["inventory", "files", "context"]
+    assert [f.name for f in dataclasses.fields(Analysis)] == [
+        "inventory",
+        "files",
+        "context",
+        "warnings",
+    ]
+    assert result.warnings == ()
     assert isinstance(result.files, Files) and isinstance(result.context, Context)
     assert result.inventory.distro is None and result.inventory.packages == ()
     assert set(result.context.index) == {"/a"}
@@ -315,3 +321,21 @@ def test_claims_are_offered_every_regular_file_once(tmp_path: Path) -> None:
     assert offered == [("/x", 0o600, 2), ("/x", 0o644, 3)]
     assert [(v.layer, v.data) for v in result.files.history("/x")] == [(0, b"12"), (1, b"345")]
     assert json.dumps(sorted(result.context.index)) == '["/d", "/s", "/x"]'
+
+
+def test_files_a_cataloger_skips_become_warnings(tmp_path: Path) -> None:
+    base = "usr/lib/python3/site-packages"
+    oci_layout(
+        tmp_path,
+        [
+            layer(
+                [
+                    file(f"{base}/good-1.0.dist-info/METADATA", "Name: good\nVersion: 1.0\n"),
+                    file(f"{base}/bad-1.0.dist-info/METADATA", b"\xff\xfe\x00junk"),
+                ]
+            )
+        ],
+    )
+    result = analyze(tmp_path)
+    assert [p.name for p in result.inventory.packages] == ["good"]
+    assert any("bad-1.0.dist-info/METADATA" in w for w in result.warnings), result.warnings

@@ -41,6 +41,7 @@ class Analysis:
     inventory: Inventory
     files: Files
     context: Context
+    warnings: tuple[str, ...] = ()  # files the catalogers skipped, and why
 
 
 def analyze(
@@ -72,8 +73,11 @@ def analyze(
     distro = detect_distro(files, index)
     context = Context(layers=layers, distro=distro, index=index)
     found: list[Package] = []
+    warnings: list[str] = []
     for cataloger in chosen:
-        found.extend(cataloger.catalog(files, context))
+        result = cataloger.catalog(files, context)
+        found.extend(result)
+        warnings.extend(f"{cataloger.name}: {w}" for w in getattr(result, "warnings", ()))
     packages = _attribute(_drop_owned(found, index), files, context)
     inventory = Inventory(
         image=name or image.name,
@@ -83,7 +87,7 @@ def analyze(
         config=image.config,
         platform=image.platform,
     )
-    return Analysis(inventory=inventory, files=files, context=context)
+    return Analysis(inventory=inventory, files=files, context=context, warnings=tuple(warnings))
 
 
 def _read_layers(

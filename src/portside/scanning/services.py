@@ -171,6 +171,7 @@ def run(*, scan_id: int) -> Scan:
         scan.distro = _distro_label(inventory)
         scan.package_count = len(inventory.packages)
         scan.layer_count = len(inventory.layers)
+        scan.warnings = [{"reason": w} for w in analysis.warnings[:500]]
         scan.status = ScanStatus.DONE
         scan.error = ""
         scan.finished_at = clock.now()
@@ -344,7 +345,7 @@ def store_matches(scan: Scan, inventory: Inventory, *, vulndb: VulnStore | None 
     scan.findings.filter(resolved_at__isnull=True).exclude(pk__in=kept).exclude(
         pk__in=[f.pk for f in new]
     ).update(resolved_at=now)
-    scan.warnings = [
+    scan.warnings = [w for w in scan.warnings if "package" not in w] + [
         {
             "package": u.package_name,
             "version": u.package_version,

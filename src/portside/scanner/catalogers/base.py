@@ -75,6 +75,15 @@ class Context:
         return self.layers[index].digest if 0 <= index < len(self.layers) else ""
 
 
+class Findings(list[Package]):
+    """What a cataloger returns: the packages it found, and a warning ("path: reason")
+    for each file it had to skip. The analysis collects the warnings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warnings: list[str] = []
+
+
 class Cataloger(Protocol):
     name: str
 

@@ -33,19 +33,11 @@ from dataclasses import dataclass, replace
 from packageurl import PackageURL
 
 from portside.scanner.catalogers import introduced
-from portside.scanner.catalogers.base import Context, Files, FileVersion
+from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.model import Package
 
 MAX_BINARY_BYTES = 256 * 1024 * 1024
 _ELF = b"\x7fELF"
-
-
-class Findings(list[Package]):
-    """The packages a cataloger found, and a warning for each file it skipped."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.warnings: list[str] = []
 
 
 def _first(patterns: tuple[re.Pattern[bytes], ...], data: bytes) -> str | None:

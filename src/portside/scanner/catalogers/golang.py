@@ -42,7 +42,7 @@ from elftools.elf.elffile import ELFFile
 from packageurl import PackageURL
 
 from portside.scanner.catalogers import introduced
-from portside.scanner.catalogers.base import Context, Files, FileVersion
+from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
@@ -63,14 +63,6 @@ _NOT_GO = (".so", ".sh", ".py", ".pl", ".rb", ".js", ".txt", ".conf", ".json", "
 
 class GoBuildInfoError(PackageDatabaseError):
     """A Go binary whose embedded build information cannot be decoded."""
-
-
-class Findings(list[Package]):
-    """The packages a cataloger found, and a warning for each file it skipped."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.warnings: list[str] = []
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from packageurl import PackageURL
 
 from portside.scanner.catalogers import introduced
-from portside.scanner.catalogers.base import Context, Files, FileVersion
+from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
@@ -76,14 +76,6 @@ class JavaArchiveError(PackageDatabaseError):
 class JavaBudgetExceeded(JavaArchiveError):
     """The whole tree of archives in one file costs more than the limits allow; reading
     stops there rather than skipping to the next nested archive."""
-
-
-class Findings(list[Package]):
-    """The packages a cataloger found, and a warning for each file it skipped."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.warnings: list[str] = []
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ import yaml
 from packageurl import PackageURL
 
 from portside.scanner.catalogers import introduced
-from portside.scanner.catalogers.base import Context, Files, FileVersion
+from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
@@ -58,14 +58,6 @@ _YARN_VERSION = re.compile(r'^ {2}version:? "?([^"\s]{1,128})"?\s*$')
 
 class NpmMetadataError(PackageDatabaseError):
     """A package.json or lock file that cannot be read as one."""
-
-
-class Findings(list[Package]):
-    """The packages a cataloger found, and a warning for each file it skipped."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.warnings: list[str] = []
 
 
 @dataclass(frozen=True)

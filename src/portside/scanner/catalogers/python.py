@@ -31,7 +31,7 @@ from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
 
 from portside.scanner.catalogers import introduced
-from portside.scanner.catalogers.base import Context, Files, FileVersion
+from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
@@ -74,14 +74,6 @@ _NOT_A_LICENSE = {"", "UNKNOWN", "UNKNOWN LICENSE", "NONE", "OTHER", "OTHER/PROP
 
 class PythonMetadataError(PackageDatabaseError):
     """A METADATA, PKG-INFO or RECORD file that cannot be read as one."""
-
-
-class Findings(list[Package]):
-    """The packages a cataloger found, and a warning for each file it skipped."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.warnings: list[str] = []
 
 
 @dataclass(frozen=True)

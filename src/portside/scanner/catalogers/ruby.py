@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from packageurl import PackageURL
 
 from portside.scanner.catalogers import introduced
-from portside.scanner.catalogers.base import Context, Files, FileVersion
+from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
@@ -62,14 +62,6 @@ _LOCK_SPEC = re.compile(
 
 class RubyMetadataError(PackageDatabaseError):
     """A gemspec or Gemfile.lock that cannot be read as one."""
-
-
-class Findings(list[Package]):
-    """The packages a cataloger found, and a warning for each file it skipped."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.warnings: list[str] = []
 
 
 @dataclass(frozen=True)
