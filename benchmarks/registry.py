@@ -194,7 +194,11 @@ def start_portside(work: Path) -> Registry:
     env = {
         k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
     }
-    env.update(PORTSIDE_DATA_DIR=str(data), PORTSIDE_LOG_LEVEL="WARNING")
+    # Distribution does nothing after a push; Portside's worker would scan every pushed
+    # image on the same two cores while the pulls are measured.
+    env.update(
+        PORTSIDE_DATA_DIR=str(data), PORTSIDE_LOG_LEVEL="WARNING", PORTSIDE_SCAN_ON_PUSH="false"
+    )
     cli = [sys.executable, "-m", "portside.cli.main"]
 
     def run(*args: str, stdin: str = "") -> str:
