@@ -294,6 +294,7 @@ def store_matches(scan: Scan, inventory: Inventory, *, vulndb: VulnStore | None 
             )
     kept: set[int] = set()
     new: list[Finding] = []
+    seen_again: list[Finding] = []
     for item in found:
         package = (item.package_type, item.package_name[:255], item.package_version[:255])
         current = next(
@@ -336,12 +337,24 @@ def store_matches(scan: Scan, inventory: Inventory, *, vulndb: VulnStore | None 
             for ident in (item.advisory_id, *item.aliases):
                 by_id[(*package, ident)] = new[-1]
         else:
-            current.advisory_id = item.advisory_id
-            for field, value in values.items():
-                setattr(current, field, value)
-            current.save()
             kept.add(current.pk)
+            changed = current.advisory_id != item.advisory_id or any(
+                getattr(current, field) != value
+                for field, value in values.items()
+                if field not in ("last_seen_at", "resolved_at")
+            )
+            if changed:  # the advisory changed: rewrite the row
+                current.advisory_id = item.advisory_id
+                for field, value in values.items():
+                    setattr(current, field, value)
+                current.save()
+            else:  # the usual case: only seen again, in one UPDATE below
+                seen_again.append(current)
     Finding.objects.bulk_create(new)
+    if seen_again:
+        Finding.objects.filter(pk__in=[f.pk for f in seen_again]).update(
+            last_seen_at=now, resolved_at=None
+        )
     scan.findings.filter(resolved_at__isnull=True).exclude(pk__in=kept).exclude(
         pk__in=[f.pk for f in new]
     ).update(resolved_at=now)
