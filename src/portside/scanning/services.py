@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -461,10 +460,6 @@ def packages_by_layer(scan: Scan) -> list[tuple[dict[str, Any], list[dict[str, A
     if loose:
         grouped.append(({"index": "?", "digest": "", "created_by": "(layer unknown)"}, loose))
     return grouped
-
-
-def iter_scans_of(repository: Repository) -> Iterable[Scan]:
-    return Scan.objects.filter(repository=repository).order_by("-requested_at")
 
 
 class DatabaseLayerCache:
