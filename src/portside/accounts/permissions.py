@@ -117,3 +117,26 @@ def can_request_scan(user: Any, organization: Organization) -> bool:
 
 def can_reclassify_findings(user: Any) -> bool:
     return _authenticated(user) and user.store_role in (StoreRole.ADMIN, StoreRole.SECURITY)
+
+
+# --- publishers, products and moderation ------------------------------------------------------
+
+
+def can_view_products(user: Any, organization: Organization) -> bool:
+    """An organisation's products, drafts and submissions: its members and the store team.
+    Customers and other publishers see only what is published, through the storefront."""
+    return is_store_team(user) or org_role(user, organization) is not None
+
+
+def can_edit_products(user: Any, organization: Organization) -> bool:
+    """Edit the publisher profile, products, tiers; submit, resubmit, publish, unpublish."""
+    return can_edit_organization_content(user, organization)
+
+
+def can_moderate(user: Any) -> bool:
+    """Work the review queue: take, comment on, approve, reject, take listings down."""
+    return _authenticated(user) and user.store_role in (StoreRole.MODERATOR, StoreRole.ADMIN)
+
+
+def can_manage_categories(user: Any) -> bool:
+    return can_moderate(user)

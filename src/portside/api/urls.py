@@ -9,7 +9,11 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 
 from portside.accounts.api import router as accounts_router
+from portside.catalog.api import router as catalog_router
+from portside.moderation.api import router as moderation_router
+from portside.publishers.api import router as publishers_router
 from portside.scanning.api import router as scanning_router
+from portside.storefront.api import router as storefront_router
 
 api = NinjaAPI(
     title="Portside API",
@@ -53,3 +57,7 @@ def _problem(request: HttpRequest, exc: HttpError) -> Any:
 
 api.add_router("/v1/", accounts_router)
 api.add_router("/v1/", scanning_router)
+api.add_router("/v1/", publishers_router)
+api.add_router("/v1/", catalog_router)
+api.add_router("/v1/", moderation_router)
+api.add_router("/v1/", storefront_router)

@@ -68,6 +68,9 @@ INSTALLED_APPS = [
     "portside.audit",
     "portside.registry",
     "portside.scanning",
+    "portside.publishers",
+    "portside.catalog",
+    "portside.moderation",
     "portside.storefront",
     "portside.cli",
 ]

@@ -3,6 +3,7 @@ from django.urls import include, path
 from portside.accounts import views as accounts
 from portside.api.urls import api
 from portside.audit import views as audit
+from portside.core import media
 from portside.core import views as core
 from portside.registry import pages as registry_pages
 from portside.scanning import pages as scanning_pages
@@ -10,6 +11,7 @@ from portside.storefront import views as storefront
 
 urlpatterns = [
     path("", storefront.home, name="home"),
+    path("media/<path:name>", media.serve, name="media"),
     path("health", core.health, name="health"),
     path("accounts/", include("allauth.urls")),
     path("orgs/", accounts.organization_list, name="organization_list"),
@@ -55,5 +57,9 @@ urlpatterns = [
     path("staff/audit/export.csv", audit.audit_export_csv, name="audit_export_csv"),
     path("staff/audit/export.jsonl", audit.audit_export_jsonl, name="audit_export_jsonl"),
     path("api/", api.urls),
+    path("", include("portside.publishers.urls")),
+    path("", include("portside.catalog.urls")),
+    path("", include("portside.moderation.urls")),
+    path("", include("portside.storefront.urls")),
     path("", include("portside.registry.urls")),
 ]

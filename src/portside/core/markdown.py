@@ -1,0 +1,93 @@
+"""Markdown written by publishers, rendered with a CommonMark parser and then sanitised.
+
+Raw HTML in the source is parsed like the rest, so the sanitiser (``nh3``, an allow-list)
+sees every tag: scripts, styles, iframes, event handler attributes and ``javascript:`` or
+``data:`` links are removed, and every link gets ``rel="nofollow noopener noreferrer"``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import nh3
+from markdown_it import MarkdownIt
+
+MAX_SOURCE = 50_000
+
+_TAGS = {
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "del",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
+}
+_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "th": {"align"},
+    "td": {"align"},
+}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    return (
+        MarkdownIt("commonmark", {"html": True, "linkify": False})
+        .enable("table")
+        .enable("strikethrough")
+    )
+
+
+def render(source: str) -> str:
+    """Safe HTML for ``source``; empty for an empty source."""
+    if not source or not source.strip():
+        return ""
+    html = _parser().render(source[:MAX_SOURCE])
+    return nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="nofollow noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+def plain_text(source: str) -> str:
+    """The text of ``source`` without markup, for search and summaries."""
+    if not source:
+        return ""
+    return (
+        nh3.clean(render(source), tags=set())
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+    )

@@ -1,0 +1,5 @@
+"""The publishers part of the JSON API under /api/v1/."""
+
+from ninja import Router
+
+router = Router(tags=["publishers"])
