@@ -223,3 +223,6 @@ class Listing(models.Model):
 
     def __str__(self) -> str:
         return f"listing of {self.product}"
+
+
+from portside.catalog.search import SearchEntry, SearchFacet, SearchFacetCount  # noqa: E402, F401
