@@ -1,0 +1,332 @@
+"""The publishers' product pages: the working copy of the manifest, sources, tiers,
+images, revisions, and the buttons that start review or withdraw a listing.
+
+Only members of the organisation and the store team see these pages; everyone else gets
+404, so a draft never reveals that it exists. Changes need an owner or editor.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from portside.accounts import permissions
+from portside.accounts.forms import add_domain_error
+from portside.accounts.models import Organization, User
+from portside.catalog import manifest as items
+from portside.catalog import services
+from portside.catalog.forms import ImageForm, NewProductForm, ProductForm, SourceForm, TierForm
+from portside.catalog.models import Listing, Product, Revision
+from portside.core.errors import PermissionDenied, PortsideError
+from portside.core.origin import from_request
+from portside.registry.models import Repository, Tag
+
+MAX_UPLOAD = 10 * 1024 * 1024
+
+
+def _me(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # behind login_required
+    return user
+
+
+def _organization(request: HttpRequest, name: str) -> Organization:
+    org = Organization.objects.filter(name=name).first()
+    if org is None or not permissions.can_view_products(request.user, org):
+        raise Http404("No such organisation.")
+    return org
+
+
+def _product(request: HttpRequest, name: str, slug: str) -> Product:
+    org = _organization(request, name)
+    return get_object_or_404(
+        Product.objects.select_related("organization", "category"), organization=org, slug=slug
+    )
+
+
+def _editing(view: Callable[..., None]) -> Callable[..., HttpResponse]:
+    """A POST that changes the product: 403 for members who may only look."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, name: str, slug: str, **kwargs: Any) -> HttpResponse:
+        product = _product(request, name, slug)
+        if not permissions.can_edit_products(request.user, product.organization):
+            return render(
+                request,
+                "403.html",
+                {"message": "Only owners and editors change products."},
+                status=403,
+            )
+        try:
+            view(request, product, **kwargs)
+        except PortsideError as exc:
+            if isinstance(exc, PermissionDenied):
+                return render(request, "403.html", {"message": exc.message}, status=403)
+            messages.error(request, exc.message)
+        return redirect("product_edit", name=product.organization.name, slug=product.slug)
+
+    return login_required(require_POST(wrapper))
+
+
+def _upload(request: HttpRequest) -> tuple[bytes, str]:
+    form = ImageForm(request.POST, request.FILES)
+    if not form.is_valid():
+        raise items.ValidationFailed("Choose an image file.", field="image")
+    upload = form.cleaned_data["image"]
+    if upload.size > MAX_UPLOAD:
+        raise items.ValidationFailed(
+            f"The file is {upload.size:,} bytes; at most {MAX_UPLOAD:,} are accepted.",
+            field="image",
+        )
+    return upload.read(), form.cleaned_data.get("caption") or ""
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def product_list(request: HttpRequest, name: str) -> HttpResponse:
+    org = _organization(request, name)
+    can_edit = permissions.can_edit_products(request.user, org)
+    form = NewProductForm(request.POST or None)
+    if request.method == "POST":
+        if not can_edit:
+            return render(
+                request,
+                "403.html",
+                {"message": "Only owners and editors add products."},
+                status=403,
+            )
+        if form.is_valid():
+            try:
+                product = services.create_product(
+                    organization=org,
+                    name=form.cleaned_data["name"],
+                    acting=_me(request),
+                    origin=from_request(request),
+                )
+            except PortsideError as exc:
+                add_domain_error(form, exc)
+            else:
+                messages.success(request, f"Product {product.name} created.")
+                return redirect("product_edit", name=org.name, slug=product.slug)
+    products = Product.objects.filter(organization=org).select_related("listing", "category")
+    return render(
+        request,
+        "catalog/product_list.html",
+        {"org": org, "products": products, "form": form, "can_edit": can_edit},
+        status=400 if form.errors else 200,
+    )
+
+
+def _initial(product: Product) -> dict[str, Any]:
+    initial = {key: getattr(product, key) for key in services.EDITABLE if key != "category"}
+    initial["category"] = product.category.slug if product.category else ""
+    initial["search_tags"] = " ".join(product.search_tags)
+    return initial
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def product_edit(request: HttpRequest, name: str, slug: str) -> HttpResponse:
+    product = _product(request, name, slug)
+    org = product.organization
+    can_edit = permissions.can_edit_products(request.user, org)
+    form = ProductForm(request.POST or None, initial=_initial(product))
+    if request.method == "POST":
+        if not can_edit:
+            return render(
+                request,
+                "403.html",
+                {"message": "Only owners and editors change products."},
+                status=403,
+            )
+        if form.is_valid():
+            try:
+                services.update_product(
+                    product=product,
+                    acting=_me(request),
+                    origin=from_request(request),
+                    **form.cleaned_data,
+                )
+            except PortsideError as exc:
+                add_domain_error(form, exc)
+                product.refresh_from_db()
+            else:
+                messages.success(request, "Saved.")
+                return redirect("product_edit", name=org.name, slug=product.slug)
+    return _render_edit(request, product, form, can_edit)
+
+
+def _render_edit(
+    request: HttpRequest, product: Product, form: ProductForm, can_edit: bool
+) -> HttpResponse:
+    org = product.organization
+    sources = list(product.sources.select_related("repository"))
+    choices = [f"{s.repository.name}:{tag}" for s in sources for tag in s.tags]
+    repositories = list(
+        Repository.objects.filter(organization=org).order_by("name").values_list("name", flat=True)
+    )
+    available = {
+        repo: sorted(Tag.objects.filter(repository__name=repo).values_list("name", flat=True))[:50]
+        for repo in repositories
+    }
+    tiers = [
+        {
+            "tier": tier,
+            "grants": [(a.source.repository.name, a.tags) for a in tier.access.all()],
+        }
+        for tier in product.tiers.prefetch_related("access__source__repository")
+    ]
+    from portside.publishers.models import PublisherProfile
+
+    profile = PublisherProfile.objects.filter(organization=org).first()
+    return render(
+        request,
+        "catalog/product_edit.html",
+        {
+            "org": org,
+            "product": product,
+            "form": form,
+            "can_edit": can_edit,
+            "problems": items.problems(product),
+            "profile_missing": profile.missing() if profile else ["a publisher profile"],
+            "sources": sources,
+            "source_form": SourceForm(repositories=repositories),
+            "available": available,
+            "tiers": tiers,
+            "tier_form": TierForm(choices=choices),
+            "image_form": ImageForm(),
+            "screenshots": product.screenshots.all(),
+            "listing": Listing.objects.filter(product=product).select_related("revision").first(),
+            "revisions": product.revisions.all()[:20],
+            "fields": items.FIELDS,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _split(value: str) -> list[str]:
+    return [part for part in re.split(r"[,\s]+", value or "") if part]
+
+
+@_editing
+def product_icon(request: HttpRequest, product: Product) -> None:
+    data, _ = _upload(request)
+    services.set_icon(
+        product=product,
+        data=data,
+        acting=_me(request),
+        origin=from_request(request),
+    )
+    messages.success(request, "Icon changed.")
+
+
+@_editing
+def screenshot_add(request: HttpRequest, product: Product) -> None:
+    data, caption = _upload(request)
+    services.add_screenshot(
+        product=product,
+        data=data,
+        caption=caption,
+        acting=_me(request),
+        origin=from_request(request),
+    )
+    messages.success(request, "Screenshot added.")
+
+
+@_editing
+def screenshot_remove(request: HttpRequest, product: Product, pk: int) -> None:
+    shot = get_object_or_404(product.screenshots, pk=pk)
+    services.remove_screenshot(
+        screenshot=shot,
+        acting=_me(request),
+        origin=from_request(request),
+    )
+    messages.success(request, "Screenshot removed.")
+
+
+@_editing
+def source_set(request: HttpRequest, product: Product) -> None:
+    services.set_source(
+        product=product,
+        repository=request.POST.get("repository", ""),
+        tags=_split(request.POST.get("tags", "")),
+        acting=_me(request),
+        origin=from_request(request),
+    )
+    messages.success(request, "Source saved.")
+
+
+@_editing
+def source_remove(request: HttpRequest, product: Product, pk: int) -> None:
+    source = get_object_or_404(product.sources.select_related("repository"), pk=pk)
+    services.remove_source(
+        source=source,
+        acting=_me(request),
+        origin=from_request(request),
+    )
+    messages.success(request, "Source removed.")
+
+
+@_editing
+def tier_save(request: HttpRequest, product: Product, pk: int | None = None) -> None:
+    tier = get_object_or_404(product.tiers, pk=pk) if pk is not None else None
+    sources = product.sources.select_related("repository")
+    choices = [f"{s.repository.name}:{tag}" for s in sources for tag in s.tags]
+    form = TierForm(request.POST, choices=choices)
+    if not form.is_valid():
+        problems = "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
+        raise items.ValidationFailed(f"The tier was not saved. {problems}", field="tier")
+    services.save_tier(
+        product=product,
+        tier=tier,
+        name=form.cleaned_data["name"],
+        description=form.cleaned_data["description"],
+        price=form.cleaned_data["price"],
+        currency=form.cleaned_data["currency"],
+        billing_period=form.cleaned_data["billing_period"],
+        access=form.grants(),
+        acting=_me(request),
+        origin=from_request(request),
+    )
+    messages.success(request, f"Tier {form.cleaned_data['name']} saved.")
+
+
+@_editing
+def tier_delete(request: HttpRequest, product: Product, pk: int) -> None:
+    tier = get_object_or_404(product.tiers, pk=pk)
+    services.delete_tier(tier=tier, acting=_me(request), origin=from_request(request))
+    messages.success(request, f"Tier {tier.name} deleted.")
+
+
+@_editing
+def product_unpublish(request: HttpRequest, product: Product) -> None:
+    services.unpublish(product=product, acting=_me(request), origin=from_request(request))
+    messages.success(request, f"{product.name} is no longer listed.")
+
+
+@login_required
+def revision_detail(request: HttpRequest, name: str, slug: str, number: int) -> HttpResponse:
+    product = _product(request, name, slug)
+    revision = get_object_or_404(Revision, product=product, number=number)
+    previous = product.revisions.filter(number__lt=number).order_by("-number").first()
+    return render(
+        request,
+        "catalog/revision_detail.html",
+        {
+            "org": product.organization,
+            "product": product,
+            "revision": revision,
+            "manifest": revision.manifest,
+            "changes": items.diff(previous.manifest if previous else None, revision.manifest),
+            "previous": previous,
+            "host": request.get_host(),
+        },
+    )
