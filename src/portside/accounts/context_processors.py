@@ -12,4 +12,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     return {
         "nav_is_store_team": permissions.is_store_team(user),
         "nav_can_view_audit": permissions.can_view_audit(user),
+        "nav_can_moderate": permissions.can_moderate(user),
     }

@@ -73,17 +73,19 @@ def allowed_moves(user: User, submission: Submission) -> list[str]:
 
 
 def _check_move(user: User, product: Product, frm: str, to: str) -> None:
+    """Who first, then when: a caller who could never make this move is refused as such,
+    whatever the submission's state; a caller who could is told the state forbids it."""
     if not permissions.can_view_products(user, product.organization):
         raise NotFound("No such product.")
-    who = ALLOWED.get((frm, to))
-    if who is None:
+    could = frozenset().union(*(who for (_, target), who in ALLOWED.items() if target == to))
+    if not could & _sides(user, product):
+        side = " or ".join(sorted(could))
+        raise PermissionDenied(f"Only the {side} moves a submission to {to.replace('_', ' ')}.")
+    if (frm, to) not in ALLOWED or not ALLOWED[(frm, to)] & _sides(user, product):
         raise Conflict(
             f"A submission that is {(frm or 'a draft').replace('_', ' ')} cannot become "
             f"{to.replace('_', ' ')}."
         )
-    if not who & _sides(user, product):
-        side = " or ".join(sorted(who))
-        raise PermissionDenied(f"Only the {side} moves a submission to {to.replace('_', ' ')}.")
 
 
 def _move(
