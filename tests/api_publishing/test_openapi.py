@@ -1,0 +1,122 @@
+"""The OpenAPI document describes the publishing API: valid OpenAPI 3.1, every path, and
+a described response (and request body) for every operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from jsonschema import Draft202012Validator
+
+pytestmark = pytest.mark.django_db
+
+PRODUCT = "/api/v1/orgs/{org}/products/{slug}"
+SUBMISSION = "/api/v1/submissions/{submission_id}"
+EXPECTED = {
+    "/api/v1/orgs/{org}/products": {"get", "post"},
+    PRODUCT: {"get", "patch", "delete"},
+    PRODUCT + "/icon": {"put"},
+    PRODUCT + "/screenshots": {"post"},
+    PRODUCT + "/screenshots/{screenshot_id}": {"delete"},
+    PRODUCT + "/sources": {"put"},
+    PRODUCT + "/sources/{source_id}": {"delete"},
+    PRODUCT + "/tiers": {"post"},
+    PRODUCT + "/tiers/{tier_id}": {"put", "delete"},
+    PRODUCT + "/revisions": {"get"},
+    PRODUCT + "/revisions/{number}": {"get"},
+    PRODUCT + "/submit": {"post"},
+    PRODUCT + "/unpublish": {"post"},
+    SUBMISSION: {"get"},
+    SUBMISSION + "/comments": {"post"},
+    SUBMISSION + "/take": {"post"},
+    SUBMISSION + "/request-changes": {"post"},
+    SUBMISSION + "/approve": {"post"},
+    SUBMISSION + "/reject": {"post"},
+    SUBMISSION + "/publish": {"post"},
+    SUBMISSION + "/assign": {"post"},
+    "/api/v1/review-queue": {"get"},
+    "/api/v1/listings/{org}/{slug}/take-down": {"post"},
+}
+WITH_JSON_BODY = {
+    ("/api/v1/orgs/{org}/products", "post"): "ProductIn",
+    (PRODUCT, "patch"): "ProductPatch",
+    (PRODUCT + "/sources", "put"): "SourceIn",
+    (PRODUCT + "/tiers", "post"): "TierIn",
+    (PRODUCT + "/tiers/{tier_id}", "put"): "TierIn",
+    (SUBMISSION + "/comments", "post"): "CommentIn",
+    (SUBMISSION + "/request-changes", "post"): "ChangesIn",
+    (SUBMISSION + "/reject", "post"): "RejectIn",
+    (SUBMISSION + "/assign", "post"): "AssignIn",
+    ("/api/v1/listings/{org}/{slug}/take-down", "post"): "TakeDownIn",
+}
+
+
+@pytest.fixture
+def document(client: Client) -> dict[str, Any]:
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    assert ref.startswith("#/components/schemas/"), ref
+    return document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
+    assert document["openapi"].startswith("3.1.")
+    try:
+        from openapi_spec_validator import validate
+    except ImportError:  # pragma: no cover - the structural checks below still run
+        validate = None
+    if validate is not None:
+        validate(document)
+    for schema in document["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+
+
+def test_every_publishing_path_and_operation_is_described(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    for path, methods in EXPECTED.items():
+        assert path in paths, path
+        assert set(paths[path]) == methods, path
+        for method in methods:
+            operation = paths[path][method]
+            assert operation["summary"], (path, method)
+            responses = operation["responses"]
+            assert responses, (path, method)
+            successes = [code for code in responses if code.startswith("2")]
+            assert len(successes) == 1, (path, method)
+            success = responses[successes[0]]
+            if successes[0] != "204":
+                body = success["content"]["application/json"]["schema"]
+                assert _resolve(document, body) or body.get("type") == "array"
+            for code in ("401", "403", "404"):
+                problem = responses[code]["content"]["application/json"]["schema"]
+                assert problem == {"$ref": "#/components/schemas/Problem"}, (path, method, code)
+            if method != "get":
+                assert "422" in responses and "409" in responses, (path, method)
+
+
+def test_request_bodies_are_described(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    for (path, method), name in WITH_JSON_BODY.items():
+        body = paths[path][method]["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": f"#/components/schemas/{name}"}, (path, method)
+        schema = document["components"]["schemas"][name]
+        assert schema["additionalProperties"] is False, name
+    for path in (PRODUCT + "/icon", PRODUCT + "/screenshots"):
+        operation = next(iter(paths[path].values()))
+        assert set(operation["requestBody"]["content"]) == {"image/png", "image/jpeg", "image/webp"}
+    tier = document["components"]["schemas"]["TierIn"]["properties"]
+    assert tier["price"]["type"] == "string"
+    assert tier["billing_period"]["enum"] == ["free", "one_time", "monthly", "yearly"]
+    product = document["components"]["schemas"]["ProductOut"]["properties"]
+    for item in ("problems", "eligibility", "listing", "open_submission", "tiers", "sources"):
+        assert item in product, item
+    problem = document["components"]["schemas"]["Problem"]["properties"]
+    assert {"type", "title", "status", "detail", "code", "field", "details"} <= set(problem)
