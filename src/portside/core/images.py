@@ -6,7 +6,8 @@ content type. Only PNG, JPEG and WebP are accepted; anything else (a PDF renamed
 dimensions would need more than ``max_pixels`` pixels are refused before they are
 decoded, so a small file that inflates to gigabytes (a decompression bomb) costs nothing.
 Accepted images are re-encoded, which drops EXIF, XMP, comments and any bytes appended
-after the image data.
+after the image data; the EXIF orientation is applied to the pixels first, so a photo
+keeps the way up it was shown in.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ FORMATS = {
 }
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
+# EXIF orientation -> the transposition that shows the image the right way up.
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 @dataclass(frozen=True)
@@ -67,9 +78,14 @@ def clean_image(
             f"The file is {len(data):,} bytes; at most {max_bytes:,} are accepted.", field=field
         )
     try:
-        with Image.open(io.BytesIO(data), formats=list(FORMATS)) as probe:
-            fmt = probe.format or ""
-            width, height = probe.size
+        # The dimensions are checked below against ``max_pixels``; Pillow's own, larger
+        # limit must not turn a merely big header into a warning or an uncaught error.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(FORMATS)) as probe:
+                fmt = "JPEG" if probe.format == "MPO" else probe.format or ""
+                width, height = probe.size
+                orientation = _orientation(probe)
     except UnidentifiedImageError:
         raise ValidationFailed("The file is not a PNG, JPEG or WebP image.", field=field) from None
     except Image.DecompressionBombError:
@@ -78,6 +94,8 @@ def clean_image(
         raise ValidationFailed(f"The image cannot be read: {exc}.", field=field) from None
     if fmt not in FORMATS:
         raise ValidationFailed("The file is not a PNG, JPEG or WebP image.", field=field)
+    if orientation in (5, 6, 7, 8):  # shown turned by a quarter
+        width, height = height, width
     if width * height > max_pixels or width > max_size[0] or height > max_size[1]:
         raise ValidationFailed(
             f"The image is {width}x{height} px; at most {max_size[0]}x{max_size[1]} px "
@@ -97,23 +115,50 @@ def clean_image(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[fmt]) as image:
                 image.load()
-                return _reencode(image, fmt, width, height)
+                return _reencode(image, fmt, width, height, orientation)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValidationFailed("The image's dimensions are too large.", field=field) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ValidationFailed(f"The image is damaged or truncated: {exc}.", field=field) from None
 
 
-def _reencode(image: Image.Image, fmt: str, width: int, height: int) -> CleanImage:
+def _orientation(probe: Image.Image) -> int:
+    """The EXIF orientation, read from the header only (never by decoding the image)."""
+    raw = probe.info.get("exif")
+    if not isinstance(raw, bytes):
+        return 1
+    try:
+        value = Image.Exif()
+        value.load(raw)
+        orientation = value.get(0x0112, 1)
+    except Exception:  # a damaged EXIF block only loses its orientation
+        return 1
+    return orientation if isinstance(orientation, int) and orientation in _ORIENTATION else 1
+
+
+def _reencode(
+    image: Image.Image, fmt: str, width: int, height: int, orientation: int = 1
+) -> CleanImage:
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)  # animations keep their first frame only
     out = io.BytesIO()
     if fmt == "JPEG":
-        image.convert("RGB").save(out, "JPEG", quality=90, optimize=True)
+        clean = image.convert("RGB")
     elif fmt == "PNG":
         mode = image.mode if image.mode in ("RGB", "RGBA", "L", "LA", "P") else "RGBA"
-        image.convert(mode).save(out, "PNG", optimize=True)
+        clean = image.convert(mode)
     else:
-        mode = "RGBA" if "A" in image.getbands() else "RGB"
-        image.convert(mode).save(out, "WEBP", quality=90)
+        clean = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    if orientation in _ORIENTATION:
+        clean = clean.transpose(_ORIENTATION[orientation])
+    # Encoders copy some metadata from ``info`` (a JPEG's comment, a PNG's ICC profile);
+    # only a palette's transparency is part of the picture.
+    transparency = clean.info.get("transparency")
+    clean.info = {} if transparency is None else {"transparency": transparency}
+    if fmt == "JPEG":
+        clean.save(out, "JPEG", quality=90, optimize=True)
+    elif fmt == "PNG":
+        clean.save(out, "PNG", optimize=True)
+    else:
+        clean.save(out, "WEBP", quality=90)
     return CleanImage(out.getvalue(), fmt, width, height)
