@@ -8,7 +8,10 @@ children it waited for). Per round the tools alternate, in an order that rotates
 round to round, on the OCI layout and on the docker archive skopeo writes:
 
 * Portside: ``python -c`` calling ``analyze()`` and ``to_cyclonedx()``, which is what
-  ``portside scan --format cyclonedx`` does without Django around it;
+  ``portside scan --format cyclonedx`` does without Django around it, with the bytecode
+  an installed program has (pip compiles modules when it installs them; this checkout's
+  virtualenv holds none, and ``PYTHONDONTWRITEBYTECODE`` may be set): an untimed first
+  run writes it under a scratch ``PYTHONPYCACHEPREFIX``, unless ``--no-bytecode``;
 * ``syft scan oci-dir:DIR|docker-archive:FILE -o cyclonedx-json``;
 * ``trivy image --input DIR|FILE --format cyclonedx`` with no database and a fresh cache
   directory each run (Trivy caches layer analyses: a warm cache would time nothing).
@@ -17,7 +20,7 @@ Every tool runs with its offline switches, under ``unshare --net`` when the kern
 allows it. Prints the medians, Portside's ratios to the other two and the targets
 (faster than Syft, within 1.5x of Trivy).
 
-    .venv/bin/python benchmarks/scan.py [--rounds 5] [--sources oci,archive]
+    .venv/bin/python benchmarks/scan.py [--rounds 5] [--sources oci,archive] [--no-bytecode]
 """
 
 from __future__ import annotations
@@ -96,15 +99,19 @@ def command(tool: str, source: str, target: Path, output: Path, scratch: Path) -
     ]
 
 
-def measure(argv: Sequence[str], output: Path, scratch: Path) -> Run:
+def measure(argv: Sequence[str], output: Path, scratch: Path, bytecode: Path | None = None) -> Run:
     """Run once; wall time, the process's peak resident memory, and the number of
-    components in the SBOM it wrote (a run that wrote none is an error, not a time)."""
+    components in the SBOM it wrote (a run that wrote none is an error, not a time).
+    With ``bytecode``, Python keeps and reads compiled modules there."""
     env = {
         **os.environ,
         "SYFT_CHECK_FOR_APP_UPDATE": "false",
         "TMPDIR": str(scratch),  # Syft unpacks layers there; removed after each run
         "XDG_CACHE_HOME": str(scratch / "cache"),
     }
+    if bytecode is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(bytecode)
     log = scratch / "stderr.log"  # a file, not a pipe: nothing blocks while we wait
     with log.open("wb") as stderr:
         start = time.perf_counter()
@@ -134,6 +141,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sources", default="oci,archive", help="oci, archive, newer-archive")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="time Portside compiling its modules on every run, as without bytecode",
+    )
     options = parser.parse_args()
     sources = [s.strip() for s in options.sources.split(",") if s.strip()]
     if options.rounds < 1 or not sources or set(sources) - {"oci", "archive", "newer-archive"}:
@@ -151,7 +163,14 @@ def main() -> None:
     prefix = isolation()
     runs: dict[tuple[str, str], list[Run]] = {}
     work = Path(tempfile.mkdtemp(prefix="portside-scan-bench-"))
+    bytecode = None if options.no_bytecode else work / "bytecode"
     try:
+        if bytecode is not None:  # the untimed run that compiles what a scan imports
+            scratch = work / "compile"
+            scratch.mkdir()
+            argv = command("portside", sources[0], targets[sources[0]], work / "x.json", scratch)
+            measure([*prefix, *argv], work / "x.json", scratch, bytecode)
+            shutil.rmtree(scratch)
         for number in range(options.rounds):
             order = TOOLS[number % len(TOOLS) :] + TOOLS[: number % len(TOOLS)]
             for source in sources:
@@ -160,7 +179,9 @@ def main() -> None:
                     scratch.mkdir()
                     output = work / f"{tool}-{source}-{number}.cdx.json"
                     argv = command(tool, source, targets[source], output, scratch)
-                    run = measure([*prefix, *argv], output, scratch)
+                    run = measure(
+                        [*prefix, *argv], output, scratch, bytecode if tool == "portside" else None
+                    )
                     shutil.rmtree(scratch)
                     runs.setdefault((source, tool), []).append(run)
                     print(

@@ -97,10 +97,16 @@ def _read_layers(
     overlay = Overlay()
     layers = []
 
+    claims = [c.claims for c in catalogers]
+
     def want(entry: TarEntry) -> bool:
-        if osrelease.claims(entry.path, entry.size):
+        path, mode, size = entry.path, entry.mode, entry.size
+        if osrelease.claims(path, size):
             return True
-        return any(c.claims(entry.path, entry.mode, entry.size) for c in catalogers)
+        for claim in claims:  # every file of every layer: a plain loop, no generator
+            if claim(path, mode, size):
+                return True
+        return False
 
     names = [c.name for c in catalogers]
     for ref in image.layers:

@@ -1,17 +1,19 @@
 """Streaming one layer, and the file system the layers build.
 
-A layer is read once, front to back, through a chain of small readers: ``_Source`` hashes
-and counts the blob as stored (refusing more bytes than its descriptor says), a decoder
-undoes gzip or zstd (recognised from the magic bytes, with the output bounded per read),
-and ``_Uncompressed`` hashes the tar for the diff_id and enforces the image's byte
-budget and the compression ratio as the bytes come out, so a decompression bomb stops
-after ``Limits.ratio_grace_bytes``, not after inflating. tarfile reads that stream in
-``r|`` mode; extension headers larger than ``Limits.max_tar_header_bytes`` are refused
-before tarfile would read them whole into memory.
+A layer is read once, front to back. A reading thread runs a chain of small readers:
+``_Source`` hashes and counts the blob as stored (refusing more bytes than its
+descriptor says), a decoder undoes gzip or zstd (recognised from the magic bytes, with
+the output bounded per read), and ``_Inflated`` enforces the image's byte budget and the
+compression ratio as the bytes come out, so a decompression bomb stops after
+``Limits.ratio_grace_bytes``, not after inflating. The iterating thread hashes the tar
+for the diff_id (an uncompressed layer's own hash serves) and parses it with
+``_TarParser``, which reads headers as tarfile does in stream mode but skips the data of
+unclaimed files without copying it; extension headers larger than
+``Limits.max_tar_header_bytes`` are refused before they are read.
 
-When the tar ends, only zero padding may follow (tarfile treats a corrupt header as the
-end of the archive, which could hide the rest of the layer), the gzip or zstd stream must
-be complete, and both digests must match. A gzip stream cut short is noticed by zlib;
+When the tar ends, only zero padding may follow (a corrupt header ends the archive, as
+in tarfile, which could otherwise hide the rest of the layer), the gzip or zstd stream
+must be complete, and both digests must match. A gzip stream cut short is noticed by zlib;
 zstd's reader ends silently, so ``_ZstdFrames`` follows the frame and block headers of
 RFC 8878 on the compressed bytes to tell a complete stream from a truncated one.
 
@@ -23,13 +25,17 @@ image only, where ``..`` stops at the root as it does in a container.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import queue
+import re
+import struct
 import tarfile
+import threading
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO, ClassVar, Protocol, cast
+from typing import IO, BinaryIO, Protocol, cast
 
 import zstandard
 from isal import isal_zlib
@@ -42,9 +48,16 @@ from portside.scanner.catalogers.base import Entry
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 _CHUNK = 256 * 1024
-# Compressed input is taken in small steps, so that the bytes read are close to the bytes
-# consumed and the compression ratio is measured, not underestimated.
+# Compressed input is taken in steps. zstd's reader takes small ones, so that the bytes
+# read are close to the bytes consumed and the compression ratio is measured, not
+# underestimated; the gzip decoder knows the input it holds (``_Decoder.held``) and takes
+# larger ones, fewer calls for the same bytes.
 _STEP = 16 * 1024
+_GZIP_STEP = 256 * 1024
+# The reading thread hands the decompressed stream to the parser in pieces of this size,
+# at most _QUEUED of them ahead.
+_PIECE = 1024 * 1024
+_QUEUED = 8
 
 _ISAL_ERROR = cast(type[Exception], isal_zlib.error)
 
@@ -111,7 +124,12 @@ class Budget:
 
 class LayerWalk:
     """Iterate once over a layer's entries; when the iteration ends, the blob's digest and
-    the diff_id have been checked and ``digest``, ``compression`` and ``size`` are set."""
+    the diff_id have been checked and ``digest``, ``compression`` and ``size`` are set.
+
+    A thread reads, hashes and decompresses the blob (the C libraries doing that release
+    the GIL) while the iterating thread parses the tar, so the two overlap; the pieces
+    are handed over in order, and so are the reading side's errors, so the entries and
+    the errors are the ones a single thread would give."""
 
     def __init__(
         self, layer: LayerRef, budget: Budget, want: Callable[[TarEntry], bool] | None
@@ -127,22 +145,38 @@ class LayerWalk:
     def __iter__(self) -> Iterator[LayerItem]:
         limits = self.budget.limits
         expected = Digest.parse(self.layer.digest) if self.layer.digest else None
+        try:
+            diff_id = Digest.parse(self.layer.diff_id)
+        except OCIError as exc:
+            raise errors.ImageFormatError(f"the diff_id of {self.label} is not a digest") from exc
         with self.layer.opener() as raw:
             source = _Source(raw, expected, self.layer.size, self.label)
             decoder = _decoder(source, self.label)
             self.compression = decoder.name
-            stream = _Uncompressed(decoder, source, self.budget, self.layer, self.label)
-            with _open_tar(stream, limits, self.label) as tar:
+            inflated = _Inflated(decoder, source, self.budget, self.label)
+            # An uncompressed layer's tar is its blob: one hash serves as both.
+            same = decoder.name == "none" and source.hasher.algorithm == diff_id.algorithm
+            hasher = None if same else Hasher(diff_id.algorithm)
+            with _Pipe(inflated, source, self.label) as pipe:
+                stream = _TarStream(pipe.get, hasher)
+                tar = _TarParser(stream, limits, self.label)
                 yield from self._members(tar)
-                stream.finish(tar.offset)
-            self.digest = source.finish()
-            self.size = stream.total
+                tar.finish()
+                end = pipe.end()
+                actual = end.actual if hasher is None else hasher.digest()
+                if actual != diff_id:
+                    raise errors.DiffIDMismatch(
+                        f"{self.label} does not match its diff_id {diff_id} (it hashes to {actual})"
+                    )
+                if end.error is not None:
+                    raise end.error
+            self.digest = end.digest
+            self.size = inflated.total
 
-    def _members(self, tar: tarfile.TarFile) -> Iterator[LayerItem]:
+    def _members(self, tar: _TarParser) -> Iterator[LayerItem]:
         limit = self.budget.limits.max_entries_per_layer
         count = 0
-        while (member := _next_member(tar, self.label)) is not None:
-            tar.members.clear()  # type: ignore[attr-defined]  # r| keeps them all otherwise
+        while (member := tar.next()) is not None:
             count += 1
             if count > limit:
                 raise errors.TooManyEntries(
@@ -156,7 +190,7 @@ class LayerWalk:
                 data = self._read(tar, member, entry)
             yield LayerItem(entry, data)
 
-    def _read(self, tar: tarfile.TarFile, member: tarfile.TarInfo, entry: TarEntry) -> bytes:
+    def _read(self, tar: _TarParser, member: _Member, entry: TarEntry) -> bytes:
         limits = self.budget.limits
         if entry.size > limits.max_file_bytes:
             raise errors.FileTooLarge(
@@ -170,14 +204,13 @@ class LayerWalk:
                 f"the files read from the image pass {limits.max_claimed_bytes} bytes",
                 limit=limits.max_claimed_bytes,
             )
-        try:
-            handle = tar.extractfile(member)
-            data = handle.read() if handle is not None else b""
-        except _TAR_ERRORS as exc:
-            problem = "is truncated" if "unexpected end" in str(exc) else f"is damaged ({exc})"
-            raise errors.LayerFormatError(f"{self.label} {problem} in {entry.path}") from exc
-        if len(data) != entry.size:
-            raise errors.LayerFormatError(f"{self.label} is truncated inside {entry.path}")
+        if member.sparse:
+            raise errors.LayerFormatError(
+                f"{self.label}: {entry.path} is a sparse file, whose bytes are not read"
+            )
+        data = tar.stream.read(member.size)
+        if len(data) != member.size:
+            raise errors.LayerFormatError(f"{self.label} is truncated in {entry.path}")
         return data
 
 
@@ -215,7 +248,7 @@ class _Source:
 
     def _pull(self, n: int) -> bytes:
         try:
-            data = self.raw.read(max(1, min(n, _CHUNK)))
+            data = self.raw.read(max(1, min(n, _PIECE)))
         except (OSError, ValueError, EOFError, tarfile.TarError) as exc:
             raise errors.LayerFormatError(f"cannot read {self.label}: {exc}") from exc
         self.hasher.update(data)
@@ -245,6 +278,10 @@ class _Decoder(Protocol):
 
     def read(self, n: int) -> bytes: ...
 
+    def held(self) -> int:
+        """Compressed bytes read from the source but not yet inflated."""
+        ...
+
 
 class _Plain:
     name = "none"
@@ -254,6 +291,9 @@ class _Plain:
 
     def read(self, n: int) -> bytes:
         return self.source.read(n)
+
+    def held(self) -> int:
+        return 0
 
 
 class _Gzip:
@@ -277,7 +317,7 @@ class _Gzip:
             elif d.eof:
                 rest = d.unused_data
                 while len(rest) < 2:
-                    more = self.source.read(_STEP)
+                    more = self.source.read(_GZIP_STEP)
                     if not more:
                         break
                     rest += more
@@ -289,7 +329,7 @@ class _Gzip:
                 self.inflater = d = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
                 data = rest
             else:
-                data = self.source.read(_STEP)
+                data = self.source.read(_GZIP_STEP)
                 if not data:  # zlib may still hold output for input it has taken
                     out = self._inflate(b"", n)
                     if out:
@@ -301,6 +341,9 @@ class _Gzip:
             if out:
                 return out
         return b""
+
+    def held(self) -> int:
+        return len(self.inflater.unconsumed_tail)
 
     def _inflate(self, data: bytes, n: int) -> bytes:
         try:
@@ -331,6 +374,9 @@ class _Zstd:
         if not out:
             self.frames.finish()
         return out
+
+    def held(self) -> int:
+        return 0
 
 
 class _Watched:
@@ -417,58 +463,40 @@ def _decoder(source: _Source, label: str) -> _Decoder:
     return _Plain(source)
 
 
-class _Uncompressed(io.RawIOBase):
-    """The tar stream tarfile reads: hashes it for the diff_id, counts it against the
-    image's limit and the compression ratio, and keeps the last bytes it handed out so
-    that what follows the tar's end can be checked."""
+class _Inflated:
+    """The tar stream as the decoder gives it, in pieces of about ``_PIECE`` bytes, each
+    counted against the image's byte budget and the compression ratio as it comes out."""
 
-    _TAIL = 4 * _CHUNK  # more than tarfile and its buffer read ahead
-
-    def __init__(
-        self, decoder: _Decoder, source: _Source, budget: Budget, layer: LayerRef, label: str
-    ) -> None:
-        super().__init__()
+    def __init__(self, decoder: _Decoder, source: _Source, budget: Budget, label: str) -> None:
         self.decoder = decoder
         self.source = source
         self.budget = budget
         self.label = label
-        try:
-            self.expected = Digest.parse(layer.diff_id)
-        except OCIError as exc:
-            raise errors.ImageFormatError(f"the diff_id of {label} is not a digest") from exc
-        self.hasher = Hasher(self.expected.algorithm)
         self.total = 0
-        self.tail: deque[bytes] = deque()
-        self.tail_size = 0
 
-    def readable(self) -> bool:
-        return True
+    def read(self) -> bytes:
+        parts = []
+        size = 0
+        while size < _PIECE:
+            data = self.decoder.read(_PIECE - size)
+            if not data:
+                break
+            self._account(len(data))
+            parts.append(data)
+            size += len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self.decoder.read(len(view))
-        if not data:
-            return 0
-        view[: len(data)] = data
-        self._account(data)
-        return len(data)
-
-    def _account(self, data: bytes) -> None:
+    def _account(self, size: int) -> None:
         limits = self.budget.limits
-        self.hasher.update(data)
-        self.total += len(data)
-        self.budget.image_bytes += len(data)
-        self.tail.append(data)
-        self.tail_size += len(data)
-        while self.tail_size - len(self.tail[0]) >= self._TAIL:
-            self.tail_size -= len(self.tail.popleft())
+        self.total += size
+        self.budget.image_bytes += size
         if self.budget.image_bytes > limits.max_image_bytes:
             raise errors.ImageTooLarge(
                 f"the image passes {limits.max_image_bytes} uncompressed bytes at {self.label}",
                 limit=limits.max_image_bytes,
             )
         if self.decoder.name != "none" and self.total > limits.ratio_grace_bytes:
-            ratio = self.total / max(1, self.source.consumed)
+            ratio = self.total / max(1, self.source.consumed - self.decoder.held())
             if ratio > limits.max_compression_ratio:
                 raise errors.CompressionRatioExceeded(
                     f"{self.label} inflates more than {limits.max_compression_ratio} times "
@@ -476,98 +504,454 @@ class _Uncompressed(io.RawIOBase):
                     limit=limits.max_compression_ratio,
                 )
 
-    def finish(self, end: int) -> None:
-        """Drain the stream after the tar's end (``end`` is where tarfile stopped): only
-        zero padding may follow, else a corrupt header ended the archive early. Then
-        check the diff_id."""
-        ahead = self.total - end
-        unread = b"".join(self.tail)[-ahead:] if ahead > 0 else b""
-        if ahead > self.tail_size or unread.strip(b"\0"):
-            raise errors.LayerFormatError(f"{self.label}: corrupt tar header at byte {end}")
-        while data := self.decoder.read(_CHUNK):
-            self._account(data)
-            if data.strip(b"\0"):
-                raise errors.LayerFormatError(f"{self.label} has data after the end of its tar")
-        actual = self.hasher.digest()
-        if actual != self.expected:
-            raise errors.DiffIDMismatch(
-                f"{self.label} does not match its diff_id {self.expected} (it hashes to {actual})"
-            )
+
+@dataclass(frozen=True)
+class _End:
+    """What the reading thread knows once the blob is read to its end: the digest it
+    verified (or the error that check raised) and the hash of all the blob's bytes."""
+
+    digest: str
+    actual: Digest
+    error: errors.ScanError | None
 
 
-class _GuardedTarInfo(tarfile.TarInfo):
-    """Refuses extension headers (pax, GNU long names) larger than the limit before
-    tarfile reads them whole into memory."""
+class _Pipe:
+    """Runs the reading side (``_Inflated`` over ``_Source``) in a thread that hands its
+    pieces over through a bounded queue, followed by an ``_End`` or the error it met.
+    Leaving the ``with`` block stops and joins the thread, so the blob is never read
+    after its file is closed."""
 
-    limit: ClassVar[int] = 1 * MiB
-    label: ClassVar[str] = ""
+    def __init__(self, inflated: _Inflated, source: _Source, label: str) -> None:
+        self.inflated = inflated
+        self.source = source
+        self.queue: queue.Queue[bytes | _End | BaseException] = queue.Queue(_QUEUED)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"read {label}", daemon=True)
+        self.last: _End | None = None
 
-    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
-        if self.type in _EXTENSIONS and self.size > self.limit:
+    def __enter__(self) -> _Pipe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        while self.thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self.queue.get_nowait()
+            self.thread.join(0.01)
+
+    def _run(self) -> None:
+        try:
+            while data := self.inflated.read():
+                if not self._put(data):
+                    return
+            try:
+                digest = self.source.finish()
+                error = None
+            except errors.ScanError as exc:
+                digest, error = "", exc
+            self._put(_End(digest, self.source.hasher.digest(), error))
+        except Exception as exc:
+            self._put(exc)
+
+    def _put(self, item: bytes | _End | BaseException) -> bool:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self) -> bytes:
+        """The next piece; b"" once the blob has ended (then ``end`` is known)."""
+        if self.last is not None:
+            return b""
+        item = self.queue.get()
+        if isinstance(item, bytes):
+            return item
+        if isinstance(item, _End):
+            self.last = item
+            return b""
+        raise item
+
+    def end(self) -> _End:
+        while self.get():
+            pass  # pragma: no cover - the parser has read to the end already
+        assert self.last is not None
+        return self.last
+
+
+class _TarStream:
+    """The tar stream as the parser reads it, front to back: pieces are addressed by
+    position, so skipping a member's data copies nothing. Every piece is hashed for
+    the diff_id as it arrives (unless the blob's own hash serves)."""
+
+    def __init__(self, pull: Callable[[], bytes], hasher: Hasher | None) -> None:
+        self.pull = pull
+        self.hasher = hasher
+        self.buf = b""
+        self.pos = 0
+        self.base = 0  # the stream offset of buf[0]
+        self.ended = False
+
+    def tell(self) -> int:
+        return self.base + self.pos
+
+    def _more(self) -> bool:
+        if self.ended:
+            return False
+        piece = self.pull()
+        if not piece:
+            self.ended = True
+            return False
+        if self.hasher is not None:
+            self.hasher.update(piece)
+        self.base += len(self.buf)
+        self.buf, self.pos = piece, 0
+        return True
+
+    def read(self, n: int) -> bytes:
+        """``n`` bytes, fewer only where the stream ends."""
+        end = self.pos + n
+        if end <= len(self.buf):
+            data = self.buf[self.pos : end]
+            self.pos = end
+            return data
+        parts = [self.buf[self.pos :]]
+        have = len(parts[0])
+        self.pos = len(self.buf)
+        while have < n and self._more():
+            take = min(n - have, len(self.buf))
+            parts.append(self.buf[:take])
+            self.pos = take
+            have += take
+        return b"".join(parts)
+
+    def skip(self, n: int) -> bool:
+        """Pass ``n`` bytes; False when the stream ends first."""
+        while self.pos + n > len(self.buf):
+            n -= len(self.buf) - self.pos
+            self.pos = len(self.buf)
+            if not self._more():
+                return False
+        self.pos += n
+        return True
+
+    def rest(self) -> Iterator[bytes]:
+        """What is left, piece by piece."""
+        if self.pos < len(self.buf):
+            yield self.buf[self.pos :]
+            self.pos = len(self.buf)
+        while self._more():
+            self.pos = len(self.buf)
+            yield self.buf
+
+
+_BLOCK = 512
+_REGULAR = frozenset({b"0", b"\0", b"7", b"S"})  # what tarfile counts as regular files
+_SUPPORTED = _REGULAR | frozenset({b"1", b"2", b"3", b"4", b"5", b"6", b"L", b"K"})
+_PAX = frozenset({b"x", b"g", b"X"})  # extended, global, Solaris extended
+_LONG = frozenset({b"L", b"K"})  # GNU long name, long link target
+_PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
+_PAX_CHARSET = re.compile(rb"\d+ hdrcharset=([^\n]+)\n")
+_SIGNED = struct.Struct("148b8x356b")
+# name, mode, uid, gid, size, mtime, checksum, type, link target, (magic, version, user and
+# group names), device major and minor, ustar prefix
+_FIELDS = struct.Struct("100s8s8s8s12s12s8sc100s72x8s8s155s12x")
+
+
+class _HeaderError(Exception):
+    """A block that is not a valid header; as a member's first block, it ends the archive.
+    ``blank`` when the block is all zeros (the end-of-archive marker, or a cut one)."""
+
+    def __init__(self, problem: str, *, blank: bool = False) -> None:
+        super().__init__(problem)
+        self.blank = blank
+
+
+class _Member:
+    """One member, with its extension headers applied: what tarfile's ``TarInfo`` holds,
+    parsed and checked as tarfile does (checksum, numeric fields, V7 directories, the
+    ustar prefix)."""
+
+    __slots__ = (
+        "data_at",
+        "extended",
+        "gid",
+        "linkname",
+        "mode",
+        "name",
+        "next",
+        "real_size",
+        "size",
+        "sparse",
+        "type",
+        "uid",
+    )
+
+    def __init__(self, block: bytes) -> None:
+        if len(block) != _BLOCK:
+            problem = "empty header" if not block else "truncated header"
+            raise _HeaderError(problem, blank=not block.strip(b"\0"))
+        if not block.strip(b"\0"):
+            raise _HeaderError("end of file header", blank=True)
+        (name, mode, uid, gid, size, mtime, checksum, kind, linkname, major, minor, prefix) = (
+            _FIELDS.unpack(block)
+        )
+        expected = _number(checksum)
+        if expected != 256 + sum(block) - sum(checksum) and expected != 256 + sum(
+            _SIGNED.unpack_from(block)
+        ):
+            raise _HeaderError("bad checksum")
+        self.name = _text(name)
+        self.mode = _number(mode)
+        self.uid = _number(uid)
+        self.gid = _number(gid)
+        self.size = _number(size)
+        _number(mtime)  # unused, but checked as tarfile does
+        _number(major)  # the device numbers, likewise
+        _number(minor)
+        self.type = kind
+        self.linkname = _text(linkname)
+        prefix = _text(prefix)
+        self.data_at = self.next = 0
+        self.sparse = self.extended = False
+        self.real_size = 0
+        if self.type == b"\0" and self.name.endswith("/"):
+            self.type = b"5"  # the old V7 way of writing a directory
+        if self.type == b"S":  # GNU's old sparse format: four map entries here
+            for at in range(386, 482, 12):
+                _number(block[at : at + 12])
+            self.extended = bool(block[482])
+            self.real_size = _number(block[483:495])
+        if self.type == b"5":
+            self.name = self.name.rstrip("/")
+        if prefix and self.type not in (b"L", b"K", b"S"):
+            self.name = prefix + "/" + self.name
+
+    def has_data(self) -> bool:
+        """Data blocks follow the header (tarfile skips them for unknown types too)."""
+        return self.type in _REGULAR or self.type not in _SUPPORTED
+
+
+def _number(field: bytes) -> int:
+    """A numeric header field: octal digits, or GNU's base-256 after 0o200 or 0o377.
+    Headers repeat the same few fields (modes, owners, times), so values are kept."""
+    value = _NUMBERS.get(field)
+    if value is None:
+        value = _parse_number(field)
+        if len(_NUMBERS) >= 4096:
+            _NUMBERS.clear()
+        _NUMBERS[field] = value
+    return value
+
+
+_NUMBERS: dict[bytes, int] = {}
+
+
+def _parse_number(field: bytes) -> int:
+    end = field.find(0)
+    digits = field if end < 0 else field[:end]
+    if digits.isdigit():  # the usual zero-padded octal
+        try:
+            return int(digits, 8)
+        except ValueError:
+            raise _HeaderError("invalid header") from None
+    if field[0] in (0o200, 0o377):
+        value = int.from_bytes(field[1:], "big")
+        return value - 256 ** (len(field) - 1) if field[0] == 0o377 else value
+    try:
+        return int(digits.decode("ascii").strip() or "0", 8)
+    except ValueError:
+        raise _HeaderError("invalid header") from None
+
+
+def _text(field: bytes) -> str:
+    end = field.find(b"\0")
+    return field[: end if end != -1 else None].decode("utf-8", "surrogateescape")
+
+
+def _blocks(size: int) -> int:
+    return -(-size // _BLOCK) * _BLOCK
+
+
+class _TarParser:
+    """Reads a tar stream member by member, as tarfile does in stream mode: ustar, GNU
+    and pax headers, GNU long names and pax records applied to the member they precede
+    and global pax records to all that follow. As there, a block that is not a valid
+    header ends the archive; ``finish`` then insists that only zeros follow, so a
+    corrupt header cannot hide the rest of a layer. Extension headers larger than
+    ``Limits.max_tar_header_bytes`` are refused before they are read."""
+
+    def __init__(self, stream: _TarStream, limits: Limits, label: str) -> None:
+        self.stream = stream
+        self.limit = limits.max_tar_header_bytes
+        self.label = label
+        self.offset = 0  # where the next member's header starts
+        self.end: int | None = None  # where the archive ended
+        self.blank = True  # the block that ended it was zeros
+        self.globals: dict[str, str] = {}
+
+    def next(self) -> _Member | None:
+        if self.end is not None:
+            return None
+        stream = self.stream
+        at = stream.tell()
+        if at != self.offset:
+            if at > self.offset:
+                raise errors.LayerFormatError(f"{self.label} is not a valid tar (members overlap)")
+            if not stream.skip(self.offset - at):
+                raise errors.LayerFormatError(f"{self.label} is truncated")
+        try:
+            member = self._member()
+        except _HeaderError as exc:
+            if self.offset == 0 and str(exc) != "end of file header":
+                raise errors.LayerFormatError(f"{self.label} is not a tar archive: {exc}") from None
+            self.end, self.blank = self.offset, exc.blank
+            return None
+        if member.size < 0 and member.has_data():
+            raise errors.LayerFormatError(f"{self.label} is not a valid tar (a negative size)")
+        self.offset = member.next
+        return member
+
+    def _member(self) -> _Member:
+        member = _Member(self.stream.read(_BLOCK))
+        if member.type in _LONG or member.type in _PAX:
+            return self._extension(member)
+        if member.type == b"S":
+            return self._old_sparse(member)
+        member.data_at = self.stream.tell()
+        member.next = member.data_at + (_blocks(member.size) if member.has_data() else 0)
+        if self.globals:
+            _apply_pax(member, self.globals, self.label)
+        if member.type == b"5":
+            member.name = member.name.rstrip("/")
+        return member
+
+    def _following(self) -> _Member:
+        """The member an extension header belongs to: here a bad header is an error."""
+        try:
+            return self._member()
+        except _HeaderError as exc:
+            raise errors.LayerFormatError(f"{self.label} is not a valid tar ({exc})") from None
+
+    def _extension(self, header: _Member) -> _Member:
+        if header.size > self.limit:
             raise errors.HeaderTooLarge(
-                f"{self.label} has a {self.size}-byte tar extension header; the limit is "
+                f"{self.label} has a {header.size}-byte tar extension header; the limit is "
                 f"{self.limit}",
                 limit=self.limit,
             )
-        return super()._proc_member(tar)  # type: ignore[misc]
+        buf = self.stream.read(_blocks(header.size))
+        if header.type in _LONG:
+            member = self._following()
+            if header.type == b"L":
+                member.name = _text(buf)
+            else:
+                member.linkname = _text(buf)
+            if member.type == b"5":
+                member.name = member.name.removesuffix("/")
+            return member
+        records = self.globals if header.type == b"g" else dict(self.globals)
+        self._pax(buf, records)
+        member = self._following()
+        if (
+            "GNU.sparse.map" in records
+            or "GNU.sparse.size" in records
+            or (records.get("GNU.sparse.major"), records.get("GNU.sparse.minor")) == ("1", "0")
+        ):
+            member.sparse = True
+        if header.type != b"g":
+            _apply_pax(member, records, self.label)
+            if "size" in records:
+                member.next = member.data_at + (_blocks(member.size) if member.has_data() else 0)
+        return member
+
+    def _pax(self, buf: bytes, records: dict[str, str]) -> None:
+        """pax records, ``LENGTH KEY=VALUE\n`` each, into ``records``."""
+        try:
+            found = _PAX_CHARSET.search(buf)
+            if found is not None:
+                records["hdrcharset"] = found.group(1).decode("utf-8")
+            pos = 0
+            while match := _PAX_RECORD.match(buf, pos):
+                length = int(match.group(1))
+                if length == 0:
+                    raise ValueError("a pax record of length 0")
+                key = match.group(2).decode("utf-8", "surrogateescape")
+                value = buf[match.end(2) + 1 : match.start(1) + length - 1]
+                records[key] = value.decode("utf-8", "surrogateescape")
+                pos += length
+        except ValueError as exc:
+            raise errors.LayerFormatError(f"{self.label} has a corrupt pax header ({exc})") from exc
+
+    def _old_sparse(self, member: _Member) -> _Member:
+        """GNU's old sparse member: its map continues in extension blocks; the data is
+        the stored part only (never expanded here: a sparse file is not read)."""
+        extended = member.extended
+        while extended:
+            block = self.stream.read(_BLOCK)
+            if len(block) != _BLOCK:
+                raise errors.LayerFormatError(f"{self.label} is truncated")
+            for at in range(0, 504, 12):
+                _number(block[at : at + 12])
+            extended = bool(block[504])
+        member.data_at = self.stream.tell()
+        member.next = member.data_at + _blocks(member.size)
+        member.size = member.real_size
+        member.sparse = True
+        return member
+
+    def finish(self) -> None:
+        """After the last member: only zeros may follow where the archive ended."""
+        if not self.blank:
+            raise errors.LayerFormatError(f"{self.label}: corrupt tar header at byte {self.end}")
+        for piece in self.stream.rest():
+            if piece.strip(b"\0"):
+                raise errors.LayerFormatError(f"{self.label} has data after the end of its tar")
 
 
-_EXTENSIONS = frozenset(
-    {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, b"L", b"K"}  # GNU longs
-)
-# What tarfile raises (or lets escape from its internals) on malformed input.
-_TAR_ERRORS = (
-    tarfile.TarError,
-    EOFError,
-    OSError,
-    ValueError,
-    IndexError,
-    OverflowError,
-    RecursionError,
-    zlib.error,
-    _ISAL_ERROR,
-)
-
-
-def _open_tar(stream: _Uncompressed, limits: Limits, label: str) -> tarfile.TarFile:
-    info = type("_Info", (_GuardedTarInfo,), {"limit": limits.max_tar_header_bytes, "label": label})
-    try:
-        return tarfile.open(
-            fileobj=io.BufferedReader(stream, buffer_size=_CHUNK),
-            mode="r|",
-            tarinfo=info,
-            encoding="utf-8",
-            errors="surrogateescape",
-        )
-    except _TAR_ERRORS as exc:
-        raise errors.LayerFormatError(f"{label} is not a tar archive: {exc}") from exc
-
-
-def _next_member(tar: tarfile.TarFile, label: str) -> tarfile.TarInfo | None:
-    try:
-        return tar.next()
-    except _TAR_ERRORS as exc:
-        problem = "is truncated" if "unexpected end" in str(exc) else f"is not a valid tar ({exc})"
-        raise errors.LayerFormatError(f"{label} {problem}") from exc
+def _apply_pax(member: _Member, records: Mapping[str, str], label: str) -> None:
+    """pax records over the header's fields, in their order, as tarfile applies them."""
+    for key, value in records.items():
+        if key == "path":
+            member.name = value.rstrip("/")
+        elif key == "linkpath":
+            member.linkname = value
+        elif key in ("size", "uid", "gid"):
+            try:
+                number = int(value)
+            except ValueError:
+                number = 0
+            setattr(member, key, number)
+        elif key == "GNU.sparse.name":
+            member.name = value
+        elif key in ("GNU.sparse.size", "GNU.sparse.realsize"):
+            try:
+                member.size = int(value)
+            except ValueError as exc:
+                raise errors.LayerFormatError(f"{label} has a corrupt pax header") from exc
 
 
 _KINDS = {
-    tarfile.DIRTYPE: "dir",
-    tarfile.SYMTYPE: "symlink",
-    tarfile.LNKTYPE: "hardlink",
-    tarfile.CHRTYPE: "char",
-    tarfile.BLKTYPE: "block",
-    tarfile.FIFOTYPE: "fifo",
+    b"5": "dir",
+    b"2": "symlink",
+    b"1": "hardlink",
+    b"3": "char",
+    b"4": "block",
+    b"6": "fifo",
 }
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 
 
-def _entry(member: tarfile.TarInfo, label: str) -> TarEntry | None:
+def _entry(member: _Member, label: str) -> TarEntry | None:
     """Normalise one member; None for what a file system would not show (the root,
     aufs bookkeeping, unknown types)."""
     path = normalise(member.name, label)
-    kind = "file" if member.isreg() else _KINDS.get(member.type)
+    kind = "file" if member.type in _REGULAR else _KINDS.get(member.type)
     if kind is None:
         return None
     parent, _, base = path.rpartition("/")
