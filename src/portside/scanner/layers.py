@@ -53,11 +53,15 @@ _CHUNK = 256 * 1024
 # underestimated; the gzip decoder knows the input it holds (``_Decoder.held``) and takes
 # larger ones, fewer calls for the same bytes.
 _STEP = 16 * 1024
-_GZIP_STEP = 256 * 1024
+_GZIP_STEP = 512 * 1024
 # The reading thread hands the decompressed stream to the parser in pieces of this size,
-# at most _QUEUED of them ahead.
-_PIECE = 1024 * 1024
-_QUEUED = 8
+# at most _QUEUED of them ahead; a decoder gives at most _OUTPUT_STEP bytes per call, and
+# the ratio is checked after each. Few large calls matter: the reading thread takes the
+# GIL back after each call into C while the parser holds it, which can cost it up to the
+# interpreter's switch interval each time.
+_PIECE = 4 * 1024 * 1024
+_QUEUED = 4
+_OUTPUT_STEP = 2 * 1024 * 1024
 
 _ISAL_ERROR = cast(type[Exception], isal_zlib.error)
 
@@ -473,17 +477,27 @@ class _Inflated:
         self.budget = budget
         self.label = label
         self.total = 0
+        self.failed: Exception | None = None
 
     def read(self) -> bytes:
+        """The next piece; an error comes after the bytes that came out before it."""
+        if self.failed is not None:
+            raise self.failed
         parts = []
         size = 0
-        while size < _PIECE:
-            data = self.decoder.read(_PIECE - size)
-            if not data:
-                break
-            self._account(len(data))
-            parts.append(data)
-            size += len(data)
+        step = _PIECE if self.decoder.name == "none" else _OUTPUT_STEP
+        try:
+            while size < _PIECE:
+                data = self.decoder.read(min(_PIECE - size, step))
+                if not data:
+                    break
+                self._account(len(data))
+                parts.append(data)
+                size += len(data)
+        except Exception as exc:
+            if not parts:
+                raise
+            self.failed = exc
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _account(self, size: int) -> None:

@@ -19,6 +19,7 @@ decompression, tar, whiteouts) is ``portside.scanner.layers``.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -612,6 +613,14 @@ class _ArchiveStore(_StoreBase):
         except BaseException:
             self.tar.close()
             raise
+        # An uncompressed archive's members are read in place, by position: no copies
+        # through tarfile's buffers, and layers may be read from several threads.
+        inner = self.tar.fileobj
+        self.fd = (
+            inner.fileno()
+            if isinstance(inner, io.BufferedReader) and isinstance(inner.raw, io.FileIO)
+            else None
+        )
 
     def has(self, name: str) -> bool:
         return name in self.members
@@ -633,7 +642,10 @@ class _ArchiveStore(_StoreBase):
         raise errors.ImageFormatError(f"the {what} is a chain of links in the archive")
 
     def open(self, key: str, what: str) -> BinaryIO:
-        stream = self.tar.extractfile(self._member(key, what))
+        member = self._member(key, what)
+        if self.fd is not None and not member.issparse():
+            return _MemberFile(self.fd, member.offset_data, member.size, what)  # type: ignore[return-value]
+        stream = self.tar.extractfile(member)
         if stream is None:  # pragma: no cover - _member returns regular files only
             raise errors.BlobMissing(f"the {what} is not in the archive")
         return stream  # type: ignore[return-value]
@@ -646,6 +658,41 @@ class _ArchiveStore(_StoreBase):
 
     def close(self) -> None:
         self.tar.close()
+
+
+class _MemberFile:
+    """One member of an uncompressed archive, read with ``pread`` from the archive's
+    descriptor (which stays the store's to close)."""
+
+    def __init__(self, fd: int, offset: int, size: int, what: str) -> None:
+        self.fd = fd
+        self.start = offset
+        self.position = 0
+        self.size = size
+        self.what = what
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        if self.closed:
+            raise ValueError(f"the {self.what} is closed")
+        left = self.size - self.position
+        want = left if n < 0 else min(n, left)
+        if want <= 0:
+            return b""
+        data = os.pread(self.fd, want, self.start + self.position)
+        if not data:
+            raise errors.ImageFormatError(f"the archive ends inside the {self.what}")
+        self.position += len(data)
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __enter__(self) -> _MemberFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _archive_name(name: str) -> str:

@@ -270,3 +270,41 @@ def test_only_its_own_files_are_read() -> None:
     files.final_paths.add(stranger.path)
     found = BinaryCataloger().catalog(files, context)
     assert [p.paths for p in found] == [("/usr/bin/node",)]
+
+
+def test_the_combined_file_pattern_picks_the_rule_a_loop_would() -> None:
+    from portside.scanner.catalogers.binaries import RULES, rule_for
+
+    names = [
+        "busybox",
+        "libcrypto.so.3",
+        "libssl.so.1.1",
+        "openssl",
+        "python3.11",
+        "libpython3.11m.so.1.0",
+        "node",
+        "redis-server",
+        "nginx",
+        "apache2",
+        "curl",
+        "libcurl-gnutls.so.4",
+        "postgres",
+        "perl5.36.0",
+        "libperl.so.5.36",
+        "php8.2",
+        "php-fpm",
+        "libphp.so",
+        "haproxy",
+        "bash",
+        "libcrypto.so.1.2.3.4",
+        "python",
+        "node.js",
+        "nginx.conf",
+        "",
+        "perl",
+        "libssl.so",
+        "php-cgi8.1.so",
+    ]
+    for name in names:
+        expected = next((rule for rule in RULES if rule.files.match(name)), None)
+        assert rule_for(name) is expected, name

@@ -222,11 +222,24 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# Every rule's file pattern as one alternation, tried in the rules' order (the first
+# that matches wins, as in a loop over them): one match per file of every layer.
+_ANY_FILE = re.compile("|".join(f"(?P<r{i}>{rule.files.pattern})" for i, rule in enumerate(RULES)))
+
+
 def rule_for(basename: str) -> Rule | None:
+    found = _ANY_FILE.match(basename)
+    if found is None:
+        return None
+    rule = RULES[int(str(found.lastgroup)[1:])]
+    return rule if rule.files.match(basename) else _first_rule(basename)
+
+
+def _first_rule(basename: str) -> Rule | None:
     for rule in RULES:
         if rule.files.match(basename):
             return rule
-    return None
+    return None  # pragma: no cover - the alternation matched one of them
 
 
 def identify(data: bytes, basename: str) -> tuple[Rule, str] | None:

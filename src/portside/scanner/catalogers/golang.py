@@ -36,9 +36,6 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from elftools.common.exceptions import ELFError
-from elftools.construct.core import ConstructError
-from elftools.elf.elffile import ELFFile
 from packageurl import PackageURL
 
 from portside.scanner.catalogers import introduced
@@ -86,6 +83,12 @@ class _Image:
     """Reads of an ELF file by file offset or virtual address, bounded by the bytes."""
 
     def __init__(self, data: bytes) -> None:
+        # pyelftools loads in tens of milliseconds, and only a file that carries the Go
+        # build information marker gets here: most images never need it.
+        from elftools.common.exceptions import ELFError
+        from elftools.construct.core import ConstructError
+        from elftools.elf.elffile import ELFFile
+
         self.data = memoryview(data)
         try:
             elf = ELFFile(io.BytesIO(data))

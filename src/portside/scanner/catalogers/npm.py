@@ -33,7 +33,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from packageurl import PackageURL
 
 from portside.scanner.catalogers import introduced
@@ -214,6 +213,8 @@ def _yarn_classic(text: str) -> Iterator[Locked]:
 
 
 def _load_yaml(text: str) -> Any:
+    import yaml  # only for pnpm lock files: not loaded by scans that have none
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
