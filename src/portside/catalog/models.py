@@ -225,4 +225,4 @@ class Listing(models.Model):
         return f"listing of {self.product}"
 
 
-from portside.catalog.search import SearchEntry, SearchFacet, SearchFacetCount  # noqa: E402, F401
+from portside.catalog import search as _search  # noqa: E402, F401  (its models)

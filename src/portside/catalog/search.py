@@ -31,9 +31,13 @@ listing (publishing, unpublishing, taking down, certification) inside its transa
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import threading
 import unicodedata
+import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -101,7 +105,8 @@ def query_terms(query: str) -> list[str]:
 
 
 class SearchEntry(models.Model):
-    """A live listing as search sees it."""
+    """A live listing as search filters, counts and orders it: one narrow row each, so that
+    a query matching tens of thousands of listings reads little."""
 
     listing = models.OneToOneField(
         Listing, primary_key=True, on_delete=models.CASCADE, related_name="search_entry"
@@ -109,10 +114,10 @@ class SearchEntry(models.Model):
     pulls = models.BigIntegerField(default=0)
     first_published_at = models.DateTimeField()
     certified = models.BooleanField(default=False)
-    # What a result shows, taken from the live revision (never the sources).
-    card = models.JSONField(default=dict)
-    # Repository names of the revision's sources: what popularity counts. Never shown.
-    repositories = models.JSONField(default=list)
+    category = models.CharField(max_length=50, blank=True)  # slug, "" for none
+    publisher = models.CharField(max_length=100)  # organisation name
+    free = models.BooleanField(default=False)  # has a tier priced 0
+    paid = models.BooleanField(default=False)  # has a tier priced above 0
 
     class Meta:
         app_label = "catalog"
@@ -121,36 +126,60 @@ class SearchEntry(models.Model):
                 fields=["-pulls", "-first_published_at", "listing"], name="search_popular"
             ),
             models.Index(fields=["-first_published_at", "listing"], name="search_newest"),
+            models.Index(fields=["category", "-pulls"], name="search_category"),
+            models.Index(fields=["publisher", "-pulls"], name="search_publisher"),
         ]
 
     def __str__(self) -> str:
         return f"search entry of listing {self.listing_id}"
 
 
-class SearchFacet(models.Model):
-    """One facet value of a live listing: ``all``, ``category:SLUG``, ``tag:TAG``,
-    ``publisher:ORG``, ``price:free``, ``price:paid`` or ``certified``."""
+class SearchTag(models.Model):
+    """A search tag of a live listing."""
 
     entry = models.ForeignKey(
-        SearchEntry, on_delete=models.CASCADE, related_name="facets", db_column="listing_id"
+        SearchEntry, on_delete=models.CASCADE, related_name="tags", db_column="listing_id"
     )
-    key = models.CharField(max_length=120)
+    tag = models.CharField(max_length=100)
 
     class Meta:
         app_label = "catalog"
         constraints = [
-            models.UniqueConstraint(fields=["entry", "key"], name="search_facet_unique"),
+            models.UniqueConstraint(fields=["entry", "tag"], name="search_tag_unique"),
         ]
-        indexes = [models.Index(fields=["key", "entry"], name="search_facet_key")]
+        indexes = [models.Index(fields=["tag", "entry"], name="search_tag")]
 
     def __str__(self) -> str:
-        return f"{self.key} of listing {self.entry_id}"
+        return f"{self.tag} of listing {self.entry_id}"
+
+
+class SearchCard(models.Model):
+    """What a result shows, from the live revision; read only for the page of results."""
+
+    entry = models.OneToOneField(
+        SearchEntry,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="card",
+        db_column="listing_id",
+    )
+    card = models.JSONField(default=dict)
+    # Repository names of the revision's sources: what popularity counts. Never shown.
+    repositories = models.JSONField(default=list)
+
+    class Meta:
+        app_label = "catalog"
+
+    def __str__(self) -> str:
+        return f"search card of listing {self.entry_id}"
 
 
 class SearchFacetCount(models.Model):
-    """How many live listings carry a facet value; kept by triggers on SearchFacet."""
+    """How many live listings carry a facet value (``all``, ``category:SLUG``,
+    ``publisher:ORG``, ``tag:TAG``, ``price:free``, ``price:paid``, ``certified``) over the
+    whole catalogue; kept by database triggers on SearchEntry and SearchTag."""
 
-    key = models.CharField(max_length=120, primary_key=True)
+    key = models.CharField(max_length=160, primary_key=True)
     count = models.BigIntegerField(default=0)
 
     class Meta:
@@ -158,6 +187,19 @@ class SearchFacetCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count}"
+
+
+class SearchState(models.Model):
+    """One row: a token that changes with every change to the index, so cached results of
+    an older index are never served."""
+
+    token = models.CharField(max_length=32)
+
+    class Meta:
+        app_label = "catalog"
+
+    def __str__(self) -> str:
+        return f"search index {self.token}"
 
 
 # --- indexing -------------------------------------------------------------------------------
@@ -215,99 +257,149 @@ def _card(listing: Listing, manifest: dict[str, Any], organization: str) -> dict
     }
 
 
-def _facet_keys(card: dict[str, Any], certified: bool) -> list[str]:
-    keys = {"all", f"publisher:{card['organization']}"}
-    if card["category"]:
-        keys.add(f"category:{card['category']['slug']}")
-    keys.update(f"tag:{tag}" for tag in card["search_tags"])
-    if card["free"]:
-        keys.add("price:free")
-    if card["paid"]:
-        keys.add("price:paid")
-    if certified:
-        keys.add("certified")
-    return sorted(key[:120] for key in keys)
+def _clean_tags(manifest: dict[str, Any]) -> list[str]:
+    return sorted({str(tag).strip().lower()[:100] for tag in manifest.get("search_tags") or []})
+
+
+def _rows(
+    listing: Listing,
+) -> tuple[SearchEntry, list[SearchTag], SearchCard, tuple[int, dict[str, str]]]:
+    manifest = listing.revision.manifest or {}
+    organization = listing.product.organization.name
+    card = _card(listing, manifest, organization)
+    entry = SearchEntry(
+        listing_id=listing.pk,
+        pulls=listing.pulls,
+        first_published_at=listing.first_published_at,
+        certified=listing.certified,
+        category=(card["category"] or {}).get("slug", "")[:50],
+        publisher=organization,
+        free=card["free"],
+        paid=card["paid"],
+    )
+    sources = manifest.get("sources") or []
+    return (
+        entry,
+        [SearchTag(entry_id=listing.pk, tag=tag) for tag in _clean_tags(manifest) if tag],
+        SearchCard(
+            entry_id=listing.pk,
+            card=card,
+            repositories=sorted({str(s["repository"]) for s in sources if s.get("repository")}),
+        ),
+        (listing.pk, _document(manifest, organization)),
+    )
+
+
+def _lock_counts(keys: Iterable[str]) -> None:
+    """On PostgreSQL, lock the facet counters a change touches, in one order, so that two
+    publications sharing facet values queue instead of deadlocking in the triggers."""
+    if connection.vendor != "postgresql":
+        return  # SQLite transactions hold the database's write lock from the start
+    ordered = sorted(set(keys))
+    SearchFacetCount.objects.bulk_create(
+        [SearchFacetCount(key=key, count=0) for key in ordered], ignore_conflicts=True
+    )
+    list(
+        SearchFacetCount.objects.select_for_update()
+        .filter(key__in=ordered)
+        .order_by("key")
+        .values_list("key", flat=True)
+    )
+
+
+def _keys(entry: SearchEntry, tags: Iterable[str]) -> list[str]:
+    keys = ["all", f"publisher:{entry.publisher}", *(f"tag:{t}" for t in tags)]
+    if entry.category:
+        keys.append(f"category:{entry.category}")
+    if entry.free:
+        keys.append("price:free")
+    if entry.paid:
+        keys.append("price:paid")
+    if entry.certified:
+        keys.append("certified")
+    return keys
+
+
+def _changed() -> None:
+    """A new index token: results cached for the old index are not served again."""
+    token = uuid.uuid4().hex
+    if not SearchState.objects.filter(pk=1).update(token=token):
+        SearchState.objects.create(pk=1, token=token)
 
 
 def reindex_listing(listing: Listing) -> None:
     """Bring the search index in line with ``listing``: its live revision is indexed,
     replacing what was there; a listing that is not live is removed. Runs in the caller's
-    transaction, so a rolled-back publication leaves the index as it was."""
+    transaction, so a rolled-back publication leaves the index as it was. Whatever changes
+    a listing's state, revision or ``certified`` calls it."""
     with transaction.atomic():
-        live = listing.state == ListingState.LIVE
-        if not live:
-            SearchEntry.objects.filter(pk=listing.pk).delete()
+        old = SearchEntry.objects.filter(pk=listing.pk).first()
+        touched = []
+        if old is not None:
+            touched = _keys(old, old.tags.values_list("tag", flat=True))
+        if listing.state != ListingState.LIVE:
+            if old is not None:
+                _lock_counts(touched)
+                old.delete()
+                _changed()
             return
-        manifest = listing.revision.manifest or {}
-        organization = listing.product.organization.name
-        card = _card(listing, manifest, organization)
-        repositories = sorted(
-            {str(s.get("repository")) for s in manifest.get("sources") or [] if s.get("repository")}
-        )
-        entry, _ = SearchEntry.objects.update_or_create(
-            listing=listing,
-            defaults={
-                "pulls": listing.pulls,
-                "first_published_at": listing.first_published_at,
-                "certified": listing.certified,
-                "card": card,
-                "repositories": repositories,
-            },
-        )
-        keys = _facet_keys(card, listing.certified)
-        current = set(SearchFacet.objects.filter(entry=entry).values_list("key", flat=True))
-        if connection.vendor == "postgresql":
-            # Lock the counters this change touches in one order, so two publications that
-            # share facet values queue instead of deadlocking in the triggers.
-            touched = sorted(current.symmetric_difference(keys))
-            if touched:
-                SearchFacetCount.objects.bulk_create(
-                    [SearchFacetCount(key=key, count=0) for key in touched],
-                    ignore_conflicts=True,
-                )
-                list(
-                    SearchFacetCount.objects.select_for_update()
-                    .filter(key__in=touched)
-                    .order_by("key")
-                    .values_list("key", flat=True)
-                )
-        gone = sorted(current - set(keys))
-        if gone:
-            SearchFacet.objects.filter(entry=entry, key__in=gone).delete()
-        SearchFacet.objects.bulk_create(
-            [SearchFacet(entry=entry, key=key) for key in keys if key not in current]
-        )
-        _write_text(listing.pk, _document(manifest, organization))
+        entry, tags, card, text = _rows(listing)
+        _lock_counts(touched + _keys(entry, [t.tag for t in tags]))
+        if old is not None:
+            old.delete()  # its tags, card and text go with it
+        entry.save(force_insert=True)
+        SearchTag.objects.bulk_create(tags)
+        card.save(force_insert=True)
+        _write_texts([text])
+        _changed()
 
 
-def _write_text(listing_id: int, document: dict[str, str]) -> None:
+def _write_texts(texts: list[tuple[int, dict[str, str]]]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                "UPDATE catalog_searchentry SET document = "
+            cursor.executemany(
+                "INSERT INTO catalog_searchtext (listing_id, document, body) VALUES (%s, "
                 "setweight(to_tsvector('simple', %s), 'A') || "
                 "setweight(to_tsvector('simple', %s), 'B') || "
                 "setweight(to_tsvector('simple', %s), 'C') || "
-                "setweight(to_tsvector('simple', %s), 'D'), "
-                "body = to_tsvector('simple', %s) WHERE listing_id = %s",
-                [*(document[f] for f in FIELDS), listing_id],
+                "setweight(to_tsvector('simple', %s), 'D'), to_tsvector('simple', %s)) "
+                "ON CONFLICT (listing_id) DO UPDATE "
+                "SET document = excluded.document, body = excluded.body",
+                [[pk, *(document[f] for f in FIELDS)] for pk, document in texts],
             )
         else:
-            cursor.execute("DELETE FROM catalog_search_fts WHERE rowid = %s", [listing_id])
-            cursor.execute(
+            cursor.executemany(
+                "DELETE FROM catalog_search_fts WHERE rowid = %s", [[pk] for pk, _ in texts]
+            )
+            cursor.executemany(
                 "INSERT INTO catalog_search_fts (rowid, name, tags, publisher, short, long) "
                 "VALUES (%s, %s, %s, %s, %s, %s)",
-                [listing_id, *(document[f] for f in FIELDS)],
+                [[pk, *(document[f] for f in FIELDS)] for pk, document in texts],
             )
 
 
-def reindex_all() -> int:
-    """Index every listing again (after a change to how listings are indexed)."""
-    done = 0
-    for listing in Listing.objects.order_by("pk").iterator(chunk_size=500):
-        reindex_listing(listing)
-        done += 1
-    SearchEntry.objects.exclude(listing__state=ListingState.LIVE).delete()
+def reindex_all(batch: int = 1_000) -> int:
+    """Index every live listing afresh, in batches (after a change to what is indexed, or
+    to build the index of an existing catalogue); returns the number indexed."""
+    with transaction.atomic():
+        SearchEntry.objects.all().delete()
+        _changed()
+    live = (
+        Listing.objects.filter(state=ListingState.LIVE)
+        .select_related("product__organization", "revision")
+        .order_by("pk")
+    )
+    done, last = 0, 0
+    while listings := list(live.filter(pk__gt=last)[:batch]):
+        rows = [_rows(listing) for listing in listings]
+        with transaction.atomic():
+            SearchEntry.objects.bulk_create([r[0] for r in rows])
+            SearchTag.objects.bulk_create([t for r in rows for t in r[1]], batch_size=5_000)
+            SearchCard.objects.bulk_create([r[2] for r in rows])
+            _write_texts([r[3] for r in rows])
+            _changed()
+        done += len(listings)
+        last = listings[-1].pk
     return done
 
 
@@ -315,8 +407,8 @@ def reindex_all() -> int:
 
 
 def refresh_popularity() -> int:
-    """Set each live listing's ``pulls`` to the pulls of the repositories its revision
-    is made from (the registry's counters); returns how many listings changed."""
+    """Set each live listing's ``pulls`` to the pulls of the repositories its revision is
+    made from (the registry's counters); returns how many listings changed."""
     from portside.registry.models import PullCount
 
     totals = {
@@ -326,22 +418,18 @@ def refresh_popularity() -> int:
         .values_list("repository__name", "total")
     }
     changed: list[tuple[int, int]] = []
-    for listing_id, pulls, repositories in SearchEntry.objects.values_list(
-        "listing_id", "pulls", "repositories"
-    ).iterator(chunk_size=2_000):
+    rows = SearchEntry.objects.values_list("listing_id", "pulls", "card__repositories")
+    for listing_id, pulls, repositories in rows.iterator(chunk_size=2_000):
         total = sum(totals.get(name, 0) for name in repositories or [])
         if total != pulls:
             changed.append((listing_id, total))
     for start in range(0, len(changed), 500):
-        batch = changed[start : start + 500]
         with transaction.atomic():
-            for listing_id, total in batch:
+            for listing_id, total in changed[start : start + 500]:
                 Listing.objects.filter(pk=listing_id).update(pulls=total)
                 SearchEntry.objects.filter(pk=listing_id).update(pulls=total)
+            _changed()
     return len(changed)
-
-
-# --- searching ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -359,19 +447,9 @@ class Query:
     def terms(self) -> list[str]:
         return query_terms(self.text)
 
-    def filter_keys(self) -> list[str]:
-        keys = []
-        if self.category:
-            keys.append(f"category:{self.category}")
-        if self.tag:
-            keys.append(f"tag:{self.tag}")
-        if self.publisher:
-            keys.append(f"publisher:{self.publisher}")
-        if self.price in PRICES:
-            keys.append(f"price:{self.price}")
-        if self.certified:
-            keys.append("certified")
-        return keys
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.category or self.tag or self.publisher or self.price or self.certified)
 
 
 @dataclass(frozen=True)
@@ -402,7 +480,7 @@ class FacetValue:
     count: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Facets:
     categories: list[FacetValue] = field(default_factory=list)
     tags: list[FacetValue] = field(default_factory=list)
@@ -411,7 +489,7 @@ class Facets:
     certified: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Results:
     query: Query
     total: int
@@ -516,26 +594,27 @@ def _tsquery(terms: Sequence[str], label: str = "") -> str:
 
 
 def _matching(terms: list[str]) -> tuple[str, list[Any]]:
-    """SQL of the CTE ``m(id, score)``: the listings holding every term, with their score."""
-    if not terms:
-        return "SELECT listing_id AS id, 0 AS score FROM catalog_searchentry", []
+    """SQL of ``m(id, score)``: the listings holding every term, with their score."""
     if connection.vendor == "postgresql":
-        scores, params = [], []
+        # Each term is looked up in the GIN indexes of both vectors (one bitmap per term,
+        # intersected); the weight-restricted queries then score the rows found.
+        params: list[Any] = []
+        scores = []
         for name, label in _PG_LABELS.items():
-            scores.append(f"(e.document @@ to_tsquery('simple', %s))::int * {WEIGHTS[name]}")
+            scores.append(f"(t.document @@ to_tsquery('simple', %s))::int * {WEIGHTS[name]}")
             params.append(_tsquery(terms, label))
-        scores.append(f"(e.body @@ to_tsquery('simple', %s))::int * {WEIGHTS['long']}")
+        scores.append(f"(t.body @@ to_tsquery('simple', %s))::int * {WEIGHTS['long']}")
         params.append(_tsquery(terms))
         conditions = []
         for n, term in enumerate(terms):
             one = _tsquery([term]) if n == len(terms) - 1 else f"'{term}'"
             conditions.append(
-                "(e.document @@ to_tsquery('simple', %s) OR e.body @@ to_tsquery('simple', %s))"
+                "(t.document @@ to_tsquery('simple', %s) OR t.body @@ to_tsquery('simple', %s))"
             )
             params += [one, one]
         sql = (
-            f"SELECT e.listing_id AS id, {' + '.join(scores)} AS score "  # noqa: S608
-            f"FROM catalog_searchentry e WHERE {' AND '.join(conditions)}"
+            f"SELECT t.listing_id AS id, {' + '.join(scores)} AS score "  # noqa: S608
+            f"FROM catalog_searchtext t WHERE {' AND '.join(conditions)}"
         )
         return sql, params
     expression = _fts_expression(terms)
@@ -550,8 +629,7 @@ def _matching(terms: list[str]) -> tuple[str, list[Any]]:
         )
         params.append(f"{{{name}}} : ({expression})")
     union = " UNION ALL ".join(branches)
-    sql = f"SELECT id, SUM(w) AS score FROM ({union}) AS w GROUP BY id"  # noqa: S608
-    return sql, params
+    return f"SELECT id, SUM(w) AS score FROM ({union}) AS w GROUP BY id", params  # noqa: S608
 
 
 def _order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -563,79 +641,163 @@ def _order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return rows
 
 
+class _ResultCache:
+    """The last results computed in this process, keyed by the index token and the query.
+    A change to the index makes a new token, so a cached result is never stale."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, Query], Results] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, Query]) -> Results | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, Query], value: Results) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+RESULT_CACHE = _ResultCache(512)
+
+
+def _token(cursor: Any) -> str:
+    cursor.execute("SELECT token FROM catalog_searchstate WHERE id = 1")
+    row = cursor.fetchone()
+    return str(row[0]) if row else ""
+
+
 def run(query: Query) -> Results:
-    terms = query.terms
-    filters = query.filter_keys()
-    limit = query.page_size
-    offset = (query.page - 1) * query.page_size
     with connection.cursor() as cursor:
-        if not terms and not filters:
-            hits = _browse_everything(cursor, limit, offset)
+        key = (_token(cursor), query)
+        cached = RESULT_CACHE.get(key)
+        if cached is not None:
+            return cached
+        terms = query.terms
+        if not terms and not query.has_filters:
+            hits = _browse_everything(cursor, query.page_size, (query.page - 1) * query.page_size)
             cursor.execute("SELECT key, count FROM catalog_searchfacetcount WHERE count > 0")
-            counts = list(cursor.fetchall())
+            counts = [(str(k), int(n)) for k, n in cursor.fetchall()]
         else:
-            hits, counts = _search(cursor, terms, filters, limit, offset)
-    return Results(query=query, total=_total(counts), hits=hits, facets=_facets(counts))
-
-
-_HIT_COLUMNS = "e.listing_id, p.score, e.pulls, e.first_published_at, e.certified, e.card"
+            hits, counts = _search(cursor, query, terms)
+    results = Results(query=query, total=_total(counts), hits=hits, facets=_facets(counts))
+    RESULT_CACHE.put(key, results)
+    return results
 
 
 def _browse_everything(cursor: Any, limit: int, offset: int) -> list[Hit]:
     cursor.execute(
-        f"SELECT {_HIT_COLUMNS} FROM (SELECT listing_id, 0 AS score FROM catalog_searchentry "  # noqa: S608
-        "ORDER BY pulls DESC, first_published_at DESC, listing_id LIMIT %s OFFSET %s) p "
-        "JOIN catalog_searchentry e ON e.listing_id = p.listing_id",
+        "SELECT e.listing_id, 0, e.pulls, e.first_published_at, e.certified "
+        "FROM catalog_searchentry e "
+        "ORDER BY e.pulls DESC, e.first_published_at DESC, e.listing_id LIMIT %s OFFSET %s",
         [limit, offset],
     )
-    return _hits(cursor.fetchall())
+    return _hits(cursor, cursor.fetchall())
 
 
-def _search(
-    cursor: Any, terms: list[str], filters: list[str], limit: int, offset: int
-) -> tuple[list[Hit], list[tuple[str, int]]]:
-    matching, params = _matching(terms)
-    conditions = " ".join(
-        "AND e.listing_id IN (SELECT listing_id FROM catalog_searchfacet WHERE key = %s)"
-        for _ in filters
-    )
+def _filters(query: Query) -> tuple[str, list[Any]]:
+    sql, params = [], []
+    if query.category:
+        sql.append("e.category = %s")
+        params.append(query.category)
+    if query.publisher:
+        sql.append("e.publisher = %s")
+        params.append(query.publisher)
+    if query.price == "free":
+        sql.append("e.free")
+    if query.price == "paid":
+        sql.append("e.paid")
+    if query.certified:
+        sql.append("e.certified")
+    if query.tag:
+        sql.append("e.listing_id IN (SELECT listing_id FROM catalog_searchtag WHERE tag = %s)")
+        params.append(query.tag)
+    return " AND ".join(sql) or "1 = 1", params
+
+
+def _search(cursor: Any, query: Query, terms: list[str]) -> tuple[list[Hit], list[tuple[str, int]]]:
+    where, params = _filters(query)
+    if terms:
+        matching, match_params = _matching(terms)
+        source = f"({matching}) AS m JOIN catalog_searchentry e ON e.listing_id = m.id"
+        score = "m.score"
+    else:
+        source, match_params, score = "catalog_searchentry e", [], "0"
     sql = (
-        f"WITH m AS ({matching}), "  # noqa: S608
-        "f AS (SELECT e.listing_id AS id, m.score AS score, e.pulls AS pulls, "
-        "e.first_published_at AS first_published_at "
-        f"FROM m JOIN catalog_searchentry e ON e.listing_id = m.id WHERE 1 = 1 {conditions}) "
-        "SELECT 0 AS kind, e.listing_id, p.score, e.pulls, e.first_published_at, e.certified, "
-        "e.card, NULL AS key FROM (SELECT id, score FROM f "
-        "ORDER BY score DESC, pulls DESC, first_published_at DESC, id LIMIT %s OFFSET %s) p "
-        "JOIN catalog_searchentry e ON e.listing_id = p.id "
-        "UNION ALL SELECT 1, COUNT(*), NULL, NULL, NULL, NULL, NULL, key "
-        "FROM catalog_searchfacet WHERE listing_id IN (SELECT id FROM f) GROUP BY key"
+        "WITH f AS MATERIALIZED ("  # noqa: S608
+        f"SELECT e.listing_id AS id, {score} AS score, e.pulls, e.first_published_at, "
+        "e.certified, e.category, e.publisher, e.free, e.paid "
+        f"FROM {source} WHERE {where}) "
+        "SELECT 0, '', id, score, pulls, first_published_at, certified FROM "
+        "(SELECT * FROM f ORDER BY score DESC, pulls DESC, first_published_at DESC, id "
+        "LIMIT %s OFFSET %s) AS page "
+        "UNION ALL SELECT 1, category, COUNT(*), NULL, NULL, NULL, NULL FROM f "
+        "WHERE category <> '' GROUP BY category "
+        "UNION ALL SELECT 2, publisher, COUNT(*), NULL, NULL, NULL, NULL FROM f "
+        "GROUP BY publisher "
+        "UNION ALL SELECT 3, t.tag, COUNT(*), NULL, NULL, NULL, NULL FROM f "
+        "JOIN catalog_searchtag t ON t.listing_id = f.id GROUP BY t.tag "
+        # Counts only in columns whose first branch has no type that SQLite converts.
+        "UNION ALL SELECT 4, '', COUNT(*), COUNT(*) FILTER (WHERE free), "
+        "COUNT(*) FILTER (WHERE paid), NULL, NULL FROM f "
+        "UNION ALL SELECT 5, '', COUNT(*), NULL, NULL, NULL, NULL FROM f WHERE certified"
     )
-    cursor.execute(sql, [*params, *filters, limit, offset])
-    hits, counts = [], []
-    for row in cursor.fetchall():
-        if row[0] == 0:
-            hits.append(row[1:7])
+    limit = query.page_size
+    cursor.execute(sql, [*match_params, *params, limit, (query.page - 1) * limit])
+    page, counts = [], []
+    for kind, key, n, a, b, c, d in cursor.fetchall():
+        if kind == 0:
+            page.append((n, a, b, c, d))
+        elif kind == 4:
+            counts += [("all", int(n)), ("price:free", int(a)), ("price:paid", int(b))]
+        elif kind == 5:
+            counts.append(("certified", int(n)))
         else:
-            counts.append((row[7], int(row[1])))
-    return _hits(hits), counts
+            counts.append((f"{_KINDS[kind]}:{key}", int(n)))
+    return _hits(cursor, page), counts
 
 
-def _hits(rows: Iterable[Sequence[Any]]) -> list[Hit]:
-    import json
+_KINDS = {1: "category", 2: "publisher", 3: "tag"}
 
-    result = []
-    for listing_id, score, pulls, _published, certified, card in _order([tuple(r) for r in rows]):
-        result.append(
-            Hit(
-                listing_id=int(listing_id),
-                score=int(score),
-                pulls=int(pulls),
-                certified=bool(certified),
-                card=json.loads(card) if isinstance(card, str) else dict(card),
-            )
+
+def _hits(cursor: Any, rows: Sequence[Sequence[Any]]) -> list[Hit]:
+    if not rows:
+        return []
+    ids = [int(r[0]) for r in rows]
+    marks = ", ".join(["%s"] * len(ids))
+    cursor.execute(
+        f"SELECT listing_id, card FROM catalog_searchcard WHERE listing_id IN ({marks})",  # noqa: S608
+        ids,
+    )
+    cards = {int(pk): _json(card) for pk, card in cursor.fetchall()}
+    return [
+        Hit(
+            listing_id=int(listing_id),
+            score=int(score),
+            pulls=int(pulls),
+            certified=bool(certified),
+            card=cards[int(listing_id)],
         )
-    return result
+        for listing_id, score, pulls, _published, certified in _order([tuple(r) for r in rows])
+        if int(listing_id) in cards
+    ]
+
+
+def _json(value: Any) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, str) else dict(value)
 
 
 def _total(counts: Iterable[tuple[str, int]]) -> int:
@@ -643,10 +805,11 @@ def _total(counts: Iterable[tuple[str, int]]) -> int:
 
 
 def _facets(counts: list[tuple[str, int]]) -> Facets:
-    facets = Facets()
     categories: dict[str, int] = {}
     tags: list[FacetValue] = []
     publishers: list[FacetValue] = []
+    price = {"free": 0, "paid": 0}
+    certified = 0
     for key, n in counts:
         kind, _, value = key.partition(":")
         if kind == "category":
@@ -656,41 +819,34 @@ def _facets(counts: list[tuple[str, int]]) -> Facets:
         elif kind == "publisher":
             publishers.append(FacetValue(value, value, int(n)))
         elif kind == "price" and value in PRICES:
-            facets.price[value] = int(n)
+            price[value] = int(n)
         elif key == "certified":
-            facets.certified = int(n)
-    if categories:
-        names = dict(Category.objects.filter(slug__in=categories).values_list("slug", "name"))
-        facets.categories = sorted(
+            certified = int(n)
+    names = dict(Category.objects.filter(slug__in=categories).values_list("slug", "name"))
+    return Facets(
+        categories=sorted(
             (FacetValue(slug, names.get(slug, slug), n) for slug, n in categories.items()),
             key=lambda f: (-f.count, f.label),
-        )
-    facets.tags = sorted(tags, key=lambda f: (-f.count, f.value))[:FACET_LIMIT]
-    facets.publishers = sorted(publishers, key=lambda f: (-f.count, f.value))[:FACET_LIMIT]
-    return facets
+        ),
+        tags=sorted(tags, key=lambda f: (-f.count, f.value))[:FACET_LIMIT],
+        publishers=sorted(publishers, key=lambda f: (-f.count, f.value))[:FACET_LIMIT],
+        price=price,
+        certified=certified,
+    )
 
 
 def newest(limit: int = 8) -> list[Hit]:
-    """The live listings published first most recently."""
+    """The live listings first published most recently."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_HIT_COLUMNS} FROM (SELECT listing_id, 0 AS score FROM catalog_searchentry "  # noqa: S608
-            "ORDER BY first_published_at DESC, listing_id LIMIT %s) p "
-            "JOIN catalog_searchentry e ON e.listing_id = p.listing_id "
-            "ORDER BY e.first_published_at DESC, e.listing_id",
+            "SELECT e.listing_id, 0, e.pulls, e.first_published_at, e.certified "
+            "FROM catalog_searchentry e ORDER BY e.first_published_at DESC, e.listing_id "
+            "LIMIT %s",
             [limit],
         )
         rows = cursor.fetchall()
-    return [
-        Hit(
-            listing_id=int(r[0]),
-            score=0,
-            pulls=int(r[2]),
-            certified=bool(r[4]),
-            card=_json(r[5]),
-        )
-        for r in rows
-    ]
+        hits = {hit.listing_id: hit for hit in _hits(cursor, rows)}
+    return [hits[int(r[0])] for r in rows if int(r[0]) in hits]
 
 
 def most_pulled(limit: int = 8) -> list[Hit]:
@@ -706,9 +862,3 @@ def category_counts() -> dict[str, int]:
             key__startswith="category:", count__gt=0
         ).values_list("key", "count")
     }
-
-
-def _json(value: Any) -> dict[str, Any]:
-    import json
-
-    return json.loads(value) if isinstance(value, str) else dict(value)

@@ -1,5 +1,209 @@
-"""The storefront part of the JSON API under /api/v1/."""
+"""The public catalogue in the JSON API under /api/v1/catalog/: search with facets, a
+product's live listing and the categories. No authentication; only live listings."""
 
-from ninja import Router
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+from pydantic import Field
+
+from portside.catalog import search
+from portside.catalog.models import Category
+from portside.storefront import catalogue
 
 router = Router(tags=["storefront"])
+
+
+class CategoryRef(Schema):
+    slug: str
+    name: str
+
+
+class ResultOut(Schema):
+    organization: str
+    slug: str
+    name: str
+    url: str
+    publisher: str
+    icon_url: str
+    short_description: str
+    category: CategoryRef | None
+    search_tags: list[str]
+    certified: bool
+    free: bool
+    paid: bool
+    price: str
+    pulls: int
+    score: int
+
+
+class FacetOut(Schema):
+    value: str
+    label: str
+    count: int
+
+
+class FacetsOut(Schema):
+    categories: list[FacetOut]
+    tags: list[FacetOut]
+    publishers: list[FacetOut]
+    price: dict[str, int]
+    certified: int
+
+
+class SearchOut(Schema):
+    q: str
+    total: int
+    page: int
+    page_size: int
+    pages: int
+    results: list[ResultOut]
+    facets: FacetsOut
+
+
+class SearchParams(Schema):
+    q: str = Field("", max_length=search.MAX_QUERY)
+    category: str = Field("", max_length=search.MAX_FILTER)
+    tag: str = Field("", max_length=search.MAX_FILTER)
+    publisher: str = Field("", max_length=search.MAX_FILTER)
+    price: Literal["", "free", "paid"] = ""
+    certified: bool = False
+    page: int = Field(1, ge=1, le=search.MAX_PAGE)
+    page_size: int = Field(search.DEFAULT_PAGE_SIZE, ge=1, le=search.MAX_PAGE_SIZE)
+
+
+class PullOut(Schema):
+    reference: str
+    command: str
+
+
+class TierOut(Schema):
+    name: str
+    description: str
+    price: str
+    currency: str
+    billing_period: str
+    price_label: str
+    pulls: list[PullOut]
+
+
+class ScreenshotOut(Schema):
+    url: str
+    caption: str
+
+
+class PublisherOut(Schema):
+    organization: str
+    name: str
+    website: str
+    url: str
+
+
+class SlaOut(Schema):
+    hours: str
+    critical: str
+    major: str
+    minor: str
+
+
+class PlatformOut(Schema):
+    value: str
+    label: str
+
+
+class ProductOut(Schema):
+    organization: str
+    slug: str
+    url: str
+    name: str
+    icon_url: str
+    publisher: PublisherOut
+    short_description: str
+    long_description: str
+    long_description_html: str
+    category: CategoryRef | None
+    search_tags: list[str]
+    screenshots: list[ScreenshotOut]
+    support_url: str
+    support_email: str
+    self_help: str
+    install_instructions: str
+    license_url: str
+    sla: SlaOut
+    platforms: list[PlatformOut]
+    publisher_support: bool
+    certified: bool
+    first_published_at: dt.datetime
+    published_at: dt.datetime
+    pulls: int
+    tiers: list[TierOut]
+
+
+class CategoryOut(Schema):
+    slug: str
+    name: str
+    count: int
+
+
+@router.get("/catalog/search", response=SearchOut, auth=None, summary="Search the live catalogue")
+def catalog_search(request: HttpRequest, params: Query[SearchParams]) -> SearchOut:
+    results = search.search(
+        params.q,
+        category=params.category,
+        tag=params.tag,
+        publisher=params.publisher,
+        price=params.price,
+        certified=params.certified,
+        page=params.page,
+        page_size=params.page_size,
+    )
+    facets = results.facets
+    return SearchOut(
+        q=results.query.text,
+        total=results.total,
+        page=results.page,
+        page_size=results.page_size,
+        pages=results.pages,
+        results=[ResultOut(**catalogue.card(hit)) for hit in results.hits],
+        facets=FacetsOut(
+            categories=[FacetOut(**vars(f)) for f in facets.categories],
+            tags=[FacetOut(**vars(f)) for f in facets.tags],
+            publishers=[FacetOut(**vars(f)) for f in facets.publishers],
+            price=dict(facets.price),
+            certified=facets.certified,
+        ),
+    )
+
+
+@router.get(
+    "/catalog/products/{org}/{slug}",
+    response=ProductOut,
+    auth=None,
+    summary="A product's live listing",
+)
+def catalog_product(request: HttpRequest, org: str, slug: str) -> ProductOut:
+    listing = catalogue.live_listing(org, slug)
+    if listing is None:
+        raise HttpError(404, "No such product.")
+    data = catalogue.product(listing, host=request.get_host())
+    data.pop("self_help_html")
+    data.pop("install_instructions_html")
+    return ProductOut(**data)
+
+
+@router.get(
+    "/catalog/categories",
+    response=list[CategoryOut],
+    auth=None,
+    summary="Categories with their number of live listings",
+)
+def catalog_categories(request: HttpRequest) -> list[CategoryOut]:
+    counts = search.category_counts()
+    return [
+        CategoryOut(slug=c.slug, name=c.name, count=counts.get(c.slug, 0))
+        for c in Category.objects.all()
+    ]

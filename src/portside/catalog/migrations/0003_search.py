@@ -1,8 +1,51 @@
 """The search index (catalog/search.py): its tables, and per database the text index and
-the triggers that keep the facet counts."""
+the triggers that keep the catalogue-wide facet counts.
+
+The SQL below is built from constants only.
+"""
+
+# ruff: noqa: S608
 
 import django.db.models.deletion
 from django.db import migrations, models
+
+# The facet values a SearchEntry row counts towards: (key expression, condition), over the
+# row ``{row}`` (``new`` or ``old``).
+_ENTRY_KEYS = [
+    ("'all'", "1 = 1"),
+    ("'category:' || {row}.category", "{row}.category <> ''"),
+    ("'publisher:' || {row}.publisher", "1 = 1"),
+    ("'price:free'", "{row}.free"),
+    ("'price:paid'", "{row}.paid"),
+    ("'certified'", "{row}.certified"),
+]
+
+
+def _sqlite_add(keys, row):
+    return " ".join(
+        f"INSERT INTO catalog_searchfacetcount (key, count) SELECT {key.format(row=row)}, 1 "
+        f"WHERE {cond.format(row=row)} ON CONFLICT (key) DO UPDATE SET count = count + 1;"
+        for key, cond in keys
+    )
+
+
+def _sqlite_remove(keys, row):
+    return " ".join(
+        f"UPDATE catalog_searchfacetcount SET count = count - 1 "
+        f"WHERE key = {key.format(row=row)} AND {cond.format(row=row)};"
+        for key, cond in keys
+    )
+
+
+def _pg(keys, row, delta):
+    return " ".join(
+        f"IF {cond.format(row=row)} THEN "
+        f"PERFORM catalog_search_count({key.format(row=row)}, {delta}); END IF;"
+        for key, cond in keys
+    )
+
+
+_TAG_KEYS = [("'tag:' || {row}.tag", "1 = 1")]
 
 SQLITE = [
     (
@@ -14,60 +57,93 @@ SQLITE = [
         "DROP TABLE catalog_search_fts",
     ),
     (
-        "CREATE TRIGGER catalog_searchentry_text AFTER DELETE ON catalog_searchentry "
-        "BEGIN DELETE FROM catalog_search_fts WHERE rowid = old.listing_id; END",
-        "DROP TRIGGER catalog_searchentry_text",
+        "CREATE TRIGGER catalog_searchentry_added AFTER INSERT ON catalog_searchentry BEGIN "
+        + _sqlite_add(_ENTRY_KEYS, "new")
+        + " END",
+        "DROP TRIGGER catalog_searchentry_added",
     ),
     (
-        "CREATE TRIGGER catalog_searchfacet_added AFTER INSERT ON catalog_searchfacet "
-        "BEGIN INSERT INTO catalog_searchfacetcount (key, count) VALUES (new.key, 1) "
-        "ON CONFLICT (key) DO UPDATE SET count = count + 1; END",
-        "DROP TRIGGER catalog_searchfacet_added",
+        "CREATE TRIGGER catalog_searchentry_removed AFTER DELETE ON catalog_searchentry BEGIN "
+        "DELETE FROM catalog_search_fts WHERE rowid = old.listing_id; "
+        + _sqlite_remove(_ENTRY_KEYS, "old")
+        + " END",
+        "DROP TRIGGER catalog_searchentry_removed",
     ),
     (
-        "CREATE TRIGGER catalog_searchfacet_removed AFTER DELETE ON catalog_searchfacet "
-        "BEGIN UPDATE catalog_searchfacetcount SET count = count - 1 WHERE key = old.key; END",
-        "DROP TRIGGER catalog_searchfacet_removed",
+        "CREATE TRIGGER catalog_searchentry_changed AFTER UPDATE OF "
+        "category, publisher, free, paid, certified ON catalog_searchentry BEGIN "
+        + _sqlite_remove(_ENTRY_KEYS, "old")
+        + " "
+        + _sqlite_add(_ENTRY_KEYS, "new")
+        + " END",
+        "DROP TRIGGER catalog_searchentry_changed",
+    ),
+    (
+        "CREATE TRIGGER catalog_searchtag_added AFTER INSERT ON catalog_searchtag BEGIN "
+        + _sqlite_add(_TAG_KEYS, "new")
+        + " END",
+        "DROP TRIGGER catalog_searchtag_added",
+    ),
+    (
+        "CREATE TRIGGER catalog_searchtag_removed AFTER DELETE ON catalog_searchtag BEGIN "
+        + _sqlite_remove(_TAG_KEYS, "old")
+        + " END",
+        "DROP TRIGGER catalog_searchtag_removed",
     ),
 ]
 
 POSTGRESQL = [
     (
         # document: name (A), search tags (B), publisher (C), short description (D);
-        # body: the long description.
-        "ALTER TABLE catalog_searchentry "
-        "ADD COLUMN document tsvector NOT NULL DEFAULT ''::tsvector, "
-        "ADD COLUMN body tsvector NOT NULL DEFAULT ''::tsvector",
-        "ALTER TABLE catalog_searchentry DROP COLUMN document, DROP COLUMN body",
+        # body: the long description. Kept beside the entry, whose rows stay narrow.
+        "CREATE TABLE catalog_searchtext (listing_id bigint PRIMARY KEY, "
+        "document tsvector NOT NULL, body tsvector NOT NULL)",
+        "DROP TABLE catalog_searchtext",
     ),
     (
-        "CREATE INDEX catalog_search_document ON catalog_searchentry USING gin (document)",
-        "DROP INDEX catalog_search_document",
+        "CREATE INDEX catalog_searchtext_document ON catalog_searchtext USING gin (document)",
+        "DROP INDEX catalog_searchtext_document",
     ),
     (
-        "CREATE INDEX catalog_search_body ON catalog_searchentry USING gin (body)",
-        "DROP INDEX catalog_search_body",
+        "CREATE INDEX catalog_searchtext_body ON catalog_searchtext USING gin (body)",
+        "DROP INDEX catalog_searchtext_body",
     ),
     (
-        """
-        CREATE FUNCTION catalog_searchfacet_count() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'INSERT' THEN
-                INSERT INTO catalog_searchfacetcount (key, count) VALUES (NEW.key, 1)
-                ON CONFLICT (key) DO UPDATE SET count = catalog_searchfacetcount.count + 1;
-                RETURN NEW;
-            END IF;
-            UPDATE catalog_searchfacetcount SET count = count - 1 WHERE key = OLD.key;
-            RETURN OLD;
-        END
-        $$
-        """,
-        "DROP FUNCTION catalog_searchfacet_count()",
+        "CREATE FUNCTION catalog_search_count(facet text, delta integer) RETURNS void "
+        "LANGUAGE sql AS $$ INSERT INTO catalog_searchfacetcount (key, count) "
+        "VALUES (facet, delta) ON CONFLICT (key) DO UPDATE "
+        "SET count = catalog_searchfacetcount.count + delta $$",
+        "DROP FUNCTION catalog_search_count(text, integer)",
     ),
     (
-        "CREATE TRIGGER catalog_searchfacet_count AFTER INSERT OR DELETE "
-        "ON catalog_searchfacet FOR EACH ROW EXECUTE FUNCTION catalog_searchfacet_count()",
-        "DROP TRIGGER catalog_searchfacet_count ON catalog_searchfacet",
+        "CREATE FUNCTION catalog_searchentry_counts() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN "
+        "IF TG_OP IN ('DELETE', 'UPDATE') THEN " + _pg(_ENTRY_KEYS, "OLD", -1) + " END IF; "
+        "IF TG_OP IN ('INSERT', 'UPDATE') THEN " + _pg(_ENTRY_KEYS, "NEW", 1) + " END IF; "
+        "IF TG_OP = 'DELETE' THEN "
+        "DELETE FROM catalog_searchtext WHERE listing_id = OLD.listing_id; RETURN OLD; "
+        "END IF; RETURN NEW; END $$",
+        "DROP FUNCTION catalog_searchentry_counts()",
+    ),
+    (
+        "CREATE TRIGGER catalog_searchentry_counts AFTER INSERT OR DELETE OR UPDATE OF "
+        "category, publisher, free, paid, certified ON catalog_searchentry "
+        "FOR EACH ROW EXECUTE FUNCTION catalog_searchentry_counts()",
+        "DROP TRIGGER catalog_searchentry_counts ON catalog_searchentry",
+    ),
+    (
+        "CREATE FUNCTION catalog_searchtag_counts() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN IF TG_OP = 'DELETE' THEN "
+        + _pg(_TAG_KEYS, "OLD", -1)
+        + " RETURN OLD; END IF; "
+        + _pg(_TAG_KEYS, "NEW", 1)
+        + " RETURN NEW; END $$",
+        "DROP FUNCTION catalog_searchtag_counts()",
+    ),
+    (
+        "CREATE TRIGGER catalog_searchtag_counts AFTER INSERT OR DELETE ON catalog_searchtag "
+        "FOR EACH ROW EXECUTE FUNCTION catalog_searchtag_counts()",
+        "DROP TRIGGER catalog_searchtag_counts ON catalog_searchtag",
     ),
 ]
 
@@ -93,16 +169,11 @@ class VendorSQL(migrations.RunSQL):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("catalog", "0002_default_categories")]
+    dependencies = [
+        ("catalog", "0002_default_categories"),
+    ]
 
     operations = [
-        migrations.CreateModel(
-            name="SearchFacetCount",
-            fields=[
-                ("key", models.CharField(max_length=120, primary_key=True, serialize=False)),
-                ("count", models.BigIntegerField(default=0)),
-            ],
-        ),
         migrations.CreateModel(
             name="SearchEntry",
             fields=[
@@ -119,21 +190,21 @@ class Migration(migrations.Migration):
                 ("pulls", models.BigIntegerField(default=0)),
                 ("first_published_at", models.DateTimeField()),
                 ("certified", models.BooleanField(default=False)),
-                ("card", models.JSONField(default=dict)),
-                ("repositories", models.JSONField(default=list)),
+                ("category", models.CharField(blank=True, max_length=50)),
+                ("publisher", models.CharField(max_length=100)),
+                ("free", models.BooleanField(default=False)),
+                ("paid", models.BooleanField(default=False)),
             ],
-            options={
-                "indexes": [
-                    models.Index(
-                        fields=["-pulls", "-first_published_at", "listing"],
-                        name="search_popular",
-                    ),
-                    models.Index(fields=["-first_published_at", "listing"], name="search_newest"),
-                ],
-            },
         ),
         migrations.CreateModel(
-            name="SearchFacet",
+            name="SearchFacetCount",
+            fields=[
+                ("key", models.CharField(max_length=160, primary_key=True, serialize=False)),
+                ("count", models.BigIntegerField(default=0)),
+            ],
+        ),
+        migrations.CreateModel(
+            name="SearchState",
             fields=[
                 (
                     "id",
@@ -141,24 +212,79 @@ class Migration(migrations.Migration):
                         auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
                     ),
                 ),
-                ("key", models.CharField(max_length=120)),
+                ("token", models.CharField(max_length=32)),
+            ],
+        ),
+        migrations.CreateModel(
+            name="SearchTag",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("tag", models.CharField(max_length=100)),
+            ],
+        ),
+        migrations.CreateModel(
+            name="SearchCard",
+            fields=[
                 (
                     "entry",
-                    models.ForeignKey(
+                    models.OneToOneField(
                         db_column="listing_id",
                         on_delete=django.db.models.deletion.CASCADE,
-                        related_name="facets",
+                        primary_key=True,
+                        related_name="card",
+                        serialize=False,
                         to="catalog.searchentry",
                     ),
                 ),
+                ("card", models.JSONField(default=dict)),
+                ("repositories", models.JSONField(default=list)),
             ],
-            options={
-                "indexes": [models.Index(fields=["key", "entry"], name="search_facet_key")],
-                "constraints": [
-                    models.UniqueConstraint(fields=("entry", "key"), name="search_facet_unique")
-                ],
-            },
+        ),
+        migrations.AddIndex(
+            model_name="searchentry",
+            index=models.Index(
+                fields=["-pulls", "-first_published_at", "listing"], name="search_popular"
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="searchentry",
+            index=models.Index(fields=["-first_published_at", "listing"], name="search_newest"),
+        ),
+        migrations.AddIndex(
+            model_name="searchentry",
+            index=models.Index(fields=["category", "-pulls"], name="search_category"),
+        ),
+        migrations.AddIndex(
+            model_name="searchentry",
+            index=models.Index(fields=["publisher", "-pulls"], name="search_publisher"),
+        ),
+        migrations.AddField(
+            model_name="searchtag",
+            name="entry",
+            field=models.ForeignKey(
+                db_column="listing_id",
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="tags",
+                to="catalog.searchentry",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="searchtag",
+            index=models.Index(fields=["tag", "entry"], name="search_tag"),
+        ),
+        migrations.AddConstraint(
+            model_name="searchtag",
+            constraint=models.UniqueConstraint(fields=("entry", "tag"), name="search_tag_unique"),
         ),
         *(VendorSQL("sqlite", sql, reverse) for sql, reverse in SQLITE),
         *(VendorSQL("postgresql", sql, reverse) for sql, reverse in POSTGRESQL),
+        migrations.RunSQL(
+            "INSERT INTO catalog_searchstate (id, token) VALUES (1, '')",
+            "DELETE FROM catalog_searchstate",
+        ),
     ]
