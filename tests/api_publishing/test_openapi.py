@@ -120,3 +120,31 @@ def test_request_bodies_are_described(document: dict[str, Any]) -> None:
         assert item in product, item
     problem = document["components"]["schemas"]["Problem"]["properties"]
     assert {"type", "title", "status", "detail", "code", "field", "details"} <= set(problem)
+
+
+def test_no_two_schemas_share_a_component_name() -> None:
+    """The document names a component after its class: two classes of one name would
+    silently describe one of them with the other's fields."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from ninja import Schema
+
+    import portside
+
+    owners: dict[str, list[str]] = {}
+    for info in pkgutil.walk_packages(portside.__path__, "portside."):
+        if not info.name.endswith(".api"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, Schema)
+                and value.__module__ == info.name
+            ):
+                owners.setdefault(name, []).append(info.name)
+    assert owners, "no API schemas found"
+    shared = {name: where for name, where in owners.items() if len(where) > 1}
+    assert shared == {}

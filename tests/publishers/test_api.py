@@ -109,9 +109,9 @@ class TestPatch:
             ({"email": "nope"}, "email"),
         ],
     )
-    def test_a_refused_value_is_a_400_naming_its_field(self, client, publisher, body, field):
+    def test_a_refused_value_is_a_422_naming_its_field(self, client, publisher, body, field):
         response = patch(client, body, **bearer(publisher.editor, "write"))
-        refused = problem(response, 400)
+        refused = problem(response, 422)
         assert refused["field"] == field and refused["code"] == "invalid"
         assert services.find_profile(publisher.org).pk is None
 
@@ -159,7 +159,7 @@ class TestLogo:
         )
         assert response.status_code == 200 and response.json()["logo_url"].endswith(".png")
         response = put_logo(client, images.PDF, "image/png", **bearer(publisher.editor, "write"))
-        assert "not a PNG, JPEG or WebP" in problem(response, 400)["detail"]
+        assert "not a PNG, JPEG or WebP" in problem(response, 422)["detail"]
 
     @pytest.mark.parametrize(
         "data",
@@ -176,7 +176,7 @@ class TestLogo:
     )
     def test_hostile_bodies_are_refused(self, client, publisher, data):
         response = put_logo(client, data, **bearer(publisher.editor, "write"))
-        assert problem(response, 400)["field"] == "logo"
+        assert problem(response, 422)["field"] == "logo"
         assert services.find_profile(publisher.org).logo == ""
 
     def test_an_oversized_body_is_a_413(self, client, publisher):
@@ -187,7 +187,7 @@ class TestLogo:
     def test_a_body_longer_than_its_declared_length_is_cut_and_refused(self, client, publisher):
         big = images.png() + bytes(MAX_BYTES)
         response = put_logo(client, big, CONTENT_LENGTH="100", **bearer(publisher.editor, "write"))
-        assert problem(response, 400)["field"] == "logo"
+        assert problem(response, 422)["field"] == "logo"
 
     def test_exif_is_not_kept(self, client, publisher):
         response = put_logo(
@@ -214,9 +214,9 @@ class TestVerifyEmail:
         body = client.get(URL, **bearer(publisher.editor, "read")).json()
         assert body["email_link_expires_at"] is not None and body["email_verified"] is False
 
-    def test_without_an_email_it_is_a_400_and_too_soon_a_409(self, client, publisher):
+    def test_without_an_email_it_is_a_422_and_too_soon_a_409(self, client, publisher):
         headers = bearer(publisher.editor, "write")
-        assert problem(client.post(URL + "/verify-email", **headers), 400)["field"] == "email"
+        assert problem(client.post(URL + "/verify-email", **headers), 422)["field"] == "email"
         patch(client, FIELDS, **headers)
         assert client.post(URL + "/verify-email", **headers).status_code == 202
         problem(client.post(URL + "/verify-email", **headers), 409)

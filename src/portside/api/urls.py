@@ -6,9 +6,10 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from portside.accounts.api import router as accounts_router
+from portside.api.problems import invalid_input
 from portside.catalog.api import router as catalog_router
 from portside.moderation.api import router as moderation_router
 from portside.publishers.api import router as publishers_router
@@ -53,6 +54,11 @@ def _problem(request: HttpRequest, exc: HttpError) -> Any:
     )
     response["Content-Type"] = "application/problem+json"
     return response
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> Any:
+    return invalid_input(list(exc.errors))
 
 
 api.add_router("/v1/", accounts_router)

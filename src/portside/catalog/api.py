@@ -11,17 +11,12 @@ exists. The services decide; these views only translate. Every refusal is
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from decimal import Decimal
-from functools import wraps
-from http import HTTPStatus
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.db.models import Prefetch, ProtectedError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 from ninja.security import SessionAuth
@@ -30,6 +25,14 @@ from pydantic import ConfigDict
 from portside.accounts import permissions
 from portside.accounts.models import Organization, User
 from portside.api.auth import TokenAuth, read_auth
+from portside.api.problems import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    input_problems,
+    not_found,
+    problem,
+    refused,
+)
 from portside.catalog import manifest as items
 from portside.catalog import services
 from portside.catalog.models import (
@@ -46,8 +49,6 @@ from portside.catalog.models import (
 from portside.core import media
 from portside.core.errors import (
     Conflict,
-    NotFound,
-    PermissionDenied,
     PortsideError,
     ValidationFailed,
 )
@@ -57,131 +58,6 @@ from portside.core.origin import from_request
 router = Router(tags=["catalog"])
 WRITE = [TokenAuth("write"), SessionAuth()]
 _P = "/orgs/{org}/products/{slug}"
-
-
-# --- problems ---------------------------------------------------------------------------------
-
-
-class Problem(Schema):
-    """An error, as RFC 9457 problem details."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str | None = None
-    field: str | None = None
-    details: dict[str, Any] | None = None
-
-
-_STATUS = {NotFound: 404, PermissionDenied: 403, ValidationFailed: 422, Conflict: 409}
-READ_ERRORS: dict[int | str, Any] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}
-WRITE_ERRORS: dict[int | str, Any] = {
-    400: Problem,
-    401: Problem,
-    403: Problem,
-    404: Problem,
-    409: Problem,
-    413: Problem,
-    422: Problem,
-}
-
-
-def problem(
-    status: int,
-    detail: str,
-    *,
-    code: str = "",
-    field: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> JsonResponse:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    if code:
-        body["code"] = code
-    if field:
-        body["field"] = field
-    if details:
-        body["details"] = details
-    return JsonResponse(body, status=status, content_type="application/problem+json")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
-def refused(exc: PortsideError) -> JsonResponse:
-    """The problem for a domain error raised by a service."""
-    status = next((s for kind, s in _STATUS.items() if isinstance(exc, kind)), 400)
-    details: dict[str, Any] = dict(exc.details)
-    if "problems" in details:
-        details["problems"] = [
-            {"field": field, "reason": reason} for field, reason in details["problems"]
-        ]
-    return problem(
-        status, exc.message, code=exc.code, field=exc.field, details=_jsonable(details) or None
-    )
-
-
-def not_found(detail: str) -> JsonResponse:
-    return problem(404, detail, code=NotFound.code)
-
-
-def _location(loc: list[Any]) -> str:
-    # ninja reports where a value came from ("body", "query", "path") and, for a body,
-    # the parameter's name; the client knows neither.
-    parts = list(loc)
-    source = parts.pop(0) if parts else ""
-    if source == "body" and parts:
-        parts.pop(0)
-    return ".".join(str(p) for p in parts)
-
-
-def input_problems(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Input refused before a view runs answers as a problem too: a body too large to
-    hold in memory (413), and values of the wrong type, missing or unknown (422, naming
-    the first offending field and listing every error)."""
-
-    @wraps(run)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.content_type in ("application/json", "application/problem+json"):
-            try:
-                request.body  # noqa: B018 - read (and cached) here to measure it
-            except RequestDataTooBig:
-                return problem(
-                    413,
-                    f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.",
-                    code=ValidationFailed.code,
-                )
-        response = run(request, *args, **kwargs)
-        content_type = response.get("Content-Type", "")
-        if response.status_code != 422 or not content_type.startswith("application/json"):
-            return response
-        errors = json.loads(response.content).get("detail") or []
-        listed = [
-            {"field": _location(e.get("loc", [])), "message": str(e.get("msg", ""))} for e in errors
-        ]
-        first = listed[0] if listed else {"field": "", "message": "The input is not valid."}
-        where = f"{first['field']}: " if first["field"] else ""
-        return problem(
-            422,
-            where + first["message"],
-            code=ValidationFailed.code,
-            field=first["field"] or None,
-            details={"errors": listed},
-        )
-
-    return wrapper
 
 
 router.add_decorator(input_problems, mode="view")

@@ -21,23 +21,25 @@ from pydantic import ConfigDict
 from portside.accounts import permissions
 from portside.accounts.models import User
 from portside.api.auth import read_auth
+from portside.api.problems import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    input_problems,
+    not_found,
+    problem,
+    refused,
+)
 from portside.catalog import api as catalog_api
 from portside.catalog import services as catalog
 from portside.catalog.api import (
-    READ_ERRORS,
     WRITE,
-    WRITE_ERRORS,
     Change,
     ListingOut,
     Paging,
     SubmissionRef,
     acting,
-    input_problems,
     listing_out,
-    not_found,
-    problem,
     product_for,
-    refused,
 )
 from portside.catalog.manifest import FIELDS, diff
 from portside.catalog.models import Listing, Product, Revision

@@ -8,10 +8,9 @@ change it, anyone else gets 404 (the organisation's existence stays private). Er
 from __future__ import annotations
 
 import datetime as dt
-from http import HTTPStatus
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from ninja import Router, Schema
 from ninja.responses import Status
 from ninja.security import SessionAuth
@@ -20,8 +19,8 @@ from pydantic import ConfigDict
 from portside.accounts import permissions
 from portside.accounts.models import Organization, User
 from portside.api.auth import TokenAuth, read_auth
+from portside.api.problems import READ_ERRORS, WRITE_ERRORS, input_problems, problem, refused
 from portside.core.errors import (
-    Conflict,
     NotFound,
     PermissionDenied,
     PortsideError,
@@ -34,6 +33,7 @@ from portside.publishers.models import PublisherProfile
 
 router = Router(tags=["publishers"])
 _WRITE = [TokenAuth("write"), SessionAuth()]
+router.add_decorator(input_problems, mode="view")
 
 
 class ProfileOut(Schema):
@@ -65,42 +65,9 @@ class ProfileIn(Schema):
     story: str | None = None
 
 
-class Problem(Schema):
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str | None = None
-    field: str | None = None
-
-
 class VerificationOut(Schema):
     email: str
     expires_at: dt.datetime
-
-
-_ERRORS: dict[int | str, Any] = {400: Problem, 403: Problem, 404: Problem, 409: Problem}
-
-
-def _problem(status: int, detail: str, *, code: str = "", field: str | None = None) -> Any:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    if code:
-        body["code"] = code
-    if field:
-        body["field"] = field
-    return JsonResponse(body, status=status, content_type="application/problem+json")
-
-
-def _refused(exc: PortsideError) -> Any:
-    status = {NotFound: 404, PermissionDenied: 403, Conflict: 409, ValidationFailed: 400}.get(
-        type(exc), 400
-    )
-    return _problem(status, exc.message, code=exc.code, field=exc.field)
 
 
 def _organization(request: HttpRequest, org: str) -> Organization | None:
@@ -142,27 +109,27 @@ _NO_ORG = "No such organisation."
 
 @router.get(
     "/orgs/{org}/publisher-profile",
-    response={200: ProfileOut, 404: Problem},
+    response={200: ProfileOut, **READ_ERRORS},
     auth=read_auth(),
     summary="An organisation's publisher profile",
 )
 def profile_detail(request: HttpRequest, org: str) -> Any:
     organization = _organization(request, org)
     if organization is None:
-        return _problem(404, _NO_ORG, code=NotFound.code)
+        return problem(404, _NO_ORG, code=NotFound.code)
     return _out(services.find_profile(organization))
 
 
 @router.patch(
     "/orgs/{org}/publisher-profile",
-    response={200: ProfileOut, **_ERRORS},
+    response={200: ProfileOut, **WRITE_ERRORS},
     auth=_WRITE,
     summary="Change fields of the publisher profile",
 )
 def profile_update(request: HttpRequest, org: str, body: ProfileIn) -> Any:
     organization = _organization(request, org)
     if organization is None:
-        return _problem(404, _NO_ORG, code=NotFound.code)
+        return problem(404, _NO_ORG, code=NotFound.code)
     try:
         profile = services.update_profile(
             organization=organization,
@@ -171,13 +138,13 @@ def profile_update(request: HttpRequest, org: str, body: ProfileIn) -> Any:
             **body.model_dump(exclude_unset=True),
         )
     except PortsideError as exc:
-        return _refused(exc)
+        return refused(exc)
     return _out(profile)
 
 
 @router.put(
     "/orgs/{org}/publisher-profile/logo",
-    response={200: ProfileOut, 413: Problem, **_ERRORS},
+    response={200: ProfileOut, **WRITE_ERRORS},
     auth=_WRITE,
     summary="Upload the logo: the image itself as the body (PNG, JPEG or WebP, square, "
     "at least 512x512 px)",
@@ -185,15 +152,15 @@ def profile_update(request: HttpRequest, org: str, body: ProfileIn) -> Any:
 def profile_logo(request: HttpRequest, org: str) -> Any:
     organization = _organization(request, org)
     if organization is None:
-        return _problem(404, _NO_ORG, code=NotFound.code)
+        return problem(404, _NO_ORG, code=NotFound.code)
     if not permissions.can_edit_products(request.user, organization):
-        return _problem(403, "Only owners and editors change the logo.", code=PermissionDenied.code)
+        return problem(403, "Only owners and editors change the logo.", code=PermissionDenied.code)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
     if declared > MAX_BYTES:
-        return _problem(
+        return problem(
             413,
             f"The file is {declared:,} bytes; at most {MAX_BYTES:,} are accepted.",
             code=ValidationFailed.code,
@@ -203,7 +170,7 @@ def profile_logo(request: HttpRequest, org: str) -> Any:
     # stop at Django's smaller limit for form data).
     data = request.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        return _problem(
+        return problem(
             413,
             f"The file is larger than {MAX_BYTES:,} bytes.",
             code=ValidationFailed.code,
@@ -217,20 +184,20 @@ def profile_logo(request: HttpRequest, org: str) -> Any:
             origin=from_request(request),
         )
     except PortsideError as exc:
-        return _refused(exc)
+        return refused(exc)
     return _out(profile)
 
 
 @router.post(
     "/orgs/{org}/publisher-profile/verify-email",
-    response={202: VerificationOut, **_ERRORS},
+    response={202: VerificationOut, **WRITE_ERRORS},
     auth=_WRITE,
     summary="Mail a link that verifies the company email (valid for 48 hours)",
 )
 def profile_verify_email(request: HttpRequest, org: str) -> Any:
     organization = _organization(request, org)
     if organization is None:
-        return _problem(404, _NO_ORG, code=NotFound.code)
+        return problem(404, _NO_ORG, code=NotFound.code)
     try:
         profile, _ = services.send_email_verification(
             organization=organization,
@@ -239,7 +206,7 @@ def profile_verify_email(request: HttpRequest, org: str) -> Any:
             base_url=request.build_absolute_uri("/").rstrip("/"),
         )
     except PortsideError as exc:
-        return _refused(exc)
+        return refused(exc)
     assert profile.email_secret_expires_at is not None
     return Status(
         202, VerificationOut(email=profile.email, expires_at=profile.email_secret_expires_at)

@@ -81,7 +81,7 @@ class PullOut(Schema):
     command: str
 
 
-class TierOut(Schema):
+class PublicTierOut(Schema):
     name: str
     description: str
     price: str
@@ -91,7 +91,7 @@ class TierOut(Schema):
     pulls: list[PullOut]
 
 
-class ScreenshotOut(Schema):
+class PublicScreenshotOut(Schema):
     url: str
     caption: str
 
@@ -115,7 +115,7 @@ class PlatformOut(Schema):
     label: str
 
 
-class ProductOut(Schema):
+class PublicProductOut(Schema):
     organization: str
     slug: str
     url: str
@@ -127,7 +127,7 @@ class ProductOut(Schema):
     long_description_html: str
     category: CategoryRef | None
     search_tags: list[str]
-    screenshots: list[ScreenshotOut]
+    screenshots: list[PublicScreenshotOut]
     support_url: str
     support_email: str
     self_help: str
@@ -140,10 +140,10 @@ class ProductOut(Schema):
     first_published_at: dt.datetime
     published_at: dt.datetime
     pulls: int
-    tiers: list[TierOut]
+    tiers: list[PublicTierOut]
 
 
-class CategoryOut(Schema):
+class CategoryCountOut(Schema):
     slug: str
     name: str
     count: int
@@ -181,29 +181,29 @@ def catalog_search(request: HttpRequest, params: Query[SearchParams]) -> SearchO
 
 @router.get(
     "/catalog/products/{org}/{slug}",
-    response=ProductOut,
+    response=PublicProductOut,
     auth=None,
     summary="A product's live listing",
 )
-def catalog_product(request: HttpRequest, org: str, slug: str) -> ProductOut:
+def catalog_product(request: HttpRequest, org: str, slug: str) -> PublicProductOut:
     listing = catalogue.live_listing(org, slug)
     if listing is None:
         raise HttpError(404, "No such product.")
     data = catalogue.product(listing, host=request.get_host())
     data.pop("self_help_html")
     data.pop("install_instructions_html")
-    return ProductOut(**data)
+    return PublicProductOut(**data)
 
 
 @router.get(
     "/catalog/categories",
-    response=list[CategoryOut],
+    response=list[CategoryCountOut],
     auth=None,
     summary="Categories with their number of live listings",
 )
-def catalog_categories(request: HttpRequest) -> list[CategoryOut]:
+def catalog_categories(request: HttpRequest) -> list[CategoryCountOut]:
     counts = search.category_counts()
     return [
-        CategoryOut(slug=c.slug, name=c.name, count=counts.get(c.slug, 0))
+        CategoryCountOut(slug=c.slug, name=c.name, count=counts.get(c.slug, 0))
         for c in Category.objects.all()
     ]
