@@ -348,5 +348,78 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]
         before = (old or {}).get(key)
         after = new.get(key)
         if before != after and (old is not None or after not in (None, "", [], {})):
-            changes.append({"field": key, "label": label, "before": before, "after": after})
+            changes.append(
+                {
+                    "field": key,
+                    "label": label,
+                    "before": before,
+                    "after": after,
+                    "before_text": readable(key, before) if old is not None else None,
+                    "after_text": readable(key, after),
+                }
+            )
     return changes
+
+
+def _hours(value: Any) -> str:
+    return f"{value} h" if value not in (None, "") else "not stated"
+
+
+def readable(key: str, value: Any) -> str:
+    """One manifest item as a reviewer reads it: names rather than JSON, one line per
+    screenshot, source or tier."""
+    if value in (None, "", [], {}):
+        return "(empty)"
+    if key == "category" and isinstance(value, dict):
+        return str(value.get("name") or value.get("slug") or "")
+    if key == "icon":
+        return f"image {str(value).rsplit('/', 1)[-1][:19]}"
+    if key == "publisher_support":
+        return "Yes" if value else "No"
+    if key == "platforms" and isinstance(value, list):
+        labels = dict(Platform.choices)
+        return ", ".join(str(labels.get(v, v)) for v in value)
+    if key == "sla" and isinstance(value, dict):
+        return (
+            f"Hours: {value.get('hours') or 'not stated'}\n"
+            f"Critical: {_hours(value.get('critical_hours'))}, "
+            f"major: {_hours(value.get('major_hours'))}, "
+            f"minor: {_hours(value.get('minor_hours'))}"
+        )
+    if key == "screenshots" and isinstance(value, list):
+        return "\n".join(
+            f"{n}. {shot.get('caption') or '(no caption)'} "
+            f"(image {str(shot.get('image', '')).rsplit('/', 1)[-1][:19]})"
+            for n, shot in enumerate(value, 1)
+            if isinstance(shot, dict)
+        )
+    if key == "sources" and isinstance(value, list):
+        return "\n".join(
+            f"{source.get('repository')}: "
+            + ", ".join(
+                f"{tag} @ {str(digest)[:19]}" for tag, digest in (source.get("tags") or {}).items()
+            )
+            for source in value
+            if isinstance(source, dict)
+        )
+    if key == "tiers" and isinstance(value, list):
+        periods = dict(BillingPeriod.choices)
+        lines = []
+        for tier in value:
+            if not isinstance(tier, dict):
+                continue
+            price = tier.get("price") or "0"
+            cost = "free" if Decimal(str(price)) == 0 else f"{tier.get('currency')} {price}"
+            grants = "; ".join(
+                f"{a.get('repository')}:{','.join(a.get('tags') or [])}"
+                for a in tier.get("access") or []
+                if isinstance(a, dict)
+            )
+            period = periods.get(str(tier.get("billing_period")), tier.get("billing_period"))
+            lines.append(f"{tier.get('name')}: {cost}, {period}; pulls {grants or 'nothing'}")
+        return "\n".join(lines)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)

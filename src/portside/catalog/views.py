@@ -326,6 +326,7 @@ def revision_detail(request: HttpRequest, name: str, slug: str, number: int) -> 
             "revision": revision,
             "manifest": revision.manifest,
             "changes": items.diff(previous.manifest if previous else None, revision.manifest),
+            "first": previous is None,
             "previous": previous,
             "host": request.get_host(),
         },

@@ -338,7 +338,8 @@ def _mail(submission: Submission, to: list[str], text: str) -> None:
     if not to:
         return
     subject = (
-        f"{settings.EMAIL_SUBJECT_PREFIX}{submission.product}: {submission.get_state_display()}"
+        f"{settings.EMAIL_SUBJECT_PREFIX}{submission.product.name} ({submission.product}): "
+        f"{submission.get_state_display()}"
     )
     body = f"{text}\n\nSubmission {submission.pk}: {_link(submission)}\n"
     transaction.on_commit(partial(_send_quietly, subject, body, sorted(set(to))))

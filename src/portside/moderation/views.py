@@ -151,6 +151,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "revisions": revisions,
             "base": base,
             "changes": diff(base.manifest if base else None, current.manifest),
+            "first": base is None,
             "history": submission.transitions.select_related("revision"),
             "comments": submission.comments.select_related("revision"),
             "moves": moves,

@@ -1,0 +1,289 @@
+"""The whole publishing path in a real browser against a real `portside serve`.
+
+A publisher completes the profile (logo upload, company email verified from a real SMTP
+server), pushes an image with skopeo, makes a product with two tiers and screenshots and
+submits it; a moderator requests changes with a comment on one item; the publisher fixes
+and resubmits; the moderator approves; the product is published and a visitor finds it by
+search with filters, and its page shows the manifest and the pull commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.e2e.conftest import Mailbox, body_of, find_link
+from tests.interop.images import make_layout, random_files
+from tests.servers import Server, free_port, scratch_environment
+
+pytestmark = pytest.mark.e2e
+
+PUBLISHER_PASSWORD = "alice-publishes-long-passwords"
+MODERATOR_PASSWORD = "mona-moderates-long-passwords"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[tuple[Server, Mailbox]]:
+    from aiosmtpd.controller import Controller
+
+    mailbox = Mailbox()
+    smtp_port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        with scratch_environment(tmp_path / "store") as env:
+            (tmp_path / "store").mkdir(exist_ok=True)
+            env.update(
+                PORTSIDE_SMTP_HOST="127.0.0.1",
+                PORTSIDE_SMTP_PORT=str(smtp_port),
+                PORTSIDE_SCAN_ON_PUSH="false",
+            )
+            server = Server(env=env, data_dir=tmp_path / "store")
+            env["PORTSIDE_BASE_URL"] = server.url
+            migrated = server.cli("migrate", "--no-input")
+            assert migrated.returncode == 0, migrated.stderr
+            for name, password, role in [
+                ("alice", PUBLISHER_PASSWORD, []),
+                ("mona", MODERATOR_PASSWORD, ["--role", "moderator"]),
+            ]:
+                made = server.cli(
+                    "user", "create", name, "--email", f"{name}@example.com", *role,
+                    "--password-stdin", stdin=password + "\n",
+                )  # fmt: skip
+                assert made.returncode == 0, made.stderr
+            server.start()
+            try:
+                yield server, mailbox
+            finally:
+                server.stop()
+    finally:
+        controller.stop()
+
+
+def _png(path: Path, size: tuple[int, int], color: tuple[int, int, int]) -> str:
+    image = Image.new("RGB", size, color)
+    for x in range(0, size[0], 16):  # some structure, so it is not a flat colour
+        for y in range(0, size[1], 64):
+            image.putpixel((x, y), (255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    path.write_bytes(out.getvalue())
+    return str(path)
+
+
+def _sign_in(page: Any, base: str, login: str, password: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_login", login)
+    page.fill("#id_password", password)
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_load_state()
+    assert "/accounts/login/" not in page.url, page.content()[:2000]
+
+
+def _push(server: Server, tmp_path: Path, tag: str) -> None:
+    skopeo = shutil.which("skopeo")
+    assert skopeo, "skopeo is required (apt-get install skopeo)"
+    layout = tmp_path / f"image-{tag}"
+    make_layout(layout, random_files(2, 50_000), tag=tag)
+    result = subprocess.run(
+        [
+            skopeo, "copy", "--dest-tls-verify=false",
+            f"--dest-creds=alice:{PUBLISHER_PASSWORD}",
+            f"oci:{layout}:{tag}", f"docker://{server.host}/acme/cache:{tag}",
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def _ok(page: Any) -> None:
+    """The page shows no error message."""
+    errors = page.locator(".message.error, .errors, p.error[role=alert]")
+    assert errors.count() == 0, errors.all_inner_texts()
+
+
+def test_publish_review_and_find(store, browser, screenshots, tmp_path):
+    server, mailbox = store
+    base = server.url
+    files = tmp_path / "files"
+    files.mkdir()
+    publisher = browser.new_context()
+    page = publisher.new_page()
+
+    # The publisher signs in and makes an organisation, then pushes two tags with skopeo.
+    _sign_in(page, base, "alice", PUBLISHER_PASSWORD)
+    page.goto(f"{base}/orgs/")
+    page.fill("#id_name", "acme")
+    page.fill("#id_display_name", "Acme")
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url("**/orgs/acme/")
+    _push(server, tmp_path, "1.0")
+    _push(server, tmp_path, "2.0")
+
+    # Publisher profile: details, a logo, and the company email verified from the mail.
+    page.goto(f"{base}/orgs/acme/")
+    page.get_by_role("link", name="Publisher profile").click()
+    page.wait_for_url("**/orgs/acme/profile/")
+    page.fill("#id_legal_name", "Acme Software Ltd")
+    page.fill("#id_website", "https://acme.example.com")
+    page.fill("#id_phone", "+44 20 7946 0958")
+    page.fill("#id_email", "legal@acme.example.com")
+    page.fill("#id_story", "We build **fast caches** since 2009.")
+    page.get_by_role("button", name="Save profile").click()
+    page.wait_for_load_state()
+    _ok(page)
+    page.set_input_files("#id_logo", _png(files / "logo.png", (512, 512), (20, 90, 160)))
+    page.get_by_role("button", name="Upload logo").click()
+    page.wait_for_load_state()
+    _ok(page)
+    page.get_by_role("button", name="Send verification link").click()
+    page.wait_for_load_state()
+    mail = mailbox.wait_for("legal@acme.example.com", "")
+    page.goto(find_link(body_of(mail), "/publisher-email/"))
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_load_state()
+    page.goto(f"{base}/orgs/acme/profile/")
+    assert "+442079460958" in page.content()
+    screenshots(page, "publishing-01-profile")
+
+    # A product from the pushed repository, with icon, screenshots, a source and two tiers.
+    page.goto(f"{base}/orgs/acme/products/")
+    page.fill("#id_name", "Acme Cache")
+    page.get_by_role("button", name="Create product").click()
+    page.wait_for_url("**/orgs/acme/products/acme-cache/")
+    page.fill("#id_short_description", "An in-memory cache.")
+    page.select_option("#id_category", "databases")
+    page.fill("#id_search_tags", "cache redis-compatible memory")
+    page.fill("#id_long_description", "# Acme Cache\n\nKeeps **hot data** close.")
+    page.fill("#id_install_instructions", "Pull the image of your tier and run it.")
+    page.fill("#id_support_url", "https://acme.example.com/support")
+    page.fill("#id_support_email", "support@acme.example.com")
+    page.fill("#id_license_url", "https://acme.example.com/licence")
+    page.check("input[name=platforms][value=community]")
+    page.get_by_role("button", name="Save manifest").click()
+    page.wait_for_load_state()
+    _ok(page)
+    page.set_input_files("#icon-file", _png(files / "icon.png", (256, 256), (200, 40, 40)))
+    page.get_by_role("button", name="Upload icon").click()
+    page.wait_for_load_state()
+    _ok(page)
+    for i, color in enumerate([(10, 120, 60), (120, 10, 160)]):
+        page.set_input_files("#shot-file", _png(files / f"shot{i}.png", (1280, 720), color))
+        page.fill("#shot-caption", f"Dashboard {i + 1}")
+        page.get_by_role("button", name="Add screenshot").click()
+        page.wait_for_load_state()
+        _ok(page)
+    page.select_option("#id_repository", "acme/cache")
+    page.fill("#id_tags", "1.0 2.0")
+    page.get_by_role("button", name="Save source").click()
+    page.wait_for_load_state()
+    _ok(page)
+    tiers = [
+        ("Community", "0", "USD", "free", ["acme/cache:1.0"]),
+        ("Business", "29.00", "EUR", "monthly", ["acme/cache:1.0", "acme/cache:2.0"]),
+    ]
+    for name, price, currency, period, grants in tiers:
+        form = page.locator("#tier-form")
+        form.locator("#id_name").fill(name)
+        form.locator("#id_price").fill(price)
+        form.locator("#id_currency").select_option(currency)
+        form.locator("#id_billing_period").select_option(period)
+        for grant in grants:
+            form.locator(f"input[name=access][value='{grant}']").check()
+        form.get_by_role("button", name="Add tier").click()
+        page.wait_for_load_state()
+        _ok(page)
+    assert "The manifest is complete." in page.content()
+    screenshots(page, "publishing-02-product")
+    page.get_by_role("button", name="Submit for review").click()
+    page.wait_for_url("**/reviews/*/")
+    submission_url = page.url
+    assert "Submitted" in page.locator("#state").inner_text()
+    mailbox.wait_for("mona@example.com", "Acme")
+    screenshots(page, "publishing-03-submitted")
+
+    # The moderator takes it from the queue and requests a change to one item.
+    moderator = browser.new_context()
+    review = moderator.new_page()
+    _sign_in(review, base, "mona", MODERATOR_PASSWORD)
+    review.goto(f"{base}/staff/reviews/")
+    screenshots(review, "publishing-04-queue")
+    review.get_by_role("link", name="Acme Cache").click()
+    review.get_by_role("button", name="Start review").click()
+    review.wait_for_load_state()
+    assert "In review" in review.locator("#state").inner_text()
+    assert "Security and best practices" in review.content()
+    screenshots(review, "publishing-05-review")
+    review.select_option("#rc-field", "short_description")
+    review.fill("#rc-body", "Say what the cache is compatible with.")
+    review.get_by_role("button", name="Request changes").click()
+    review.wait_for_load_state()
+    assert "Changes requested" in review.locator("#state").inner_text()
+    change_mail = mailbox.wait_for("alice@example.com", "Changes requested")
+    assert "compatible with" in body_of(change_mail)
+
+    # The publisher reads the comment, fixes the item and resubmits.
+    page.goto(submission_url)
+    assert "Say what the cache is compatible with." in page.locator("#thread").inner_text()
+    assert "Short description" in page.locator("#thread").inner_text()
+    page.goto(f"{base}/orgs/acme/products/acme-cache/")
+    page.fill("#id_short_description", "An in-memory cache, compatible with Redis clients.")
+    page.get_by_role("button", name="Save manifest").click()
+    page.wait_for_load_state()
+    page.get_by_role("button", name="Resubmit for review").click()
+    page.wait_for_url("**/reviews/*/")
+    assert "Resubmitted" in page.locator("#state").inner_text()
+
+    # The moderator sees what changed, approves; the publisher publishes.
+    review.goto(submission_url)
+    assert "compatible with Redis clients" in review.locator("#diff").inner_text()
+    review.get_by_role("button", name="Start review").click()
+    review.wait_for_load_state()
+    review.get_by_role("button", name="Approve").click()
+    review.wait_for_load_state()
+    assert "Approved" in review.locator("#state").inner_text()
+    mailbox.wait_for("alice@example.com", "Approved")
+    page.goto(submission_url)
+    page.get_by_role("button", name="Publish").click()
+    page.wait_for_load_state()
+    assert "Published" in page.locator("#state").inner_text()
+    history = page.locator("#history").inner_text()
+    for state in ("submitted", "in_review", "changes_requested", "resubmitted", "approved"):
+        assert state in history
+
+    # A visitor finds it by search with filters, and its page shows everything.
+    visitor = browser.new_context()
+    shop = visitor.new_page()
+    shop.goto(f"{base}/search?q=cache&category=databases&price=free")
+    screenshots(shop, "publishing-06-search")
+    assert "Acme Cache" in shop.content()
+    shop.goto(f"{base}/search?q=cache&price=paid&certified=1")
+    assert "Acme Cache" not in shop.locator("main").inner_text()
+    shop.goto(f"{base}/products/acme/acme-cache")
+    text = shop.locator("main").inner_text()
+    for expected in (
+        "Acme Cache",
+        "An in-memory cache, compatible with Redis clients.",
+        "Keeps hot data close.",
+        "Community",
+        "Business",
+        "29.00",
+        f"docker pull {server.host}/acme/cache:1.0",
+        f"docker pull {server.host}/acme/cache:2.0",
+        "Dashboard 1",
+        "support@acme.example.com",
+    ):
+        assert expected in text, expected
+    screenshots(shop, "publishing-07-product")
+    with contextlib.suppress(Exception):
+        visitor.close()
+    moderator.close()
+    publisher.close()
