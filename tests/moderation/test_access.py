@@ -64,6 +64,7 @@ ROWS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ),
     ("POST", _P + "tiers/{tier}/delete", _CHANGE, {}),
     ("POST", _P + "unpublish", _CHANGE, {}),
+    ("POST", _P + "delete", _CHANGE, {}),
     ("GET", _P + "revisions/1/", _LOOK, {}),
     ("GET", _P + "revisions/99/", outcomes(default=404), {}),
     ("POST", _P + "submit", _CHANGE, {}),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from portside.catalog import services as catalog
 from portside.catalog.models import Product, Tier
 from portside.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from portside.moderation import services as moderation
 from tests.factories import TEST_ORIGIN
 from tests.moderation.world import PublishingWorld, build_publishing_world, png
 
@@ -187,7 +189,36 @@ def test_tier_names_are_unique(world: PublishingWorld) -> None:
         )
 
 
-def test_a_listed_product_is_not_deleted(world: PublishingWorld) -> None:
+def test_a_draft_is_deleted_with_everything_it_holds(world: PublishingWorld) -> None:
     product = world.ready_product("Scratch")
     catalog.delete_product(product=product, acting=world.owner, origin=TEST_ORIGIN)
     assert not Product.objects.filter(name="Scratch").exists()
+    assert not Tier.objects.filter(product_id=product.pk).exists()
+
+
+def test_a_submitted_product_keeps_its_history(world: PublishingWorld) -> None:
+    product = world.ready_product("Scratch")
+    moderation.submit(product=product, acting=world.owner, origin=TEST_ORIGIN)
+    with pytest.raises(Conflict, match="review history"):
+        catalog.delete_product(product=product, acting=world.owner, origin=TEST_ORIGIN)
+    assert Product.objects.filter(pk=product.pk).exists()
+
+
+def test_deleting_from_the_page(world: PublishingWorld, client: Client) -> None:
+    draft = world.ready_product("Scratch")
+    kept = world.ready_product("Kept")
+    moderation.submit(product=kept, acting=world.owner, origin=TEST_ORIGIN)
+    client.force_login(world.editor)
+    page = client.get(f"/orgs/acme/products/{draft.slug}/")
+    assert b'id="delete"' in page.content
+    assert b'id="delete"' not in client.get(f"/orgs/acme/products/{kept.slug}/").content
+    refused = client.post(f"/orgs/acme/products/{kept.slug}/delete", follow=True)
+    assert b"review history" in refused.content and Product.objects.filter(pk=kept.pk).exists()
+    done = client.post(f"/orgs/acme/products/{draft.slug}/delete", follow=True)
+    assert done.redirect_chain[-1][0] == "/orgs/acme/products/"
+    assert b"Scratch deleted." in done.content
+    assert not Product.objects.filter(pk=draft.pk).exists()
+    client.force_login(world.viewer)
+    other = world.ready_product("Other")
+    assert client.post(f"/orgs/acme/products/{other.slug}/delete").status_code == 403
+    assert Product.objects.filter(pk=other.pk).exists()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch, ProtectedError
+from django.db.models import Prefetch
 from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
@@ -48,7 +48,6 @@ from portside.catalog.models import (
 )
 from portside.core import media
 from portside.core.errors import (
-    Conflict,
     PortsideError,
     ValidationFailed,
 )
@@ -545,13 +544,6 @@ def product_delete(request: HttpRequest, org: str, slug: str) -> Any:
         services.delete_product(product=product, **_who(request))
     except PortsideError as exc:
         return refused(exc)
-    except ProtectedError:
-        # Its revisions are still referenced by the review's history.
-        return problem(
-            409,
-            "A product that has been submitted for review cannot be deleted.",
-            code=Conflict.code,
-        )
     return Status(204, None)
 
 

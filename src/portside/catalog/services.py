@@ -175,10 +175,16 @@ def update_product(*, product: Product, acting: User, origin: Origin, **fields: 
 
 
 def delete_product(*, product: Product, acting: User, origin: Origin) -> None:
-    """Only a product that never went live may be deleted; a listed one is unpublished."""
+    """Only a draft that was never submitted may be deleted: a listed product is
+    unpublished instead, and a submitted one keeps its revisions and review history."""
     _require_editor(acting, product.organization)
     if Listing.objects.filter(product=product).exists():
         raise Conflict("A product that has been published is unpublished, not deleted.")
+    if product.revisions.exists():
+        raise Conflict(
+            "A product that has been submitted for review keeps its revisions and review "
+            "history, so it cannot be deleted."
+        )
     with transaction.atomic():
         audit.record(
             acting,

@@ -18,5 +18,6 @@ urlpatterns = [
     path(_P + "tiers/<int:pk>", views.tier_save, name="tier_save"),
     path(_P + "tiers/<int:pk>/delete", views.tier_delete, name="tier_delete"),
     path(_P + "unpublish", views.product_unpublish, name="product_unpublish"),
+    path(_P + "delete", views.product_delete, name="product_delete"),
     path(_P + "revisions/<int:number>/", views.revision_detail, name="revision_detail"),
 ]

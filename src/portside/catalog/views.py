@@ -313,6 +313,25 @@ def product_unpublish(request: HttpRequest, product: Product) -> None:
 
 
 @login_required
+@require_POST
+def product_delete(request: HttpRequest, name: str, slug: str) -> HttpResponse:
+    product = _product(request, name, slug)
+    if not permissions.can_edit_products(request.user, product.organization):
+        return render(
+            request, "403.html", {"message": "Only owners and editors change products."}, status=403
+        )
+    try:
+        services.delete_product(product=product, acting=_me(request), origin=from_request(request))
+    except PortsideError as exc:
+        if isinstance(exc, PermissionDenied):
+            return render(request, "403.html", {"message": exc.message}, status=403)
+        messages.error(request, exc.message)
+        return redirect("product_edit", name=product.organization.name, slug=product.slug)
+    messages.success(request, f"{product.name} deleted.")
+    return redirect("product_list", name=product.organization.name)
+
+
+@login_required
 def revision_detail(request: HttpRequest, name: str, slug: str, number: int) -> HttpResponse:
     product = _product(request, name, slug)
     revision = get_object_or_404(Revision, product=product, number=number)

@@ -7,6 +7,8 @@ customer. A tier's pull commands name the repositories and tags the tier grants.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -54,6 +56,36 @@ def _from_price(tiers: list[dict[str, Any]]) -> str:
     amount, tier = min(same, key=lambda p: p[0])
     label = price_label(amount, currency, tier.get("billing_period", ""))
     return f"Free, or from {label}" if free else f"From {label}"
+
+
+class _RenderedMarkdown:
+    """The HTML of a revision's Markdown items, kept for the most recently shown
+    revisions. A revision never changes, so its HTML never goes stale; bounded by count
+    and by the size of what it keeps."""
+
+    def __init__(self, entries: int = 2048, max_chars: int = 20_000) -> None:
+        self.entries = entries
+        self.max_chars = max_chars
+        self._items: OrderedDict[tuple[int, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def html(self, revision_id: int, item: str, text: str) -> str:
+        key = (revision_id, item)
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        rendered = markdown.render(text)
+        if len(text) <= self.max_chars:
+            with self._lock:
+                self._items[key] = rendered
+                while len(self._items) > self.entries:
+                    self._items.popitem(last=False)
+        return rendered
+
+
+RENDERED = _RenderedMarkdown()
 
 
 def product_url(organization: str, slug: str) -> str:
@@ -120,6 +152,10 @@ def product(listing: Listing, *, host: str) -> dict[str, Any]:
     sla = m.get("sla") or {}
     category = m.get("category") or None
     platforms = dict(Platform.choices)
+
+    def _html(item: str) -> str:
+        return RENDERED.html(listing.revision_id, item, str(m.get(item) or ""))
+
     tiers = []
     for tier in m.get("tiers") or []:
         pulls = []
@@ -157,7 +193,7 @@ def product(listing: Listing, *, host: str) -> dict[str, Any]:
         },
         "short_description": str(m.get("short_description") or ""),
         "long_description": str(m.get("long_description") or ""),
-        "long_description_html": markdown.render(str(m.get("long_description") or "")),
+        "long_description_html": _html("long_description"),
         "category": (
             {
                 "slug": str(category.get("slug")),
@@ -176,9 +212,9 @@ def product(listing: Listing, *, host: str) -> dict[str, Any]:
         "support_url": str(m.get("support_url") or ""),
         "support_email": str(m.get("support_email") or ""),
         "self_help": str(m.get("self_help") or ""),
-        "self_help_html": markdown.render(str(m.get("self_help") or "")),
+        "self_help_html": _html("self_help"),
         "install_instructions": str(m.get("install_instructions") or ""),
-        "install_instructions_html": markdown.render(str(m.get("install_instructions") or "")),
+        "install_instructions_html": _html("install_instructions"),
         "license_url": str(m.get("license_url") or ""),
         "sla": {
             "hours": str(sla.get("hours") or ""),
