@@ -18,12 +18,14 @@ decides a result is left to the database's own text handling:
   queries ``term:A`` and a second vector for the long description). Ties are broken by
   popularity (``pulls``), then the newest first publication, then the listing id.
 
-Tables: ``SearchEntry`` (one row per live listing: what a result card shows and the sort
-keys), ``SearchFacet`` (one row per listing and facet value; every filter is one of these)
-and ``SearchFacetCount`` (counts of each facet value over the whole catalogue, kept by
-database triggers, so the unfiltered storefront never counts 100,000 rows). The text lives
-in the FTS5 table ``catalog_search_fts`` on SQLite, and in the columns ``document`` and
-``body`` of ``catalog_searchentry`` on PostgreSQL (migration ``0003_search``).
+Tables: ``SearchEntry`` (one narrow row per live listing: the filters and the sort keys),
+``SearchTag`` (one row per listing and tag), ``SearchCard`` (what a result card shows, read
+only for the page of results), ``SearchFacetCount`` (counts of each facet value over the
+whole catalogue, kept by database triggers, so the unfiltered storefront never counts
+100,000 rows) and ``SearchState`` (a token that changes with the index, so cached results
+are never stale). The text lives in the FTS5 table ``catalog_search_fts`` on SQLite, and
+in the columns ``document`` and ``body`` of ``catalog_searchentry`` on PostgreSQL
+(migration ``0003_search``).
 
 Only live listings have rows: :func:`reindex_listing` is called by whatever changes a
 listing (publishing, unpublishing, taking down, certification) inside its transaction.
