@@ -106,14 +106,17 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
 @pytest.fixture
 def screenshots() -> Any:
-    """Save full-page screenshots when PORTSIDE_SCREENSHOTS names a directory."""
-    target = os.environ.get("PORTSIDE_SCREENSHOTS")
+    """Save full-page screenshots as test artefacts: in ``test-artifacts/screenshots`` of
+    the checkout, or in the directory PORTSIDE_SCREENSHOTS names."""
+    target = Path(os.environ.get("PORTSIDE_SCREENSHOTS") or ARTIFACTS)
 
     def shoot(page: Any, name: str) -> None:
-        if target:
-            Path(target).mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
+        target.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target / f"{name}.png"), full_page=True)
 
     return shoot

@@ -7,6 +7,7 @@ customer. A tier's pull commands name the repositories and tags the tier grants.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
@@ -59,18 +60,17 @@ def _from_price(tiers: list[dict[str, Any]]) -> str:
 
 
 class _RenderedMarkdown:
-    """The HTML of a revision's Markdown items, kept for the most recently shown
-    revisions. A revision never changes, so its HTML never goes stale; bounded by count
-    and by the size of what it keeps."""
+    """The HTML of the Markdown most recently shown, keyed by a digest of the text, so a
+    changed text is rendered afresh; bounded by count and by the size of what it keeps."""
 
     def __init__(self, entries: int = 2048, max_chars: int = 20_000) -> None:
         self.entries = entries
         self.max_chars = max_chars
-        self._items: OrderedDict[tuple[int, str], str] = OrderedDict()
+        self._items: OrderedDict[bytes, str] = OrderedDict()
         self._lock = threading.Lock()
 
-    def html(self, revision_id: int, item: str, text: str) -> str:
-        key = (revision_id, item)
+    def html(self, text: str) -> str:
+        key = hashlib.blake2b(text.encode(), digest_size=16).digest()
         with self._lock:
             found = self._items.get(key)
             if found is not None:
@@ -154,7 +154,7 @@ def product(listing: Listing, *, host: str) -> dict[str, Any]:
     platforms = dict(Platform.choices)
 
     def _html(item: str) -> str:
-        return RENDERED.html(listing.revision_id, item, str(m.get(item) or ""))
+        return RENDERED.html(str(m.get(item) or ""))
 
     tiers = []
     for tier in m.get("tiers") or []:
