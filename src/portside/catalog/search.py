@@ -622,14 +622,14 @@ def _matching(terms: list[str]) -> tuple[str, list[Any]]:
     # One match finds the listings; each field's column-filtered match is built once
     # into a set that scores them. Cheaper than a union of six matches grouped by id.
     expression = _fts_expression(terms)
-    scores = " + ".join(
+    weighted = " + ".join(
         f"{WEIGHTS[name]} * (rowid IN (SELECT rowid FROM catalog_search_fts "  # noqa: S608
         "WHERE catalog_search_fts MATCH %s))"
         for name in FIELDS
     )
     params = [f"{{{name}}} : ({expression})" for name in FIELDS] + [expression]
     sql = (
-        f"SELECT rowid AS id, {scores} AS score FROM catalog_search_fts "  # noqa: S608
+        f"SELECT rowid AS id, {weighted} AS score FROM catalog_search_fts "  # noqa: S608
         "WHERE catalog_search_fts MATCH %s"
     )
     return sql, params
