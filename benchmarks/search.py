@@ -28,7 +28,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.loopback import free_port, wait_http  # noqa: E402
+
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 
 # Product topics: what a listing is about, what customers search for.
@@ -241,25 +244,6 @@ def queries(
 
 
 CATEGORIES: list[tuple[str, str]] = []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def percentile(values: list[float], p: float) -> float:

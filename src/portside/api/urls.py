@@ -9,8 +9,9 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from portside.accounts.api import router as accounts_router
-from portside.api.problems import invalid_input
+from portside.api.problems import invalid_input, refused
 from portside.catalog.api import router as catalog_router
+from portside.core.errors import PortsideError
 from portside.moderation.api import router as moderation_router
 from portside.publishers.api import router as publishers_router
 from portside.scanning.api import router as scanning_router
@@ -54,6 +55,13 @@ def _problem(request: HttpRequest, exc: HttpError) -> Any:
     )
     response["Content-Type"] = "application/problem+json"
     return response
+
+
+@api.exception_handler(PortsideError)
+def _refused(request: HttpRequest, exc: PortsideError) -> Any:
+    """A domain error a service raised: one problem per kind (403, 404, 409, 422), so
+    views call services without translating each refusal themselves."""
+    return refused(exc)
 
 
 @api.exception_handler(ValidationError)

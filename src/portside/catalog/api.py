@@ -31,7 +31,6 @@ from portside.api.problems import (
     input_problems,
     not_found,
     problem,
-    refused,
 )
 from portside.catalog import manifest as items
 from portside.catalog import services
@@ -48,7 +47,6 @@ from portside.catalog.models import (
 )
 from portside.core import media
 from portside.core.errors import (
-    PortsideError,
     ValidationFailed,
 )
 from portside.core.images import MAX_BYTES
@@ -487,12 +485,7 @@ def product_create(request: HttpRequest, org: str, body: ProductIn) -> Any:
     organization = organization_for(request, org)
     if organization is None:
         return not_found(_NO_ORG)
-    try:
-        product = services.create_product(
-            organization=organization, name=body.name, **_who(request)
-        )
-    except PortsideError as exc:
-        return refused(exc)
+    product = services.create_product(organization=organization, name=body.name, **_who(request))
     return Status(201, product_out(product))
 
 
@@ -523,10 +516,7 @@ def product_update(request: HttpRequest, org: str, slug: str, body: ProductPatch
         key: (_CLEARED.get(key, "") if value is None else value)
         for key, value in body.model_dump(exclude_unset=True).items()
     }
-    try:
-        product = services.update_product(product=product, **_who(request), **fields)
-    except PortsideError as exc:
-        return refused(exc)
+    product = services.update_product(product=product, **_who(request), **fields)
     return product_out(product)
 
 
@@ -540,10 +530,7 @@ def product_delete(request: HttpRequest, org: str, slug: str) -> Any:
     product = product_for(request, org, slug)
     if product is None:
         return not_found(_NO_PRODUCT)
-    try:
-        services.delete_product(product=product, **_who(request))
-    except PortsideError as exc:
-        return refused(exc)
+    services.delete_product(product=product, **_who(request))
     return Status(204, None)
 
 
@@ -575,10 +562,7 @@ def product_icon(request: HttpRequest, org: str, slug: str) -> Any:
     data = _raw_body(request, "icon")
     if isinstance(data, JsonResponse):
         return data
-    try:
-        product = services.set_icon(product=product, data=data, **_who(request))
-    except PortsideError as exc:
-        return refused(exc)
+    product = services.set_icon(product=product, data=data, **_who(request))
     return product_out(product)
 
 
@@ -597,10 +581,7 @@ def screenshot_add(request: HttpRequest, org: str, slug: str, caption: Query[str
     data = _raw_body(request, "screenshots")
     if isinstance(data, JsonResponse):
         return data
-    try:
-        shot = services.add_screenshot(product=product, data=data, caption=caption, **_who(request))
-    except PortsideError as exc:
-        return refused(exc)
+    shot = services.add_screenshot(product=product, data=data, caption=caption, **_who(request))
     return Status(201, _screenshot_out(shot))
 
 
@@ -617,10 +598,7 @@ def screenshot_remove(request: HttpRequest, org: str, slug: str, screenshot_id: 
     shot = Screenshot.objects.filter(product=product, pk=screenshot_id).first()
     if shot is None:
         return not_found("No such screenshot.")
-    try:
-        services.remove_screenshot(screenshot=shot, **_who(request))
-    except PortsideError as exc:
-        return refused(exc)
+    services.remove_screenshot(screenshot=shot, **_who(request))
     return Status(204, None)
 
 
@@ -637,12 +615,9 @@ def source_set(request: HttpRequest, org: str, slug: str, body: SourceIn) -> Any
     product = product_for(request, org, slug)
     if product is None:
         return not_found(_NO_PRODUCT)
-    try:
-        source = services.set_source(
-            product=product, repository=body.repository, tags=body.tags, **_who(request)
-        )
-    except PortsideError as exc:
-        return refused(exc)
+    source = services.set_source(
+        product=product, repository=body.repository, tags=body.tags, **_who(request)
+    )
     return _source_out(source)
 
 
@@ -663,28 +638,22 @@ def source_remove(request: HttpRequest, org: str, slug: str, source_id: int) -> 
     )
     if source is None:
         return not_found("No such source.")
-    try:
-        services.remove_source(source=source, **_who(request))
-    except PortsideError as exc:
-        return refused(exc)
+    services.remove_source(source=source, **_who(request))
     return Status(204, None)
 
 
 def _save_tier(request: HttpRequest, product: Product, body: TierIn, tier: Tier | None) -> Any:
-    try:
-        saved = services.save_tier(
-            product=product,
-            name=body.name,
-            description=body.description,
-            price=body.price,
-            currency=body.currency,
-            billing_period=body.billing_period,
-            access=[(a.repository, a.tags) for a in body.access],
-            tier=tier,
-            **_who(request),
-        )
-    except PortsideError as exc:
-        return refused(exc)
+    saved = services.save_tier(
+        product=product,
+        name=body.name,
+        description=body.description,
+        price=body.price,
+        currency=body.currency,
+        billing_period=body.billing_period,
+        access=[(a.repository, a.tags) for a in body.access],
+        tier=tier,
+        **_who(request),
+    )
     return _tier_out(
         Tier.objects.prefetch_related(
             Prefetch("access", TierAccess.objects.select_related("source__repository"))
@@ -739,10 +708,7 @@ def tier_delete(request: HttpRequest, org: str, slug: str, tier_id: int) -> Any:
     )
     if tier is None:
         return not_found("No such tier.")
-    try:
-        services.delete_tier(tier=tier, **_who(request))
-    except PortsideError as exc:
-        return refused(exc)
+    services.delete_tier(tier=tier, **_who(request))
     return Status(204, None)
 
 
@@ -808,8 +774,5 @@ def product_unpublish(request: HttpRequest, org: str, slug: str) -> Any:
     product = product_for(request, org, slug)
     if product is None:
         return not_found(_NO_PRODUCT)
-    try:
-        listing = services.unpublish(product=product, **_who(request))
-    except PortsideError as exc:
-        return refused(exc)
+    listing = services.unpublish(product=product, **_who(request))
     return listing_out(listing)

@@ -27,7 +27,6 @@ from portside.api.problems import (
     input_problems,
     not_found,
     problem,
-    refused,
 )
 from portside.catalog import api as catalog_api
 from portside.catalog import services as catalog
@@ -43,7 +42,7 @@ from portside.catalog.api import (
 )
 from portside.catalog.manifest import FIELDS, diff
 from portside.catalog.models import Listing, Product, Revision
-from portside.core.errors import PermissionDenied, PortsideError, ValidationFailed
+from portside.core.errors import PermissionDenied, ValidationFailed
 from portside.core.origin import from_request
 from portside.moderation import services
 from portside.moderation.models import OPEN_STATES, WAITING_FOR_REVIEW, State, Submission
@@ -294,10 +293,7 @@ def product_submit(request: HttpRequest, org: str, slug: str) -> Any:
     product = product_for(request, org, slug)
     if product is None:
         return not_found("No such product.")
-    try:
-        submission = services.submit(product=product, **_who(request))
-    except PortsideError as exc:
-        return refused(exc)
+    submission = services.submit(product=product, **_who(request))
     return _out(request, submission)
 
 
@@ -327,12 +323,9 @@ def submission_comment(request: HttpRequest, submission_id: int, body: CommentIn
     submission = _submission(request, submission_id)
     if submission is None:
         return not_found(_NO_SUBMISSION)
-    try:
-        made = services.comment(
-            submission=submission, body=body.body, field=body.field, **_who(request)
-        )
-    except PortsideError as exc:
-        return refused(exc)
+    made = services.comment(
+        submission=submission, body=body.body, field=body.field, **_who(request)
+    )
     return Status(201, _comment_out(made))
 
 
@@ -340,10 +333,7 @@ def _move(request: HttpRequest, submission_id: int, move: Any) -> Any:
     submission = _submission(request, submission_id)
     if submission is None:
         return not_found(_NO_SUBMISSION)
-    try:
-        moved = move(submission)
-    except PortsideError as exc:
-        return refused(exc)
+    moved = move(submission)
     return _out(request, moved)
 
 
@@ -505,8 +495,5 @@ def listing_take_down(request: HttpRequest, org: str, slug: str, body: TakeDownI
     product = product_for(request, org, slug)
     if product is None:
         return not_found("No such listing.")
-    try:
-        listing = catalog.take_down(product=product, reason=body.reason, **_who(request))
-    except PortsideError as exc:
-        return refused(exc)
+    listing = catalog.take_down(product=product, reason=body.reason, **_who(request))
     return listing_out(listing)

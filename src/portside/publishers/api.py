@@ -19,11 +19,10 @@ from pydantic import ConfigDict
 from portside.accounts import permissions
 from portside.accounts.models import Organization, User
 from portside.api.auth import TokenAuth, read_auth
-from portside.api.problems import READ_ERRORS, WRITE_ERRORS, input_problems, problem, refused
+from portside.api.problems import READ_ERRORS, WRITE_ERRORS, input_problems, problem
 from portside.core.errors import (
     NotFound,
     PermissionDenied,
-    PortsideError,
     ValidationFailed,
 )
 from portside.core.images import MAX_BYTES
@@ -130,15 +129,12 @@ def profile_update(request: HttpRequest, org: str, body: ProfileIn) -> Any:
     organization = _organization(request, org)
     if organization is None:
         return problem(404, _NO_ORG, code=NotFound.code)
-    try:
-        profile = services.update_profile(
-            organization=organization,
-            acting=_acting(request),
-            origin=from_request(request),
-            **body.model_dump(exclude_unset=True),
-        )
-    except PortsideError as exc:
-        return refused(exc)
+    profile = services.update_profile(
+        organization=organization,
+        acting=_acting(request),
+        origin=from_request(request),
+        **body.model_dump(exclude_unset=True),
+    )
     return _out(profile)
 
 
@@ -176,15 +172,12 @@ def profile_logo(request: HttpRequest, org: str) -> Any:
             code=ValidationFailed.code,
             field="logo",
         )
-    try:
-        profile = services.set_logo(
-            organization=organization,
-            data=data,
-            acting=_acting(request),
-            origin=from_request(request),
-        )
-    except PortsideError as exc:
-        return refused(exc)
+    profile = services.set_logo(
+        organization=organization,
+        data=data,
+        acting=_acting(request),
+        origin=from_request(request),
+    )
     return _out(profile)
 
 
@@ -198,15 +191,12 @@ def profile_verify_email(request: HttpRequest, org: str) -> Any:
     organization = _organization(request, org)
     if organization is None:
         return problem(404, _NO_ORG, code=NotFound.code)
-    try:
-        profile, _ = services.send_email_verification(
-            organization=organization,
-            acting=_acting(request),
-            origin=from_request(request),
-            base_url=request.build_absolute_uri("/").rstrip("/"),
-        )
-    except PortsideError as exc:
-        return refused(exc)
+    profile, _ = services.send_email_verification(
+        organization=organization,
+        acting=_acting(request),
+        origin=from_request(request),
+        base_url=request.build_absolute_uri("/").rstrip("/"),
+    )
     assert profile.email_secret_expires_at is not None
     return Status(
         202, VerificationOut(email=profile.email, expires_at=profile.email_secret_expires_at)
