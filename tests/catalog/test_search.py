@@ -8,6 +8,7 @@ asserted for a set of queries over the shared catalogue (``factories.CATALOGUE``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -593,3 +594,52 @@ def test_both_backends_give_the_recorded_results(catalogue: dict[str, Any]) -> N
     assert set(recorded) == set(expected)
     for key, value in recorded.items():
         assert value == expected[key], f"{connection.vendor}: {key}"
+
+
+# --- the columns that order and count the matches ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_columns_follow_every_change_to_the_index(catalogue: dict[str, Any]) -> None:
+    """Filters and facets come from columns loaded once per index token: a change to the
+    index is seen by the very next query, in the same process."""
+    search.RESULT_CACHE.clear()
+    before = search.search("", category="databases")
+    listing = catalogue["acme/postgres"]
+    withdraw(listing, ListingState.UNPUBLISHED)
+    after = search.search("", category="databases")
+    assert after.total == before.total - 1
+    assert "acme/postgres" not in ids(after)
+    republish(listing, name="Acme PostgreSQL 17")
+    assert search.search("", category="databases").total == before.total
+
+
+@pytest.mark.django_db
+def test_a_value_holding_the_separator_is_still_counted(catalogue: dict[str, Any]) -> None:
+    """The columns are read as one joined string per column; a category that holds the
+    separator makes that column be read row by row instead, with the same result."""
+    from portside.catalog.search import SearchEntry
+
+    listing = catalogue["acme/postgres"]
+    SearchEntry.objects.filter(pk=listing.pk).update(category="odd\x1fslug")
+    search._changed()
+    found = search.search("", category="odd\x1fslug")
+    assert ids(found) == ["acme/postgres"]
+    assert [f.value for f in search.search("postgres").facets.categories].count("odd\x1fslug") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_leaves_the_planner_settings_as_they_were(db: Any) -> None:
+    """On PostgreSQL the match turns sequential scans off for its own statement only: the
+    session's setting is the same after a search, inside a transaction or not."""
+    from django.db import transaction
+
+    build_catalogue()
+    with connection.cursor() as cursor:
+        for inside in (False, True):
+            with transaction.atomic() if inside else contextlib.nullcontext():
+                assert search.search("postgres").total == 9
+                if connection.vendor == "postgresql":
+                    cursor.execute("SHOW enable_seqscan")
+                    assert cursor.fetchone()[0] == "on"
+            search.RESULT_CACHE.clear()

@@ -18,14 +18,21 @@ decides a result is left to the database's own text handling:
   queries ``term:A`` and a second vector for the long description). Ties are broken by
   popularity (``pulls``), then the newest first publication, then the listing id.
 
+The database finds and scores the matches (FTS5, or the GIN indexes of the vectors) and
+returns them as one row of comma-separated lists, which costs far less to fetch than a
+row per match. Filtering, ordering and counting the facets of tens of thousands of matches
+is done in memory over :class:`_Columns`: each live listing's filters and popularity rank
+as NumPy arrays, loaded once per index token (a few hundred milliseconds at 100,000
+listings, paid by the first query after a change).
+
 Tables: ``SearchEntry`` (one narrow row per live listing: the filters and the sort keys),
 ``SearchTag`` (one row per listing and tag), ``SearchCard`` (what a result card shows, read
 only for the page of results), ``SearchFacetCount`` (counts of each facet value over the
 whole catalogue, kept by database triggers, so the unfiltered storefront never counts
 100,000 rows) and ``SearchState`` (a token that changes with the index, so cached results
-are never stale). The text lives in the FTS5 table ``catalog_search_fts`` on SQLite, and
-in the columns ``document`` and ``body`` of ``catalog_searchentry`` on PostgreSQL
-(migration ``0003_search``).
+and columns are never stale). The text lives in the FTS5 table ``catalog_search_fts`` on
+SQLite, and in the columns ``document`` and ``body`` of ``catalog_searchtext`` on
+PostgreSQL (migration ``0003_search``).
 
 Only live listings have rows: :func:`reindex_listing` is called by whatever changes a
 listing (publishing, unpublishing, taking down, certification) inside its transaction.
@@ -45,6 +52,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import numpy as np
 from django.db import connection, models, transaction
 from django.db.models import Sum
 
@@ -596,43 +604,68 @@ def _tsquery(terms: Sequence[str], label: str = "") -> str:
 
 
 def _matching(terms: list[str]) -> tuple[str, list[Any]]:
-    """SQL of ``m(id, score)``: the listings holding every term, with their score."""
+    """SQL of one row of comma-separated lists (see :func:`_numbers`). On SQLite: the ids
+    of the listings holding every term, then for each field of :data:`FIELDS` the ids of
+    those whose field holds every term on its own. On PostgreSQL: the ids of the listings
+    holding every term and, aligned with them, their scores."""
     if connection.vendor == "postgresql":
-        # Each term is looked up in the GIN indexes of both vectors (one bitmap per term,
-        # intersected); the weight-restricted queries then score the rows found.
+        # The GIN indexes find the listings (a bitmap per term and vector); one pass over
+        # the rows found scores them with the weight-restricted queries.
         params: list[Any] = []
         scores = []
         for name, label in _PG_LABELS.items():
-            scores.append(f"(t.document @@ to_tsquery('simple', %s))::int * {WEIGHTS[name]}")
+            scores.append(f"(document @@ %s::tsquery)::int * {WEIGHTS[name]}")
             params.append(_tsquery(terms, label))
-        scores.append(f"(t.body @@ to_tsquery('simple', %s))::int * {WEIGHTS['long']}")
+        scores.append(f"(body @@ %s::tsquery)::int * {WEIGHTS['long']}")
         params.append(_tsquery(terms))
         conditions = []
         for n, term in enumerate(terms):
             one = _tsquery([term]) if n == len(terms) - 1 else f"'{term}'"
-            conditions.append(
-                "(t.document @@ to_tsquery('simple', %s) OR t.body @@ to_tsquery('simple', %s))"
-            )
+            conditions.append("(document @@ %s::tsquery OR body @@ %s::tsquery)")
             params += [one, one]
         sql = (
-            f"SELECT t.listing_id AS id, {' + '.join(scores)} AS score "  # noqa: S608
-            f"FROM catalog_searchtext t WHERE {' AND '.join(conditions)}"
+            "SELECT string_agg(listing_id::text, ','), "  # noqa: S608
+            f"string_agg(({' + '.join(scores)})::text, ',') "
+            f"FROM catalog_searchtext WHERE {' AND '.join(conditions)}"
         )
         return sql, params
-    # One match finds the listings; each field's column-filtered match is built once
-    # into a set that scores them. Cheaper than a union of six matches grouped by id.
     expression = _fts_expression(terms)
-    weighted = " + ".join(
-        f"{WEIGHTS[name]} * (rowid IN (SELECT rowid FROM catalog_search_fts "  # noqa: S608
-        "WHERE catalog_search_fts MATCH %s))"
-        for name in FIELDS
-    )
-    params = [f"{{{name}}} : ({expression})" for name in FIELDS] + [expression]
-    sql = (
-        f"SELECT rowid AS id, {weighted} AS score FROM catalog_search_fts "  # noqa: S608
-        "WHERE catalog_search_fts MATCH %s"
+    params = [expression] + [f"{{{name}}} : ({expression})" for name in FIELDS]
+    sql = "SELECT " + ", ".join(  # noqa: S608
+        "(SELECT group_concat(rowid, ',') FROM catalog_search_fts "
+        "WHERE catalog_search_fts MATCH %s)"
+        for _ in params
     )
     return sql, params
+
+
+def _match(cursor: Any, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of the listings holding every term, ascending, and their scores: the sum of
+    the weights of the fields that hold every term on their own."""
+    sql, params = _matching(terms)
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            # The planner prices a match per row as cheap, so for a broad term it prefers
+            # reading the whole table and testing every vector, at twice the time of the
+            # GIN bitmaps; the matching conditions can always use the indexes.
+            cursor.execute(
+                "SELECT current_setting('enable_seqscan'), "
+                "set_config('enable_seqscan', 'off', true)"
+            )
+            (before, _) = cursor.fetchone()
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+            cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [before])
+        ids, scores = _numbers(row[0]), _numbers(row[1])
+        order = np.argsort(ids, kind="stable")
+        return ids[order], scores[order]
+    cursor.execute(sql, params)
+    row = cursor.fetchone()
+    ids = np.sort(_numbers(row[0]))
+    scores = np.zeros(len(ids), dtype=np.int64)
+    for name, listed in zip(FIELDS, row[1:], strict=True):
+        scores += WEIGHTS[name] * np.isin(ids, _numbers(listed), assume_unique=True)
+    return ids, scores
 
 
 def _order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -695,7 +728,7 @@ def run(query: Query) -> Results:
             cursor.execute("SELECT key, count FROM catalog_searchfacetcount WHERE count > 0")
             counts = [(str(k), int(n)) for k, n in cursor.fetchall()]
         else:
-            hits, counts = _search(cursor, query, terms)
+            hits, counts = _search(cursor, query, terms, COLUMNS.get(cursor, key[0]))
     results = Results(query=query, total=_total(counts), hits=hits, facets=_facets(counts))
     RESULT_CACHE.put(key, results)
     return results
@@ -731,54 +764,263 @@ def _filters(query: Query) -> tuple[str, list[Any]]:
     return " AND ".join(sql) or "1 = 1", params
 
 
-def _search(cursor: Any, query: Query, terms: list[str]) -> tuple[list[Hit], list[tuple[str, int]]]:
-    where, params = _filters(query)
+def _search(
+    cursor: Any, query: Query, terms: list[str], columns: _Columns
+) -> tuple[list[Hit], list[tuple[str, int]]]:
+    """One page of the listings matching ``terms`` and the filters, and the facet counts
+    over all of them. The database finds and scores the matches; the columns filter,
+    order and count them."""
     if terms:
-        matching, match_params = _matching(terms)
-        source = f"({matching}) AS m JOIN catalog_searchentry e ON e.listing_id = m.id"
-        score = "m.score"
+        ids, scores = _match(cursor, terms)
+        ranks, known = columns.ranks(ids)
+        scores = scores[known]
     else:
-        source, match_params, score = "catalog_searchentry e", [], "0"
-    sql = (
-        "WITH f AS MATERIALIZED ("  # noqa: S608
-        f"SELECT e.listing_id AS id, {score} AS score, e.pulls, e.first_published_at, "
-        "e.certified, e.category, e.publisher, e.free, e.paid "
-        f"FROM {source} WHERE {where}) "
-        "SELECT 0, '', id, score, pulls, first_published_at, certified FROM "
-        "(SELECT * FROM f ORDER BY score DESC, pulls DESC, first_published_at DESC, id "
-        "LIMIT %s OFFSET %s) AS page "
-        "UNION ALL SELECT 1, category, COUNT(*), NULL, NULL, NULL, NULL FROM f "
-        "WHERE category <> '' GROUP BY category "
-        "UNION ALL SELECT 2, publisher, COUNT(*), NULL, NULL, NULL, NULL FROM f "
-        "GROUP BY publisher "
-        # f drives the join: each match looks its tags up by listing, instead of SQLite
-        # walking every tag of the catalogue in tag order to save the sort of GROUP BY.
-        "UNION ALL SELECT 3, t.tag, COUNT(*), NULL, NULL, NULL, NULL FROM f "
-        "CROSS JOIN catalog_searchtag t WHERE t.listing_id = f.id GROUP BY t.tag "
-        # Counts only in columns whose first branch has no type that SQLite converts.
-        "UNION ALL SELECT 4, '', COUNT(*), COUNT(*) FILTER (WHERE free), "
-        "COUNT(*) FILTER (WHERE paid), NULL, NULL FROM f "
-        "UNION ALL SELECT 5, '', COUNT(*), NULL, NULL, NULL, NULL FROM f WHERE certified"
+        ranks = np.arange(columns.size, dtype=np.int64)
+        scores = np.zeros(columns.size, dtype=np.int64)
+    keep = columns.keep(ranks, query)
+    if keep is not None:
+        ranks, scores = ranks[keep], scores[keep]
+    # Best score first, then popularity order, which the ranks are.
+    key = (MAX_SCORE - scores) * max(columns.size, 1) + ranks
+    start = (query.page - 1) * query.page_size
+    end = min(start + query.page_size, len(key))
+    order = np.empty(0, dtype=np.int64)
+    if start < end < len(key):
+        head = np.argpartition(key, end - 1)[:end]
+        order = head[np.argsort(key[head], kind="stable")][start:]
+    elif start < end:
+        order = np.argsort(key, kind="stable")[start:end]
+    rows = [
+        (
+            int(columns.ids[rank]),
+            int(score),
+            int(columns.pulls[rank]),
+            None,
+            bool(columns.certified[rank]),
+        )
+        for rank, score in zip(ranks[order].tolist(), scores[order].tolist(), strict=True)
+    ]
+    hits = _hits(cursor, rows, ordered=True)
+    return hits, columns.counts(ranks)
+
+
+# Highest score a listing can have: every field holds every term.
+MAX_SCORE = sum(WEIGHTS.values())
+
+
+class _Columns:
+    """The live listings' filters and sort order as arrays, for ordering and counting
+    the matches of a query (tens of thousands of them for a broad query) in memory instead
+    of in SQL. Position ``r`` in each array is the listing ``r``-th in popularity order
+    (pulls, then newest first publication, then id): a listing's rank. Loaded from
+    SearchEntry and SearchTag, once per index token."""
+
+    def __init__(
+        self,
+        token: str,
+        entries: Sequence[np.ndarray],
+        values: dict[str, list[str]],
+        tags: Sequence[Sequence[Any]],
+    ) -> None:
+        """``entries``: the ids, pulls, first publications (microseconds since the epoch),
+        certified, free and paid flags of every entry; ``values``: their category and
+        publisher, aligned with them; ``tags``: each tag with the comma-separated ids of
+        its listings."""
+        self.token = token
+        self._name_order: dict[str, np.ndarray] = {}
+        ids, pulls, published, certified, free, paid = entries
+        self.size = len(ids)
+        # Popularity order: most pulls, then newest first publication, then lowest id.
+        order = np.lexsort((ids, -published, -pulls))
+        self.ids = ids[order]
+        self.pulls = pulls[order]
+        self.certified = certified[order].astype(bool)
+        self.free = free[order].astype(bool)
+        self.paid = paid[order].astype(bool)
+        by_id = np.argsort(self.ids, kind="stable")
+        self._sorted_ids = self.ids[by_id]
+        self._rank_of_sorted = by_id.astype(np.int64)
+        self.categories, self.category = self._codes(values["category"], order)
+        self.publishers, self.publisher = self._codes(values["publisher"], order)
+        self.tags = [str(tag) for tag, _ in tags]
+        self._tag_code = {tag: n for n, tag in enumerate(self.tags)}
+        per_tag = [_numbers(ids) for _, ids in tags]
+        listed = np.concatenate(per_tag) if per_tag else np.empty(0, dtype=np.int64)
+        ranks, known = self.ranks(listed)
+        # Where each tag's ranks start, counting only the listings that are indexed.
+        self._tag_starts = np.zeros(len(per_tag) + 1, dtype=np.int64)
+        bounds = np.cumsum([len(r) for r in per_tag], dtype=np.int64)
+        kept = np.concatenate(([0], np.cumsum(known, dtype=np.int64)))
+        self._tag_starts[1:] = kept[bounds]
+        self._tag_ranks = ranks
+
+    @staticmethod
+    def _codes(values: list[str], order: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The distinct values of a single-valued column, and each listing's value as its
+        position among them, in rank order."""
+        if not values:
+            return [], np.empty(0, dtype=np.int64)
+        names, codes = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+        return [str(name) for name in names], codes.astype(np.int64)[order]
+
+    def ranks(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ranks of the listings ``ids`` that are indexed, and which of ``ids`` are."""
+        if not self.size:
+            return np.empty(0, dtype=np.int64), np.zeros(len(ids), dtype=bool)
+        where = np.minimum(np.searchsorted(self._sorted_ids, ids), self.size - 1)
+        known = self._sorted_ids[where] == ids
+        return self._rank_of_sorted[where[known]], known
+
+    def _tagged(self, tag: str) -> np.ndarray:
+        code = self._tag_code.get(tag)
+        if code is None:
+            return np.empty(0, dtype=np.int64)
+        return self._tag_ranks[self._tag_starts[code] : self._tag_starts[code + 1]]
+
+    def keep(self, ranks: np.ndarray, query: Query) -> np.ndarray | None:
+        """Which of ``ranks`` pass the query's filters (None: all of them)."""
+        if not query.has_filters:
+            return None
+        keep = np.ones(len(ranks), dtype=bool)
+        for value, names, codes in (
+            (query.category, self.categories, self.category),
+            (query.publisher, self.publishers, self.publisher),
+        ):
+            if value:
+                code = names.index(value) if value in names else len(names)  # none
+                keep &= codes[ranks] == code
+        if query.price == "free":
+            keep &= self.free[ranks]
+        if query.price == "paid":
+            keep &= self.paid[ranks]
+        if query.certified:
+            keep &= self.certified[ranks]
+        if query.tag:
+            tagged = np.zeros(self.size, dtype=bool)
+            tagged[self._tagged(query.tag)] = True
+            keep &= tagged[ranks]
+        return keep
+
+    def counts(self, ranks: np.ndarray) -> list[tuple[str, int]]:
+        """Facet counts over the listings ``ranks``, as SearchFacetCount keys them."""
+        counts = [
+            ("all", len(ranks)),
+            ("price:free", int(self.free[ranks].sum())),
+            ("price:paid", int(self.paid[ranks].sum())),
+            ("certified", int(self.certified[ranks].sum())),
+        ]
+        for kind, names, codes in (
+            ("category", self.categories, self.category),
+            ("publisher", self.publishers, self.publisher),
+        ):
+            per = np.bincount(codes[ranks], minlength=len(names))
+            counts += self._top(kind, names, per)
+        if len(self._tag_ranks):
+            chosen = np.zeros(self.size, dtype=bool)
+            chosen[ranks] = True
+            running = np.zeros(len(self._tag_ranks) + 1, dtype=np.int64)
+            np.cumsum(chosen[self._tag_ranks], out=running[1:])
+            per_tag = running[self._tag_starts[1:]] - running[self._tag_starts[:-1]]
+            counts += self._top("tag", self.tags, per_tag)
+        return counts
+
+    def _top(self, kind: str, names: list[str], per: np.ndarray) -> list[tuple[str, int]]:
+        """The counted values of a facet: every category, the :data:`FACET_LIMIT` most
+        frequent tags and publishers (ties by value, as :func:`_facets` orders them)."""
+        codes = np.flatnonzero(per)
+        if kind == "category":
+            return [(f"category:{names[c]}", int(per[c])) for c in codes.tolist() if names[c]]
+        if len(codes) > FACET_LIMIT:
+            by_name = self._name_order.get(kind)
+            if by_name is None:
+                by_name = np.empty(len(names), dtype=np.int64)
+                by_name[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+                self._name_order[kind] = by_name
+            codes = codes[np.lexsort((by_name[codes], -per[codes]))[:FACET_LIMIT]]
+        return [(f"{kind}:{names[c]}", int(per[c])) for c in codes.tolist()]
+
+
+class _ColumnCache:
+    """The columns of the current index token, per database connection alias: loaded by
+    the first query after a change, shared by the threads of a process."""
+
+    def __init__(self) -> None:
+        self._columns: dict[str, _Columns] = {}
+        self._lock = threading.Lock()
+
+    def get(self, cursor: Any, token: str) -> _Columns:
+        alias = connection.alias
+        found = self._columns.get(alias)
+        if found is not None and found.token == token:
+            return found
+        with self._lock:
+            found = self._columns.get(alias)
+            if found is None or found.token != token:
+                found = _load_columns(cursor, token)
+                self._columns[alias] = found
+            return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._columns.clear()
+
+
+COLUMNS = _ColumnCache()
+
+
+def _numbers(text: str | None) -> np.ndarray:
+    """The integers of a comma-separated list, as one aggregate query returns them: one
+    string instead of a row per value, which costs far more to fetch."""
+    return np.fromstring(text or "", dtype=np.int64, sep=",")
+
+
+def _load_columns(cursor: Any, token: str) -> _Columns:
+    """The columns of the index as it is now: each column of SearchEntry as one string
+    (aligned, since one aggregate reads them all in the same row order), and each tag with
+    the ids of its listings."""
+    if connection.vendor == "postgresql":
+        ids = "string_agg({}::text, ',')"
+        texts = "string_agg({}, chr(31))"
+        published = "(extract(epoch FROM first_published_at) * 1000000)::bigint"
+        flag = "{}::int"
+    else:
+        ids = "group_concat({}, ',')"
+        texts = "group_concat({}, char(31))"
+        published = "first_published_at"
+        flag = "{}"
+    numbers = ("listing_id", "pulls", published, *(flag.format(f) for f in FLAGS))
+    columns = [ids.format(c) for c in numbers] + [texts.format(c) for c in _TEXTS]
+    cursor.execute(f"SELECT {', '.join(columns)} FROM catalog_searchentry")  # noqa: S608
+    row = list(cursor.fetchone())
+    if connection.vendor != "postgresql":
+        # SQLite keeps a datetime as ISO text; as microseconds it sorts the same way.
+        times = row[2].split(",") if row[2] else []
+        row[2] = np.array(times, dtype="datetime64[us]").astype(np.int64)
+    entries = [c if isinstance(c, np.ndarray) else _numbers(c) for c in row[: len(numbers)]]
+    values = {}
+    for column, text in zip(_TEXTS, row[len(numbers) :], strict=True):
+        values[column] = text.split("\x1f") if text else []
+        if len(values[column]) != len(entries[0]):  # a value holding the separator
+            cursor.execute(
+                f"SELECT listing_id, {column} FROM catalog_searchentry"  # noqa: S608
+            )
+            by_id = dict(cursor.fetchall())
+            values[column] = [str(by_id[int(pk)]) for pk in entries[0].tolist()]
+    cursor.execute(
+        f"SELECT tag, {ids.format('listing_id')} FROM catalog_searchtag GROUP BY tag"  # noqa: S608
     )
-    limit = query.page_size
-    cursor.execute(sql, [*match_params, *params, limit, (query.page - 1) * limit])
-    page, counts = [], []
-    for kind, key, n, a, b, c, d in cursor.fetchall():
-        if kind == 0:
-            page.append((n, a, b, c, d))
-        elif kind == 4:
-            counts += [("all", int(n)), ("price:free", int(a)), ("price:paid", int(b))]
-        elif kind == 5:
-            counts.append(("certified", int(n)))
-        else:
-            counts.append((f"{_KINDS[kind]}:{key}", int(n)))
-    return _hits(cursor, page), counts
+    return _Columns(token, entries, values, cursor.fetchall())
 
 
-_KINDS = {1: "category", 2: "publisher", 3: "tag"}
+# The text columns of an entry that facets count.
+_TEXTS = ("category", "publisher")
+# The flags of an entry, in the order _Columns reads them.
+FLAGS = ("certified", "free", "paid")
 
 
-def _hits(cursor: Any, rows: Sequence[Sequence[Any]]) -> list[Hit]:
+def _hits(cursor: Any, rows: Sequence[Sequence[Any]], *, ordered: bool = False) -> list[Hit]:
+    """Hits of ``rows`` (id, score, pulls, first_published_at, certified), with their
+    cards; in result order, which ``rows`` are already in when ``ordered``."""
     if not rows:
         return []
     ids = [int(r[0]) for r in rows]
@@ -796,7 +1038,9 @@ def _hits(cursor: Any, rows: Sequence[Sequence[Any]]) -> list[Hit]:
             certified=bool(certified),
             card=cards[int(listing_id)],
         )
-        for listing_id, score, pulls, _published, certified in _order([tuple(r) for r in rows])
+        for listing_id, score, pulls, _published, certified in (
+            rows if ordered else _order([tuple(r) for r in rows])
+        )
         if int(listing_id) in cards
     ]
 
