@@ -13,9 +13,11 @@ find_python() {
       "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13 \
       "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3.12 \
       python3; do
+    # The interpreter itself, not a pyenv shim: uv recreates an environment whose Python
+    # is not the path it is given.
     if command -v "$candidate" >/dev/null 2>&1 &&
        "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
-      command -v "$candidate"; return 0
+      "$candidate" -c 'import sys; print(sys.executable)'; return 0
     fi
   done
   echo "Portside needs Python 3.12 or newer; none was found on PATH or under pyenv." >&2
@@ -32,5 +34,9 @@ else
     "$ROOT/.cache/uv/bin/pip" install --quiet "uv==$UV_VERSION"
   fi
 fi
-"$UV" sync --frozen --quiet --python "$PYTHON"
+# Bytecode, compiled once: every `portside` process the tests start (and every run on a
+# machine that sets PYTHONDONTWRITEBYTECODE) would otherwise compile each module again,
+# which made a CLI call take 7 s instead of 2.
+"$UV" sync --frozen --quiet --compile-bytecode --python "$PYTHON"
+"$ROOT/.venv/bin/python" -m compileall -q -j 0 "$ROOT/src" >/dev/null
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -15,7 +15,9 @@ from portside.audit.models import AuditEvent
 from tests.e2e.conftest import body_of, find_link
 from tests.factories import PASSWORD, make_user
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: the rows the migrations wrote (the store's categories) are put back
+# after each test, for the tests that run after these in the same process.
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 NEW_PASSWORD = "correct-horse-battery-staple"
 
