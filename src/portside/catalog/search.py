@@ -377,7 +377,8 @@ def _write_texts(texts: list[tuple[int, dict[str, str]]]) -> None:
                 "SET document = excluded.document, body = excluded.body",
                 [[pk, *(document[f] for f in FIELDS)] for pk, document in texts],
             )
-            # The words a query's last term may stand for (see _words).
+            # The words a query's last term may stand for (see _words), in one order, so
+            # that two publications inserting the same new words queue, not deadlock.
             words = sorted(
                 {w for _, document in texts for f in FIELDS for w in document[f].split()}
             )
@@ -798,47 +799,29 @@ def _browse_everything(cursor: Any, limit: int, offset: int) -> list[Hit]:
     return _hits(cursor, cursor.fetchall())
 
 
-def _filters(query: Query) -> tuple[str, list[Any]]:
-    sql, params = [], []
-    if query.category:
-        sql.append("e.category = %s")
-        params.append(query.category)
-    if query.publisher:
-        sql.append("e.publisher = %s")
-        params.append(query.publisher)
-    if query.price == "free":
-        sql.append("e.free")
-    if query.price == "paid":
-        sql.append("e.paid")
-    if query.certified:
-        sql.append("e.certified")
-    if query.tag:
-        sql.append("e.listing_id IN (SELECT listing_id FROM catalog_searchtag WHERE tag = %s)")
-        params.append(query.tag)
-    return " AND ".join(sql) or "1 = 1", params
-
-
 def _search(
     cursor: Any, query: Query, terms: list[str], columns: _Columns
 ) -> tuple[list[Hit], list[tuple[str, int]]]:
     """One page of the listings matching ``terms`` and the filters, and the facet counts
     over all of them. The database finds and scores the matches; the columns filter,
     order and count them."""
+    allowed = columns.allowed(query)
     if terms:
         among = None
-        if query.has_filters and connection.vendor == "postgresql":
-            allowed = columns.keep(np.arange(columns.size, dtype=np.int64), query)
-            if allowed is not None and allowed.sum() <= MAX_AMONG:
+        if allowed is not None and connection.vendor == "postgresql":
+            if allowed.sum() <= MAX_AMONG:
                 among = columns.ids[allowed]
         ids, scores = _match(cursor, terms, among)
         ranks, known = columns.ranks(ids)
         scores = scores[known]
+        if allowed is not None:
+            passed = allowed[ranks]
+            ranks, scores = ranks[passed], scores[passed]
     else:
         ranks = np.arange(columns.size, dtype=np.int64)
-        scores = np.zeros(columns.size, dtype=np.int64)
-    keep = columns.keep(ranks, query)
-    if keep is not None:
-        ranks, scores = ranks[keep], scores[keep]
+        if allowed is not None:
+            ranks = ranks[allowed]
+        scores = np.zeros(len(ranks), dtype=np.int64)
     # Best score first, then popularity order, which the ranks are.
     key = (MAX_SCORE - scores) * max(columns.size, 1) + ranks
     start = (query.page - 1) * query.page_size
@@ -941,29 +924,29 @@ class _Columns:
             return np.empty(0, dtype=np.int64)
         return self._tag_ranks[self._tag_starts[code] : self._tag_starts[code + 1]]
 
-    def keep(self, ranks: np.ndarray, query: Query) -> np.ndarray | None:
-        """Which of ``ranks`` pass the query's filters (None: all of them)."""
+    def allowed(self, query: Query) -> np.ndarray | None:
+        """Which listings, by rank, pass the query's filters (None: there are none)."""
         if not query.has_filters:
             return None
-        keep = np.ones(len(ranks), dtype=bool)
+        allowed = np.ones(self.size, dtype=bool)
         for value, names, codes in (
             (query.category, self.categories, self.category),
             (query.publisher, self.publishers, self.publisher),
         ):
             if value:
                 code = names.index(value) if value in names else len(names)  # none
-                keep &= codes[ranks] == code
+                allowed &= codes == code
         if query.price == "free":
-            keep &= self.free[ranks]
+            allowed &= self.free
         if query.price == "paid":
-            keep &= self.paid[ranks]
+            allowed &= self.paid
         if query.certified:
-            keep &= self.certified[ranks]
+            allowed &= self.certified
         if query.tag:
             tagged = np.zeros(self.size, dtype=bool)
             tagged[self._tagged(query.tag)] = True
-            keep &= tagged[ranks]
-        return keep
+            allowed &= tagged
+        return allowed
 
     def counts(self, ranks: np.ndarray) -> list[tuple[str, int]]:
         """Facet counts over the listings ``ranks``, as SearchFacetCount keys them."""
@@ -1023,10 +1006,6 @@ class _ColumnCache:
                 found = _load_columns(cursor, token)
                 self._columns[alias] = found
             return found
-
-    def clear(self) -> None:
-        with self._lock:
-            self._columns.clear()
 
 
 COLUMNS = _ColumnCache()
