@@ -240,9 +240,11 @@ def test_search_page_pages(client: Client) -> None:
     first = html(client.get("/search", {"page_size": 7}))
     assert "Page 1 of 5" in first
     assert 'href="/search?page=2&amp;page_size=7" rel="next"' in first
+    assert '<ol class="cards" id="results" start="1">' in first
     last = html(client.get("/search", {"page_size": 7, "page": 5}))
     assert 'rel="next"' not in last and 'rel="prev"' in last
     assert len(re.findall(r'<li><article class="card">', last)) == 2
+    assert '<ol class="cards" id="results" start="29">' in last  # numbered on from page 4
     beyond = client.get("/search", {"page": 999})
     assert beyond.status_code == 200
     assert "Nothing matches" in text(beyond)

@@ -124,6 +124,8 @@ def _results_context(
         "query": query,
         "results": results,
         "hits": [catalogue.card(hit) for hit in results.hits],
+        # The number of the page's first result: page 2 of 20 starts at 21.
+        "first": (query.page - 1) * query.page_size + 1,
         "facets": _facet_links(base, results, fixed),
         "previous_url": _link(base, query, fixed, page=query.page - 1)
         if results.has_previous
