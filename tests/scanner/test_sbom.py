@@ -320,6 +320,11 @@ def hostile_inventory() -> Inventory:
 
 def test_cyclonedx_hostile_strings_stay_valid_and_intact() -> None:
     text = to_cyclonedx(hostile_inventory(), tool_version="0.1.0", created=WHEN)
+    # Unchecked (as `portside scan` writes it), it is the same document.
+    unchecked = to_cyclonedx(
+        hostile_inventory(), tool_version="0.1.0", created=WHEN, validate=False
+    )
+    assert unchecked == text
     assert text.isascii()  # every odd character is escaped, a lone surrogate included
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
     bom = json.loads(text)
@@ -340,8 +345,10 @@ def test_cyclonedx_hostile_strings_stay_valid_and_intact() -> None:
 
 def test_cyclonedx_raises_when_the_output_does_not_validate() -> None:
     # A tool version past CycloneDX 1.6's 1,024-character limit cannot be written.
-    with pytest.warns(UserWarning), pytest.raises(SbomError, match="does not validate"):
+    with pytest.raises(SbomError, match="does not validate"):
         to_cyclonedx(SAMPLE, tool_version="9" * 2000)
+    unchecked = to_cyclonedx(SAMPLE, tool_version="9" * 2000, validate=False)
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(unchecked) is not None
 
 
 def test_cyclonedx_vulnerabilities_from_findings() -> None:
@@ -411,6 +418,36 @@ def test_cyclonedx_vulnerabilities_from_findings() -> None:
     assert unknown["ratings"] == [{"severity": "unknown"}]
     assert "affects" not in unknown
     assert props(unknown, "portside:package-purl") == ["pkg:npm/left-pad@1.0.0"]
+
+
+def test_cyclonedx_severity_follows_the_score_else_the_word() -> None:
+    # The store's classes (critical 7.0-10, major, minor) are not CycloneDX's words: with a
+    # score the rating uses CVSS's qualitative scale, without one the class is translated.
+    def finding(severity: str, score: float | None) -> Advisory:
+        return Advisory(
+            id=f"CVE-2024-{severity}-{score}",
+            aliases=(),
+            severity=severity,
+            score=score,
+            vector=None,
+            fixed_versions=(),
+            package_purl="pkg:pypi/six@1.16.0",
+        )
+
+    cases = {
+        ("critical", 7.5): "high",
+        ("critical", 9.1): "critical",
+        ("major", 5.0): "medium",
+        ("major", None): "medium",
+        ("minor", None): "low",
+        ("minor", 0.0): "none",
+        ("unknown", None): "unknown",
+    }
+    bom = cyclonedx(findings=[finding(*case) for case in cases])
+    ratings = {v["id"]: v["ratings"][0]["severity"] for v in bom["vulnerabilities"]}
+    assert ratings == {
+        f"CVE-2024-{severity}-{score}": expected for (severity, score), expected in cases.items()
+    }
 
 
 def test_cyclonedx_large_inventory_is_not_quadratic() -> None:

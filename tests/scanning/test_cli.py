@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
 from tests.interop.images import make_layout
 from tests.servers import embedded_env
@@ -89,6 +91,12 @@ def test_sbom_formats(data, layout, kind, key, tmp_path):
     done = portside(data, "scan", f"oci:{layout}", "--format", kind, "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text())[key] in ("1.6", "SPDX-2.3")
+    if kind == "cyclonedx":
+        # The command writes it without checking it against the schema: checked here, with
+        # the vulnerabilities it carries, by the library's own validator.
+        document = json.loads(out.read_text())
+        assert any(v["id"] == "CVE-2019-10906" for v in document["vulnerabilities"])
+        assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(out.read_text()) is None
 
 
 def test_without_a_database_it_lists_packages_and_says_so(tmp_path, layout):
