@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from portside.scanner import layercache
+from portside.scanner import layercache, runtime
 from portside.scanner.catalogers import default_catalogers, osrelease
 from portside.scanner.catalogers.base import Cataloger, Context, Entry, Files, FileVersion
 from portside.scanner.layercache import LayerCache
@@ -57,9 +57,21 @@ def analyze(
     ``platform`` and ``limits`` apply). ``catalogers`` defaults to
     ``default_catalogers()``; ``name`` replaces the manifest digest as the image's name.
     With a ``cache``, layers read before (by blob digest) are replayed instead of read."""
-    if not isinstance(image, Image):
-        with open_image(image, platform=platform, limits=limits) as opened:
-            return analyze(opened, catalogers=catalogers, name=name, cache=cache)
+    with runtime.gc_paused():
+        if not isinstance(image, Image):
+            with open_image(image, platform=platform, limits=limits) as opened:
+                return _analyze(opened, catalogers, name, cache)
+        return _analyze(image, catalogers, name, cache)
+
+
+def _analyze(
+    image: Image,
+    catalogers: Sequence[Cataloger] | None,
+    name: str | None,
+    cache: LayerCache | None,
+) -> Analysis:
+    if cache is None:
+        image.hash_ahead()  # verifying the layers overlaps with loading the catalogers
     chosen = list(default_catalogers() if catalogers is None else catalogers)
     files, overlay, layers = _read_layers(image, chosen, cache)
     index = overlay.index

@@ -11,6 +11,14 @@ for the diff_id (an uncompressed layer's own hash serves) and parses it with
 unclaimed files without copying it; extension headers larger than
 ``Limits.max_tar_header_bytes`` are refused before they are read.
 
+An uncompressed layer that lies as a region of a plain file (a docker archive's member,
+a layout's blob) is not streamed: the parser reads its headers and claimed files where
+they lie (``_RegionStream``) and a thread hashes the region (``_RegionHash``), the hash
+serving as both the blob digest and the diff_id; ``HashAhead`` starts that hashing for
+all such layers of an image before their walks. The region is read twice, by the parser
+and by the hash, so a file rewritten during the scan could show the parser other bytes
+than the ones verified: the store's blobs never change, and a local file is its user's.
+
 When the tar ends, only zero padding may follow (a corrupt header ends the archive, as
 in tarfile, which could otherwise hide the rest of the layer), the gzip or zstd stream
 must be complete, and both digests must match. A gzip stream cut short is noticed by zlib;
@@ -27,13 +35,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import queue
 import re
+import stat
 import struct
 import tarfile
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO, Protocol, cast
 
@@ -42,7 +52,7 @@ from isal import isal_zlib
 
 from portside.oci.digest import Digest, Hasher
 from portside.oci.errors import OCIError
-from portside.scanner import errors
+from portside.scanner import errors, runtime
 from portside.scanner.catalogers.base import Entry
 
 MiB = 1024 * 1024
@@ -60,6 +70,7 @@ _GZIP_STEP = 512 * 1024
 # GIL back after each call into C while the parser holds it, which can cost it up to the
 # interpreter's switch interval each time.
 _PIECE = 4 * 1024 * 1024
+_WINDOW = 64 * 1024  # read-ahead when the parser reads a file region in place
 _QUEUED = 4
 _OUTPUT_STEP = 2 * 1024 * 1024
 
@@ -136,9 +147,14 @@ class LayerWalk:
     the errors are the ones a single thread would give."""
 
     def __init__(
-        self, layer: LayerRef, budget: Budget, want: Callable[[TarEntry], bool] | None
+        self,
+        layer: LayerRef,
+        budget: Budget,
+        want: Callable[[TarEntry], bool] | None,
+        ahead: HashAhead | None = None,
     ) -> None:
         self.layer = layer
+        self.ahead = ahead
         self.label = f"layer {layer.index}" + (f" ({layer.digest})" if layer.digest else "")
         self.budget = budget
         self.want = want or (lambda entry: False)
@@ -154,6 +170,12 @@ class LayerWalk:
         except OCIError as exc:
             raise errors.ImageFormatError(f"the diff_id of {self.label} is not a digest") from exc
         with self.layer.opener() as raw:
+            region = _region(raw)
+            if region is not None and (expected is None or expected.algorithm == diff_id.algorithm):
+                fd, start, size = region
+                if _compression(os.pread(fd, 4, start)) == "none":
+                    yield from self._direct(fd, start, size, expected, diff_id)
+                    return
             source = _Source(raw, expected, self.layer.size, self.label)
             decoder = _decoder(source, self.label)
             self.compression = decoder.name
@@ -161,7 +183,7 @@ class LayerWalk:
             # An uncompressed layer's tar is its blob: one hash serves as both.
             same = decoder.name == "none" and source.hasher.algorithm == diff_id.algorithm
             hasher = None if same else Hasher(diff_id.algorithm)
-            with _Pipe(inflated, source, self.label) as pipe:
+            with runtime.reading_thread(), _Pipe(inflated, source, self.label) as pipe:
                 stream = _TarStream(pipe.get, hasher)
                 tar = _TarParser(stream, limits, self.label)
                 yield from self._members(tar)
@@ -176,6 +198,44 @@ class LayerWalk:
                     raise end.error
             self.digest = end.digest
             self.size = inflated.total
+
+    def _direct(
+        self, fd: int, start: int, size: int, expected: Digest | None, diff_id: Digest
+    ) -> Iterator[LayerItem]:
+        """An uncompressed layer stored as a plain file region (a member of a docker
+        archive, a layout's blob): the parser reads headers and claimed files where they
+        lie and skips the rest, while a thread hashes the whole region for the diff_id
+        (which is then also the blob's digest). What the streaming path checks piece by
+        piece is known here in advance: the size against the descriptor and the budget."""
+        declared = self.layer.size
+        if declared is not None and size != declared:
+            word = "larger than" if size > declared else "smaller than"
+            raise errors.DigestMismatch(
+                f"{self.label} is {word} the {declared} bytes its descriptor says ({size})"
+            )
+        limits = self.budget.limits
+        self.budget.image_bytes += size
+        if self.budget.image_bytes > limits.max_image_bytes:
+            raise errors.ImageTooLarge(
+                f"the image passes {limits.max_image_bytes} uncompressed bytes at {self.label}",
+                limit=limits.max_image_bytes,
+            )
+        self.compression = "none"
+        ahead = self.ahead.take(self.layer.index, size) if self.ahead is not None else None
+        hashed = ahead or _RegionHash(fd, start, size, diff_id, self.label)
+        with runtime.reading_thread(), hashed:
+            tar = _TarParser(_RegionStream(fd, start, size, self.label), limits, self.label)
+            yield from self._members(tar)
+            tar.finish()
+            actual = hashed.result()
+        if actual != diff_id:
+            raise errors.DiffIDMismatch(
+                f"{self.label} does not match its diff_id {diff_id} (it hashes to {actual})"
+            )
+        if expected is not None and actual != expected:
+            raise errors.DigestMismatch(f"{self.label} hashes to {actual}")
+        self.digest = str(actual)
+        self.size = size
 
     def _members(self, tar: _TarParser) -> Iterator[LayerItem]:
         limit = self.budget.limits.max_entries_per_layer
@@ -456,15 +516,232 @@ class _ZstdFrames:
             raise errors.LayerFormatError(f"{self.label}: the zstd stream is truncated")
 
 
-def _decoder(source: _Source, label: str) -> _Decoder:
-    magic = source.peek(4)
+def _compression(magic: bytes) -> str:
+    """What the blob's first four bytes say it is: the bytes decide, not the media type."""
     if magic[:2] == b"\x1f\x8b":
-        return _Gzip(source, label)
+        return "gzip"
     if magic == b"\x28\xb5\x2f\xfd":
-        return _Zstd(source, label)
+        return "zstd"
     if magic[:3] == b"BZh" or magic[:4] == b"\xfd7zX":
+        return "bzip2 or xz"
+    return "none"
+
+
+def _decoder(source: _Source, label: str) -> _Decoder:
+    compression = _compression(source.peek(4))
+    if compression == "gzip":
+        return _Gzip(source, label)
+    if compression == "zstd":
+        return _Zstd(source, label)
+    if compression != "none":
         raise errors.LayerFormatError(f"{label} is compressed with bzip2 or xz, not supported")
     return _Plain(source)
+
+
+def _region(raw: IO[bytes]) -> tuple[int, int, int] | None:
+    """(descriptor, offset, size) when the blob is a region of a regular file that can be
+    read in place: a store's member that offers ``region()``, or a file opened at its
+    start. None for anything else (a stream, a pipe, bytes in memory)."""
+    offered = getattr(raw, "region", None)
+    if callable(offered):
+        found: tuple[int, int, int] | None = offered()
+        return found
+    if isinstance(raw, io.BufferedReader) and isinstance(raw.raw, io.FileIO):
+        try:
+            info = os.fstat(raw.fileno())
+            at_start = raw.tell() == 0
+        except (OSError, ValueError):
+            return None
+        if stat.S_ISREG(info.st_mode) and at_start:
+            return raw.fileno(), 0, info.st_size
+    return None
+
+
+class _RegionStream:
+    """The tar of a file region as ``_TarParser`` reads it (the interface of
+    ``_TarStream``): reads go to the file at their position through a small read-ahead
+    window, so a run of small members costs one read, and skipping costs nothing."""
+
+    def __init__(self, fd: int, start: int, size: int, label: str) -> None:
+        self.fd = fd
+        self.start = start
+        self.size = size
+        self.label = label
+        self.pos = 0
+        self.window = b""
+        self.window_at = 0  # the region offset of window[0]
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int) -> bytes:
+        """``n`` bytes, fewer only where the region ends."""
+        n = max(0, min(n, self.size - self.pos))
+        offset = self.pos - self.window_at
+        if offset < 0 or offset + n > len(self.window):
+            want = min(max(n, _WINDOW), self.size - self.pos)
+            self.window = self._pread(want, self.pos)
+            self.window_at, offset = self.pos, 0
+        data = self.window[offset : offset + n]
+        self.pos += len(data)
+        return data
+
+    def skip(self, n: int) -> bool:
+        """Pass ``n`` bytes; False when the region ends first."""
+        if self.pos + n > self.size:
+            self.pos = self.size
+            return False
+        self.pos += n
+        return True
+
+    def rest(self) -> Iterator[bytes]:
+        """What is left, piece by piece."""
+        while self.pos < self.size:
+            piece = self._pread(min(_CHUNK, self.size - self.pos), self.pos)
+            self.pos += len(piece)
+            yield piece
+
+    def _pread(self, n: int, at: int) -> bytes:
+        try:
+            data = os.pread(self.fd, n, self.start + at)
+        except OSError as exc:
+            raise errors.LayerFormatError(f"cannot read {self.label}: {exc}") from exc
+        if len(data) < n:  # the file shrank under the reader
+            raise errors.LayerFormatError(f"{self.label} is truncated")
+        return data
+
+
+class _RegionHash:
+    """Hashes a file region into one reused buffer, in a thread of its own (``with``) or
+    in ``HashAhead``'s. The hash releases the GIL, so the parser runs meanwhile. Leaving
+    the ``with`` block stops the hashing and waits for it to end."""
+
+    def __init__(self, fd: int, start: int, size: int, digest: Digest, label: str) -> None:
+        self.fd, self.start, self.size, self.label = fd, start, size, label
+        self.hasher = Hasher(digest.algorithm)
+        self.stopping = threading.Event()
+        self.done = threading.Event()
+        self.error: errors.ScanError | None = None
+        self.thread: threading.Thread | None = None
+        self.queued = False  # run by HashAhead's thread, whose files these are
+
+    def __enter__(self) -> _RegionHash:
+        if not self.queued and self.thread is None:
+            self.thread = threading.Thread(target=self.run, name=f"hash {self.label}", daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join()
+
+    def run(self) -> None:
+        try:
+            buffer = memoryview(bytearray(min(_PIECE, max(self.size, 1))))
+            done = 0
+            while done < self.size and not self.stopping.is_set():
+                view = buffer[: min(len(buffer), self.size - done)]
+                got = os.preadv(self.fd, [view], self.start + done)
+                if got <= 0:
+                    raise errors.LayerFormatError(f"{self.label} is truncated")
+                self.hasher.update(view[:got])
+                done += got
+        except OSError as exc:
+            self.error = errors.LayerFormatError(f"cannot read {self.label}: {exc}")
+        except errors.ScanError as exc:
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def result(self) -> Digest:
+        """The region's digest, once all of it has been hashed."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.hasher.digest()
+
+
+class HashAhead:
+    """Verifies an image's layers ahead of their walks: the uncompressed layers that lie
+    as file regions (a docker archive's members, a layout's plain blobs) are hashed in
+    layer order by one thread from the moment this is made, so that the hashing overlaps
+    with what the caller does first (loading catalogers, walking earlier layers) instead
+    of holding up the end of each walk. A walk takes its layer's hash (``take``) and
+    waits for it; a layer that cannot be read this way is simply not hashed ahead.
+    ``close`` stops the thread and closes what it opened."""
+
+    def __init__(self, layers: Sequence[LayerRef], limits: Limits) -> None:
+        self.jobs: dict[int, _RegionHash] = {}
+        self.opened: list[BinaryIO] = []
+        total = 0
+        for ref in layers:
+            job = self._job(ref)
+            if job is None:
+                continue
+            total += job.size
+            if total > limits.max_image_bytes:
+                break  # the walk will refuse the image here: no use hashing on
+            self.jobs[ref.index] = job
+        self.order = list(self.jobs.values())
+        self.interval: contextlib.AbstractContextManager[None] | None = runtime.reading_thread()
+        self.interval.__enter__()
+        self.thread = threading.Thread(target=self._run, name="hash ahead", daemon=True)
+        self.thread.start()
+
+    def _job(self, ref: LayerRef) -> _RegionHash | None:
+        try:
+            diff_id = Digest.parse(ref.diff_id)
+            expected = Digest.parse(ref.digest) if ref.digest else None
+            raw = ref.opener()
+        except (OCIError, errors.ScanError, OSError):
+            return None  # the walk will say what is wrong
+        try:
+            region = _region(raw)
+            if region is None or (expected and expected.algorithm != diff_id.algorithm):
+                raw.close()
+                return None
+            fd, start, size = region
+            if _compression(os.pread(fd, 4, start)) != "none":
+                raw.close()
+                return None
+        except OSError:
+            raw.close()
+            return None
+        self.opened.append(raw)
+        label = f"layer {ref.index}" + (f" ({ref.digest})" if ref.digest else "")
+        job = _RegionHash(fd, start, size, diff_id, label)
+        job.queued = True
+        return job
+
+    def _run(self) -> None:
+        for job in self.order:
+            if not job.stopping.is_set():
+                job.run()
+            job.done.set()
+
+    def take(self, index: int, size: int) -> _RegionHash | None:
+        """The hash of layer ``index`` (size ``size``), begun or done; each is taken once."""
+        job = self.jobs.pop(index, None)
+        if job is not None and job.size != size:
+            job.stopping.set()
+            return None
+        return job
+
+    def close(self) -> None:
+        for job in self.order:
+            job.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        for raw in self.opened:
+            raw.close()
+        self.opened = []
+        if self.interval is not None:
+            self.interval.__exit__(None, None, None)
+            self.interval = None
 
 
 class _Inflated:
@@ -595,6 +872,18 @@ class _Pipe:
             pass  # pragma: no cover - the parser has read to the end already
         assert self.last is not None
         return self.last
+
+
+class _Stream(Protocol):
+    """The tar as the parser reads it, front to back."""
+
+    def tell(self) -> int: ...
+
+    def read(self, n: int) -> bytes: ...
+
+    def skip(self, n: int) -> bool: ...
+
+    def rest(self) -> Iterator[bytes]: ...
 
 
 class _TarStream:
@@ -799,7 +1088,7 @@ class _TarParser:
     corrupt header cannot hide the rest of a layer. Extension headers larger than
     ``Limits.max_tar_header_bytes`` are refused before they are read."""
 
-    def __init__(self, stream: _TarStream, limits: Limits, label: str) -> None:
+    def __init__(self, stream: _Stream, limits: Limits, label: str) -> None:
         self.stream = stream
         self.limit = limits.max_tar_header_bytes
         self.label = label

@@ -35,7 +35,7 @@ from portside.oci.digest import Digest, Hasher
 from portside.oci.errors import OCIError
 from portside.oci.manifest import Descriptor, Manifest, parse_manifest
 from portside.scanner import errors
-from portside.scanner.layers import Budget, LayerRef, LayerWalk, Limits, TarEntry
+from portside.scanner.layers import Budget, HashAhead, LayerRef, LayerWalk, Limits, TarEntry
 
 __all__ = ["DEFAULT_PLATFORM", "BlobSource", "Image", "Limits", "open_blobs", "open_image"]
 
@@ -91,6 +91,7 @@ class Image:
         self.limits = limits
         self._closer = closer
         self._budget = Budget(limits)
+        self._ahead: HashAhead | None = None
 
     @property
     def uncompressed_bytes(self) -> int:
@@ -99,9 +100,18 @@ class Image:
 
     def walk(self, index: int, want: Callable[[TarEntry], bool] | None = None) -> LayerWalk:
         """Stream layer ``index``; ``want`` says which regular files' bytes to keep."""
-        return LayerWalk(self.layers[index], self._budget, want)
+        return LayerWalk(self.layers[index], self._budget, want, self._ahead)
+
+    def hash_ahead(self) -> None:
+        """Start verifying the layers that can be read in place, in the background, for
+        a caller that is about to walk them all (see ``HashAhead``)."""
+        if self._ahead is None:
+            self._ahead = HashAhead(self.layers, self.limits)
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
         if self._closer is not None:
             self._closer()
             self._closer = None
@@ -684,6 +694,17 @@ class _MemberFile:
             raise errors.ImageFormatError(f"the archive ends inside the {self.what}")
         self.position += len(data)
         return data
+
+    def region(self) -> tuple[int, int, int] | None:
+        """Where the member lies in the archive, for reading in place; None when the
+        archive is cut short inside it (``read`` then says so)."""
+        try:
+            whole = os.fstat(self.fd).st_size
+        except OSError:
+            return None
+        if self.position or whole < self.start + self.size:
+            return None
+        return self.fd, self.start, self.size
 
     def close(self) -> None:
         self.closed = True
