@@ -7,11 +7,12 @@ peak memory is the maximum resident set size that ``wait4`` reports for it (and 
 children it waited for). Per round the tools alternate, in an order that rotates from
 round to round, on the OCI layout and on the docker archive skopeo writes:
 
-* Portside: ``python -c`` calling ``analyze()`` and ``to_cyclonedx()``, which is what
-  ``portside scan --format cyclonedx`` does without Django around it, with the bytecode
-  an installed program has (pip compiles modules when it installs them; this checkout's
-  virtualenv holds none, and ``PYTHONDONTWRITEBYTECODE`` may be set): an untimed first
-  run writes it under a scratch ``PYTHONPYCACHEPREFIX``, unless ``--no-bytecode``;
+* Portside: ``portside scan oci:DIR|docker-archive:FILE --format cyclonedx -o FILE``
+  (as ``python -m portside.cli.main``) with an empty data directory, so with no
+  vulnerability database, as the other two run; and with the bytecode an installed
+  program has (pip compiles modules when it installs them; this checkout's virtualenv
+  holds none, and ``PYTHONDONTWRITEBYTECODE`` may be set): an untimed first run writes
+  it under a scratch ``PYTHONPYCACHEPREFIX``, unless ``--no-bytecode``;
 * ``syft scan oci-dir:DIR|docker-archive:FILE -o cyclonedx-json``;
 * ``trivy image --input DIR|FILE --format cyclonedx`` with no database and a fresh cache
   directory each run (Trivy caches layer analyses: a warm cache would time nothing).
@@ -47,15 +48,6 @@ TOOLS = ("portside", "syft", "trivy")
 SYFT_TARGET = 1.0  # Portside's time / Syft's: below this
 TRIVY_TARGET = 1.5  # Portside's time / Trivy's: at most this
 
-PORTSIDE = """
-import sys
-from portside.scanner.analyze import analyze
-from portside.scanner.sbom import to_cyclonedx
-analysis = analyze(sys.argv[1])
-with open(sys.argv[2], "w") as out:
-    out.write(to_cyclonedx(analysis.inventory, tool_version="benchmark", validate=False))
-"""
-
 
 @dataclass(frozen=True)
 class Run:
@@ -76,7 +68,19 @@ def isolation() -> list[str]:
 
 def command(tool: str, source: str, target: Path, output: Path, scratch: Path) -> list[str]:
     if tool == "portside":
-        return [sys.executable, "-c", PORTSIDE, str(target), str(output)]
+        scheme = "oci" if source == "oci" else "docker-archive"
+        return [
+            sys.executable,
+            "-m",
+            "portside.cli.main",
+            "scan",
+            f"{scheme}:{target}",
+            "--format",
+            "cyclonedx",
+            "--no-progress",
+            "-o",
+            str(output),
+        ]
     if tool == "syft":
         scheme = "oci-dir" if source == "oci" else "docker-archive"
         syft = str(realimage.syft_binary())
@@ -108,6 +112,7 @@ def measure(argv: Sequence[str], output: Path, scratch: Path, bytecode: Path | N
         "SYFT_CHECK_FOR_APP_UPDATE": "false",
         "TMPDIR": str(scratch),  # Syft unpacks layers there; removed after each run
         "XDG_CACHE_HOME": str(scratch / "cache"),
+        "PORTSIDE_DATA_DIR": str(scratch / "portside"),  # empty: no vulnerability database
     }
     if bytecode is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -136,3 +136,41 @@ def test_a_hostile_archive_is_refused(tmp_path, data):
         tar.addfile(info, io.BytesIO(body))
     done = portside(data, "scan", f"docker-archive:{evil}")
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_scan_runs_without_django(tmp_path, layout):
+    # `portside scan` needs no server: it must not pay for setting Django up.
+    out = tmp_path / "report.json"
+    code = (
+        "import sys\n"
+        "from portside.cli.main import main\n"
+        "try:\n"
+        "    main(['scan', sys.argv[1], '--format', 'json', '-o', sys.argv[2]])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "loaded = sorted(m for m in sys.modules if m == 'django' or m.startswith('django.'))\n"
+        "assert not loaded, loaded[:5]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(layout), str(out)],
+        env=embedded_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert any(p["name"] == "Jinja2" for p in json.loads(out.read_text())["packages"])
+
+
+def test_the_management_command_gives_the_same_report(layout, settings):
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    buffer = io.StringIO()
+    call_command("scan", str(layout), "--format", "json", stdout=buffer, stderr=io.StringIO())
+    report = json.loads(buffer.getvalue())
+    assert any(p["name"] == "Jinja2" for p in report["packages"])
+    with pytest.raises(CommandError, match="--severity"):
+        call_command("scan", str(layout), "--severity", "urgent")

@@ -10,10 +10,16 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portside.config.settings")
     from portside.core.errors import ConfigurationError
 
+    args = sys.argv[1:] if argv is None else argv
     try:
+        if args[:1] == ["scan"]:
+            # Needs no server, so no Django: a scan costs what the analysis costs.
+            from portside.cli import scan
+
+            sys.exit(scan.main(args[1:]))
         from django.core.management import execute_from_command_line
 
-        execute_from_command_line(["portside", *(sys.argv[1:] if argv is None else argv)])
+        execute_from_command_line(["portside", *args])
     except ConfigurationError as exc:
         sys.stderr.write(f"portside: configuration error: {exc.message}\n")
         sys.exit(2)

@@ -15,12 +15,12 @@ from pathlib import Path
 import dj_database_url
 from django.utils.csp import CSP
 
-from portside.config import env
+from portside.config import env, paths
 from portside.core.errors import ConfigurationError
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
-DATA_DIR = Path(env.get_str("PORTSIDE_DATA_DIR", "var")).expanduser().resolve()
+DATA_DIR = paths.data_dir()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -228,9 +228,7 @@ REGISTRY_UPLOAD_GRACE_HOURS = env.get_int("PORTSIDE_REGISTRY_UPLOAD_GRACE_HOURS"
 # --- scanning -------------------------------------------------------------------------------
 # The vulnerability database is a SQLite file filled by `portside vulndb import|sync`; each
 # node that scans keeps its own copy (it is read-mostly and rebuilt from the feeds).
-VULNDB_PATH = Path(
-    env.get_str("PORTSIDE_VULNDB_PATH", str(DATA_DIR / "vulndb.sqlite"))
-).expanduser()
+VULNDB_PATH = paths.vulndb_path()
 # Feeds for `portside vulndb sync`: SOURCE=URL pairs, comma-separated
 # (osv=https://.../all.zip,debian=https://.../data.json).
 VULNDB_SOURCES = env.get_list("PORTSIDE_VULNDB_SOURCES", [])

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from portside.config.paths import portside_version
 from portside.scanner.model import inventory_from_dict
 from portside.scanner.sbom import to_cyclonedx, to_spdx
 from portside.scanning.models import Scan
@@ -12,10 +11,7 @@ KINDS = {"cyclonedx": "application/vnd.cyclonedx+json", "spdx": "application/spd
 
 
 def tool_version() -> str:
-    try:
-        return version("portside")
-    except PackageNotFoundError:  # pragma: no cover - run from a source tree
-        return "0"
+    return portside_version()
 
 
 def render(scan: Scan, kind: str, *, base_url: str) -> tuple[str, str]:

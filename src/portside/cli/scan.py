@@ -1,0 +1,308 @@
+"""`portside scan`: analyse an image file, layout or registry image with no server.
+
+Packages come from ``portside.scanner``; vulnerabilities from the database imported into
+the data directory with `portside vulndb import` (``PORTSIDE_VULNDB_PATH``). Nothing here
+touches the store's own database, or needs Django: ``portside scan`` runs this module
+directly (``portside.cli.main``), so that a scan costs no more than the analysis, the way a
+standalone scanner's does. The management command of the same name wraps it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any, TextIO
+
+from portside.config import paths
+from portside.scanner import errors as scan_errors
+from portside.scanner.analyze import Analysis, analyze
+from portside.scanner.reader import Image, open_image
+
+SEVERITIES = ("critical", "major", "minor", "unknown")
+FORMATS = ("table", "json", "cyclonedx", "spdx")
+HELP = (
+    "Scan an image: PATH (OCI layout directory or docker archive), oci:DIR[:REF], "
+    "docker-archive:FILE, or a registry reference HOST/NAME[:TAG|@DIGEST]"
+)
+
+
+class ScanUsageError(Exception):
+    """What the user asked for cannot be done; the message says why."""
+
+
+def add_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument("target")
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument(
+        "--severity",
+        default=",".join(SEVERITIES),
+        help="classes of findings to report, comma-separated (default: all)",
+    )
+    parser.add_argument(
+        "--exit-code",
+        type=int,
+        default=0,
+        help="exit with this status when a reported finding exists (default 0)",
+    )
+    parser.add_argument("--platform", help="os/arch[/variant] to pick from an index")
+    parser.add_argument("-o", "--output", help="write the report to this file")
+    parser.add_argument("--username", default=os.environ.get("PORTSIDE_SCAN_USERNAME", ""))
+    parser.add_argument(
+        "--password-stdin", action="store_true", help="read the registry password on stdin"
+    )
+    parser.add_argument("--insecure", action="store_true", help="speak plain HTTP to the registry")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
+
+
+def main(argv: list[str]) -> int:
+    """``portside scan ARGS``: the exit status."""
+    parser = ArgumentParser(prog="portside scan", description=HELP)
+    add_arguments(parser)
+    options = vars(parser.parse_args(argv))
+    try:
+        return run(options, sys.stdout, sys.stderr)
+    except ScanUsageError as exc:
+        sys.stderr.write(f"portside scan: error: {exc}\n")
+        return 1
+
+
+def run(options: dict[str, Any], stdout: TextIO, stderr: TextIO) -> int:
+    """Scan as ``options`` (the parsed arguments) say, writing the report to ``stdout`` or
+    the output file; the exit status. Raises ``ScanUsageError`` for what cannot be done."""
+    wanted = {s.strip() for s in options["severity"].split(",") if s.strip()}
+    if not wanted or wanted - set(SEVERITIES):
+        raise ScanUsageError(f"--severity takes {', '.join(SEVERITIES)}")
+    try:
+        image = _open(options)
+    except scan_errors.ScanError as exc:
+        raise ScanUsageError(str(exc)) from None
+    progress = None
+    if not options["no_progress"] and stderr.isatty():
+        progress = _Progress(image, stderr)
+    try:
+        with image:
+            analysis = analyze(image)
+    except scan_errors.ScanError as exc:
+        raise ScanUsageError(str(exc)) from None
+    finally:
+        if progress is not None:
+            progress.done()
+    findings, note = _match(analysis)
+    reported = [f for f in findings if str(f.severity) in wanted]
+    text = _render(options["format"], analysis, reported, findings)
+    if options["output"]:
+        Path(options["output"]).write_text(text)
+    else:
+        stdout.write(text if text.endswith("\n") else text + "\n")
+        stdout.flush()
+    if note:
+        stderr.write(note + "\n")
+    if reported and options["exit_code"]:
+        return int(options["exit_code"])
+    return 0
+
+
+def _open(options: dict[str, Any]) -> Image:
+    target: str = options["target"]
+    platform = options["platform"]
+    for prefix in ("oci:", "docker-archive:", "oci-archive:"):
+        if target.startswith(prefix):
+            rest = target[len(prefix) :]
+            reference = None
+            if prefix == "oci:" and not Path(rest).exists() and ":" in rest:
+                rest, reference = rest.rsplit(":", 1)
+            return open_image(rest, platform=platform, reference=reference)
+    if Path(target).exists():
+        return open_image(target, platform=platform)
+    from portside.scanner.remote import open_remote, parse_reference  # HTTP: only for these
+
+    ref = parse_reference(target)
+    if ref is None:
+        raise ScanUsageError(f"{target}: no such file, and not a registry reference")
+    password = ""
+    if options["password_stdin"]:
+        password = sys.stdin.readline().rstrip("\r\n")
+    return open_remote(
+        ref,
+        username=options["username"],
+        password=password,
+        insecure=options["insecure"],
+        platform=platform,
+    )
+
+
+def _match(analysis: Analysis) -> tuple[list[Any], str]:
+    path = paths.vulndb_path()
+    if not path.exists():
+        return [], (
+            f"No vulnerability database at {path}: packages only. Import one with "
+            "`portside vulndb import osv PATH` (or set PORTSIDE_VULNDB_PATH)."
+        )
+    from portside.vulndb import matcher
+    from portside.vulndb.store import VulnStore
+
+    store = VulnStore.open(path, readonly=True)
+    try:
+        inventory = analysis.inventory
+        return list(matcher.match(inventory.packages, inventory.distro, store)), ""
+    finally:
+        store.close()
+
+
+def _render(kind: str, analysis: Analysis, reported: list[Any], every: list[Any]) -> str:
+    inventory = analysis.inventory
+    if kind == "cyclonedx":
+        from portside.scanner.sbom import to_cyclonedx
+
+        return to_cyclonedx(
+            inventory,
+            findings=[_View(f) for f in every],
+            tool_version=paths.portside_version(),
+            validate=False,  # tests/scanning/test_cli.py checks this output with the schema
+        )
+    if kind == "spdx":
+        from portside.scanner.sbom import to_spdx
+
+        return to_spdx(
+            inventory,
+            tool_version=paths.portside_version(),
+            namespace_base="https://portside.invalid/spdx",
+        )
+    from portside.scanner.practices import review
+
+    practices = review(analysis)
+    if kind == "json":
+        return json.dumps(_as_json(analysis, reported, practices), indent=2) + "\n"
+    return _table(analysis, reported, practices)
+
+
+def _as_json(analysis: Analysis, findings: list[Any], practices: list[Any]) -> dict[str, Any]:
+    inventory = analysis.inventory
+    distro = inventory.distro
+    return {
+        "image": inventory.image,
+        "platform": inventory.platform,
+        "distro": None
+        if distro is None
+        else {"id": distro.id, "version": distro.version_id, "name": distro.pretty_name},
+        "layers": [
+            {"index": layer.index, "digest": layer.digest, "created_by": layer.created_by}
+            for layer in inventory.layers
+        ],
+        "packages": [
+            {
+                "type": p.type,
+                "name": p.name,
+                "version": p.version,
+                "purl": p.purl,
+                "layer": p.layer,
+                "source": p.source_name,
+                "licenses": list(p.licenses),
+                "paths": list(p.paths),
+            }
+            for p in inventory.packages
+        ],
+        "findings": [
+            {
+                "id": f.advisory_id,
+                "aliases": list(f.aliases),
+                "package": f.package_name,
+                "version": f.package_version,
+                "type": f.package_type,
+                "purl": f.package_purl,
+                "layer": f.layer,
+                "severity": str(f.severity),
+                "score": f.cvss_score,
+                "vector": f.cvss_vector,
+                "fixed_versions": list(f.fixed_versions),
+                "summary": f.summary,
+            }
+            for f in findings
+        ],
+        "practices": [r.as_dict() if hasattr(r, "as_dict") else str(r) for r in practices],
+    }
+
+
+def _table(analysis: Analysis, findings: list[Any], practices: list[Any]) -> str:
+    inventory = analysis.inventory
+    lines = [
+        f"{inventory.image} ({inventory.platform or 'unknown platform'})",
+        f"OS: {inventory.distro.pretty_name if inventory.distro else 'unknown'}; "
+        f"{len(inventory.packages)} packages in {len(inventory.layers)} layers",
+        "",
+    ]
+    order = {s: n for n, s in enumerate(SEVERITIES)}
+    rows = [
+        (
+            str(f.severity).upper(),
+            f.advisory_id,
+            f.package_name,
+            f.package_version,
+            ", ".join(f.fixed_versions) or "-",
+            "" if f.cvss_score is None else f"{f.cvss_score:.1f}",
+        )
+        for f in sorted(findings, key=lambda f: (order.get(str(f.severity), 9), f.advisory_id))
+    ]
+    if rows:
+        header = ("SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "CVSS")
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        counts = {s: sum(1 for f in findings if str(f.severity) == s) for s in SEVERITIES}
+        lines.append("")
+        lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none")
+    else:
+        lines.append("No known vulnerabilities reported.")
+    failed = [r for r in practices if str(getattr(r, "status", "")) == "fail"]
+    if failed:
+        lines.append("")
+        lines.append("Best practices not met:")
+        for result in failed:
+            check = result.check
+            lines.append(f"  {check.id} {check.title}: {result.message}")
+    return "\n".join(lines) + "\n"
+
+
+class _View:
+    """A matcher finding in the shape the CycloneDX writer reads."""
+
+    def __init__(self, finding: Any) -> None:
+        self.id = finding.advisory_id
+        self.aliases = tuple(finding.aliases)
+        self.severity = str(finding.severity)
+        self.score = finding.cvss_score
+        self.vector = finding.cvss_vector
+        self.fixed_versions = tuple(finding.fixed_versions)
+        self.package_purl = finding.package_purl
+
+
+class _Progress:
+    """A one-line progress bar on the terminal: layers read of the image's total."""
+
+    def __init__(self, image: Image, out: TextIO) -> None:
+        self.out = out
+        self.total = len(image.layers)
+        walk = image.walk
+
+        def counted(index: int, want: Any = None) -> Any:
+            self._show(index, image)
+            return walk(index, want)
+
+        image.walk = counted  # type: ignore[method-assign]
+
+    def _show(self, index: int, image: Image) -> None:
+        width = 30
+        filled = width * index // max(self.total, 1)
+        mib = image.uncompressed_bytes / 2**20
+        self.out.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] layer {index + 1}/{self.total}"
+            f" · {mib:,.0f} MiB read"
+        )
+        self.out.flush()
+
+    def done(self) -> None:
+        self.out.write("\r" + " " * 72 + "\r")
+        self.out.flush()
