@@ -13,10 +13,20 @@ pytestmark = pytest.mark.nodb
 
 def test_markdown_is_rendered():
     html = render("# Title\n\nSome *em*, **strong**, `code` and ~~gone~~.\n\n- one\n- two\n")
-    assert "<h1>Title</h1>" in html
+    assert "<h3>Title</h3>" in html  # under the page's own h1 and h2
     assert "<em>em</em>" in html and "<strong>strong</strong>" in html
     assert "<code>code</code>" in html and "<s>gone</s>" in html
     assert "<ul>\n<li>one</li>" in html
+
+
+def test_headings_sit_below_the_pages_outline():
+    html = render(
+        "# One\n\n## Two\n\n#### Four\n\n###### Six\n\n<h1>raw</h1>\n\n<h2>raw two</h2>\n"
+    )
+    assert "<h3>One</h3>" in html and "<h4>Two</h4>" in html
+    assert "<h6>Four</h6>" in html and "<h6>Six</h6>" in html
+    assert "<h1" not in html and "<h2" not in html
+    assert "raw" in html and "raw two" in html  # the tag goes, the text stays
 
 
 def test_tables_and_code_blocks():

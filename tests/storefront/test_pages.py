@@ -97,7 +97,7 @@ def test_product_page_shows_every_manifest_item(client: Client, full: Any, setti
     assert "Acme Widget Server" in visible
     assert 'href="/publishers/acme"' in page and "Acme Corporation" in visible
     assert "Widgets, served fast" in visible
-    assert "<h2>Features</h2>" in page and "<strong>widgets</strong>" in page
+    assert "<h4>Features</h4>" in page and "<strong>widgets</strong>" in page
     assert 'href="/categories/web-servers"' in page and "Web servers" in visible
     assert 'href="/search?tag=widgets"' in page and 'href="/search?tag=http"' in page
     assert f'src="/media/{SHOT}"' in page and "The dashboard" in visible

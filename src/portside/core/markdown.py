@@ -3,6 +3,11 @@
 Raw HTML in the source is parsed like the rest, so the sanitiser (``nh3``, an allow-list)
 sees every tag: scripts, styles, iframes, event handler attributes and ``javascript:`` or
 ``data:`` links are removed, and every link gets ``rel="nofollow noopener noreferrer"``.
+
+The text always sits inside a page section (a product's "About", a publisher's story), so
+its headings are demoted two levels: ``# Title`` becomes ``<h3>``, and the page keeps its
+own ``<h1>`` and ``<h2>`` outline. Raw ``<h1>`` and ``<h2>`` tags lose their tag, not
+their text.
 """
 
 from __future__ import annotations
@@ -25,8 +30,6 @@ _TAGS = {
     "code",
     "del",
     "em",
-    "h1",
-    "h2",
     "h3",
     "h4",
     "h5",
@@ -73,11 +76,20 @@ def _parser() -> MarkdownIt:
     )
 
 
+HEADING_SHIFT = 2  # levels a heading of the source goes down (# -> h3), at most to h6
+
+
 def render(source: str) -> str:
     """Safe HTML for ``source``; empty for an empty source."""
     if not source or not source.strip():
         return ""
-    rendered = _ALIGN.sub(r'<\1 align="\2">', _parser().render(source[:MAX_SOURCE]))
+    parser = _parser()
+    env: dict[str, object] = {}
+    tokens = parser.parse(source[:MAX_SOURCE], env)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + HEADING_SHIFT, 6)}"
+    rendered = _ALIGN.sub(r'<\1 align="\2">', parser.renderer.render(tokens, parser.options, env))
     return nh3.clean(
         rendered,
         tags=_TAGS,
