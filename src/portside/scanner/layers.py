@@ -133,6 +133,15 @@ class Budget:
         self.image_bytes = 0
         self.claimed_bytes = 0
 
+    def add_image_bytes(self, size: int, label: str) -> None:
+        """Count ``size`` more uncompressed bytes, read at ``label``; past the limit, refuse."""
+        self.image_bytes += size
+        if self.image_bytes > self.limits.max_image_bytes:
+            raise errors.ImageTooLarge(
+                f"the image passes {self.limits.max_image_bytes} uncompressed bytes at {label}",
+                limit=self.limits.max_image_bytes,
+            )
+
 
 # --- streaming a layer ----------------------------------------------------------------------
 
@@ -155,7 +164,7 @@ class LayerWalk:
     ) -> None:
         self.layer = layer
         self.ahead = ahead
-        self.label = f"layer {layer.index}" + (f" ({layer.digest})" if layer.digest else "")
+        self.label = _label(layer)
         self.budget = budget
         self.want = want or (lambda entry: False)
         self.digest = layer.digest
@@ -170,12 +179,10 @@ class LayerWalk:
         except OCIError as exc:
             raise errors.ImageFormatError(f"the diff_id of {self.label} is not a digest") from exc
         with self.layer.opener() as raw:
-            region = _region(raw)
-            if region is not None and (expected is None or expected.algorithm == diff_id.algorithm):
-                fd, start, size = region
-                if _compression(os.pread(fd, 4, start)) == "none":
-                    yield from self._direct(fd, start, size, expected, diff_id)
-                    return
+            region = _in_place(raw, expected, diff_id)
+            if region is not None:
+                yield from self._direct(*region, expected, diff_id)
+                return
             source = _Source(raw, expected, self.layer.size, self.label)
             decoder = _decoder(source, self.label)
             self.compression = decoder.name
@@ -214,12 +221,7 @@ class LayerWalk:
                 f"{self.label} is {word} the {declared} bytes its descriptor says ({size})"
             )
         limits = self.budget.limits
-        self.budget.image_bytes += size
-        if self.budget.image_bytes > limits.max_image_bytes:
-            raise errors.ImageTooLarge(
-                f"the image passes {limits.max_image_bytes} uncompressed bytes at {self.label}",
-                limit=limits.max_image_bytes,
-            )
+        self.budget.add_image_bytes(size, self.label)
         self.compression = "none"
         ahead = self.ahead.take(self.layer.index, size) if self.ahead is not None else None
         hashed = ahead or _RegionHash(fd, start, size, diff_id, self.label)
@@ -557,6 +559,26 @@ def _region(raw: IO[bytes]) -> tuple[int, int, int] | None:
     return None
 
 
+def _in_place(
+    raw: IO[bytes], expected: Digest | None, diff_id: Digest
+) -> tuple[int, int, int] | None:
+    """The region of an uncompressed layer that can be parsed in place (see ``_region``),
+    hashed once for both digests; None when the layer must be streamed."""
+    region = _region(raw)
+    if region is None or (expected is not None and expected.algorithm != diff_id.algorithm):
+        return None
+    fd, start, _ = region
+    try:
+        magic = os.pread(fd, 4, start)
+    except OSError:
+        return None  # streaming it will say what is wrong
+    return region if _compression(magic) == "none" else None
+
+
+def _label(layer: LayerRef) -> str:
+    return f"layer {layer.index}" + (f" ({layer.digest})" if layer.digest else "")
+
+
 class _RegionStream:
     """The tar of a file region as ``_TarParser`` reads it (the interface of
     ``_TarStream``): reads go to the file at their position through a small read-ahead
@@ -699,21 +721,13 @@ class HashAhead:
             raw = ref.opener()
         except (OCIError, errors.ScanError, OSError):
             return None  # the walk will say what is wrong
-        try:
-            region = _region(raw)
-            if region is None or (expected and expected.algorithm != diff_id.algorithm):
-                raw.close()
-                return None
-            fd, start, size = region
-            if _compression(os.pread(fd, 4, start)) != "none":
-                raw.close()
-                return None
-        except OSError:
+        region = _in_place(raw, expected, diff_id)
+        if region is None:
             raw.close()
             return None
+        fd, start, size = region
         self.opened.append(raw)
-        label = f"layer {ref.index}" + (f" ({ref.digest})" if ref.digest else "")
-        job = _RegionHash(fd, start, size, diff_id, label)
+        job = _RegionHash(fd, start, size, diff_id, _label(ref))
         job.queued = True
         return job
 
@@ -780,12 +794,7 @@ class _Inflated:
     def _account(self, size: int) -> None:
         limits = self.budget.limits
         self.total += size
-        self.budget.image_bytes += size
-        if self.budget.image_bytes > limits.max_image_bytes:
-            raise errors.ImageTooLarge(
-                f"the image passes {limits.max_image_bytes} uncompressed bytes at {self.label}",
-                limit=limits.max_image_bytes,
-            )
+        self.budget.add_image_bytes(size, self.label)
         if self.decoder.name != "none" and self.total > limits.ratio_grace_bytes:
             ratio = self.total / max(1, self.source.consumed - self.decoder.held())
             if ratio > limits.max_compression_ratio:

@@ -19,47 +19,48 @@ from __future__ import annotations
 import gc
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 SWITCH_INTERVAL = 0.0002  # seconds
 
-_lock = threading.Lock()
-_paused = 0
-_gc_was_enabled = False
-_readers = 0
-_interval_before = 0.0
+
+class _Shared:
+    """A process-wide setting: ``change`` is run by the first user to enter and returns
+    what puts the setting back, which the last user to leave runs."""
+
+    def __init__(self, change: Callable[[], Callable[[], None]]) -> None:
+        self.change = change
+        self.users = 0
+        self.restore: Callable[[], None] = lambda: None
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self.lock:
+            if self.users == 0:
+                self.restore = self.change()
+            self.users += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.users -= 1
+                if self.users == 0:
+                    self.restore()
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    global _paused, _gc_was_enabled
-    with _lock:
-        if _paused == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _paused += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _paused -= 1
-            if _paused == 0 and _gc_was_enabled:
-                gc.enable()
+def _pause_gc() -> Callable[[], None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    return gc.enable if was_enabled else lambda: None
 
 
-@contextmanager
-def reading_thread() -> Iterator[None]:
-    global _readers, _interval_before
-    with _lock:
-        if _readers == 0:
-            _interval_before = sys.getswitchinterval()
-            sys.setswitchinterval(min(_interval_before, SWITCH_INTERVAL))
-        _readers += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _readers -= 1
-            if _readers == 0:
-                sys.setswitchinterval(_interval_before)
+def _short_switches() -> Callable[[], None]:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, SWITCH_INTERVAL))
+    return lambda: sys.setswitchinterval(before)
+
+
+gc_paused = _Shared(_pause_gc)
+reading_thread = _Shared(_short_switches)

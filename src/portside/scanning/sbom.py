@@ -10,10 +10,6 @@ from portside.scanning.models import Scan
 KINDS = {"cyclonedx": "application/vnd.cyclonedx+json", "spdx": "application/spdx+json"}
 
 
-def tool_version() -> str:
-    return portside_version()
-
-
 def render(scan: Scan, kind: str, *, base_url: str) -> tuple[str, str]:
     inventory = inventory_from_dict(scan.inventory)
     name = f"{scan.repository.name}@{scan.digest}"
@@ -23,14 +19,14 @@ def render(scan: Scan, kind: str, *, base_url: str) -> tuple[str, str]:
         document = to_cyclonedx(
             inventory,
             findings=[_FindingView(f) for f in open_findings],
-            tool_version=tool_version(),
+            tool_version=portside_version(),
             image_name=name,
             created=created,
         )
     elif kind == "spdx":
         document = to_spdx(
             inventory,
-            tool_version=tool_version(),
+            tool_version=portside_version(),
             namespace_base=f"{base_url}/spdx",
             image_name=name,
             created=created,
