@@ -40,6 +40,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, with one more step before it is dropped: on
+    PostgreSQL, sessions other threads of this process left open on it are ended. The
+    browser tests' live server serves each browser connection in a thread that keeps its
+    own database connection; one of them could outlive the session's last test and make
+    DROP DATABASE fail ("being accessed by other users") after every test had passed.
+    ``running_server`` drops its scratch databases the same way (WITH (FORCE))."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+        connection.close()
+
+
 @pytest.fixture
 def make_user(db: Any) -> Any:
     return factories.make_user
