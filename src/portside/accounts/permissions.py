@@ -3,7 +3,7 @@ and entitlements ask here, and the access-matrix tests drive it through real URL
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from portside.accounts.models import AccessToken, Membership, Organization, OrgRole, StoreRole
 
@@ -75,7 +75,8 @@ def repository_actions(
 
     Private by default: only members (by role) and the store team (pull for review, and
     delete for admins taking content down) get anything. A personal access token narrows
-    the user's rights to its scopes. Entitlements of customers join here later.
+    the user's rights to its scopes. Customers of a listing pull through
+    :func:`customer_pull_tags` instead: some tags, not the repository.
     """
     if organization is None or not _authenticated(user):
         return set()
@@ -97,6 +98,58 @@ def repository_actions(
 
 def can_list_catalog(user: Any) -> bool:
     return is_store_team(user)
+
+
+# --- customers' entitlements ----------------------------------------------------------------
+
+
+class Entitlements(Protocol):
+    """What customers may pull, decided by ``commerce.entitlements`` (registered when the
+    commerce app starts; this module cannot import it, as the registry reads it)."""
+
+    def pull_tags(
+        self, user_id: int, organization: Organization, repository: str
+    ) -> frozenset[str]:
+        """The tags of ``repository`` the user's active subscriptions cover (may be empty)."""
+        ...
+
+    def entitled_digests(self, user_id: int, repository: str) -> frozenset[str]:
+        """Digests the user may read by digest beyond the covered tags' current images:
+        those the live revisions froze for the covered tags, and those pulled earlier."""
+        ...
+
+    def refusal(self, user_id: int | None, repository: str, reference: str) -> str | None:
+        """Why a pull of a listed repository is refused, naming where to take a tier; None
+        when the repository is in no live listing (then nothing may be said of it)."""
+        ...
+
+
+_entitlements: Entitlements | None = None
+
+
+def use_entitlements(provider: Entitlements | None) -> None:
+    global _entitlements
+    _entitlements = provider
+
+
+def customer_pull_tags(
+    user: Any, organization: Organization | None, repository: str, *, token_scopes: list[str] | None
+) -> frozenset[str]:
+    """The tags of ``repository`` a customer may pull: what their subscriptions (their
+    own, or their organisations') cover, if the token may read at all."""
+    if organization is None or not _authenticated(user) or _entitlements is None:
+        return frozenset()
+    if token_scopes is not None and not {"read", "write"} & set(token_scopes):
+        return frozenset()
+    return _entitlements.pull_tags(user.pk, organization, repository)
+
+
+def customer_digests(user_id: int, repository: str) -> frozenset[str]:
+    return _entitlements.entitled_digests(user_id, repository) if _entitlements else frozenset()
+
+
+def pull_refusal(user_id: int | None, repository: str, reference: str) -> str | None:
+    return _entitlements.refusal(user_id, repository, reference) if _entitlements else None
 
 
 # --- scanning -------------------------------------------------------------------------------
@@ -140,3 +193,56 @@ def can_moderate(user: Any) -> bool:
 
 def can_manage_categories(user: Any) -> bool:
     return can_moderate(user)
+
+
+# --- commerce ---------------------------------------------------------------------------------
+
+
+def can_buy_for(user: Any, organization: Organization | None) -> bool:
+    """Take a tier for oneself (any signed-in user) or for an organisation (its owners)."""
+    if not _authenticated(user):
+        return False
+    return organization is None or org_role(user, organization) == OrgRole.OWNER
+
+
+def can_view_subscription(user: Any, subscription: Any) -> bool:
+    """A subscription and its orders: who took it, the members of the customer
+    organisation, and the store's admins; not the publisher (they see sales)."""
+    if not _authenticated(user):
+        return False
+    if is_store_admin(user):
+        return True
+    if subscription.organization_id is not None:
+        return org_role(user, subscription.organization) is not None
+    return bool(subscription.user_id == user.pk)
+
+
+def can_manage_subscription(user: Any, subscription: Any) -> bool:
+    """Cancel, change notifications: who took it, or the customer organisation's owners."""
+    if not _authenticated(user):
+        return False
+    if subscription.organization_id is not None:
+        return org_role(user, subscription.organization) == OrgRole.OWNER
+    return bool(subscription.user_id == user.pk)
+
+
+def can_view_sales(user: Any, organization: Organization) -> bool:
+    """A publisher's sales, subscriptions and what it is owed: its owners and editors and
+    the store's admins."""
+    return is_store_admin(user) or org_role(user, organization) in (OrgRole.OWNER, OrgRole.EDITOR)
+
+
+def can_refund(user: Any, publisher: Organization) -> bool:
+    """Refunds: the store's admins, and the publisher's owners for their own sales."""
+    return is_store_admin(user) or org_role(user, publisher) == OrgRole.OWNER
+
+
+def can_mark_paid(user: Any, publisher: Organization, *, publishers_may: bool) -> bool:
+    """Confirming a manual payment: the store's admins, and the publisher's owners when
+    the store allows it."""
+    return is_store_admin(user) or (publishers_may and org_role(user, publisher) == OrgRole.OWNER)
+
+
+def can_manage_commerce(user: Any) -> bool:
+    """Every order, tax rates, revenue shares, payouts: the store's admins."""
+    return is_store_admin(user)

@@ -293,6 +293,7 @@ def freeze(product: Product, *, publisher_name: str, publisher_website: str) -> 
     for tier in product.tiers.prefetch_related("access__source__repository"):
         tiers.append(
             {
+                "id": tier.pk,
                 "name": tier.name,
                 "description": tier.description,
                 "price": str(tier.price),
@@ -347,6 +348,8 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]
     for key, label in FIELDS.items():
         before = (old or {}).get(key)
         after = new.get(key)
+        if key == "tiers":  # a tier's id is bookkeeping, not something the publisher changed
+            before, after = _without_ids(before), _without_ids(after)
         if before != after and (old is not None or after not in (None, "", [], {})):
             changes.append(
                 {
@@ -359,6 +362,12 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]
                 }
             )
     return changes
+
+
+def _without_ids(tiers: Any) -> Any:
+    if not isinstance(tiers, list):
+        return tiers
+    return [{k: v for k, v in t.items() if k != "id"} if isinstance(t, dict) else t for t in tiers]
 
 
 def _hours(value: Any) -> str:

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "portside.catalog",
     "portside.moderation",
     "portside.storefront",
+    "portside.commerce",
     "portside.cli",
 ]
 
@@ -233,6 +234,54 @@ VULNDB_PATH = paths.vulndb_path()
 # (osv=https://.../all.zip,debian=https://.../data.json).
 VULNDB_SOURCES = env.get_list("PORTSIDE_VULNDB_SOURCES", [])
 SCAN_ON_PUSH = env.get_bool("PORTSIDE_SCAN_ON_PUSH", True)
+
+# --- commerce -------------------------------------------------------------------------------
+COMMERCE_PROVIDER = env.get_str("PORTSIDE_PAYMENT_PROVIDER", "manual").lower()
+if COMMERCE_PROVIDER not in {"manual", "stripe"}:
+    raise ConfigurationError("PORTSIDE_PAYMENT_PROVIDER must be manual or stripe")
+
+
+def _revenue_share_bp() -> int:
+    from decimal import Decimal, InvalidOperation
+
+    raw = env.get_str("PORTSIDE_REVENUE_SHARE_PERCENT", "20")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigurationError("PORTSIDE_REVENUE_SHARE_PERCENT must be a number") from None
+    if not value.is_finite() or not 0 <= value <= 100 or (value * 100) % 1:
+        raise ConfigurationError(
+            "PORTSIDE_REVENUE_SHARE_PERCENT must be 0 to 100 with at most two decimals"
+        )
+    return int(value * 100)
+
+
+COMMERCE_REVENUE_SHARE_BP = _revenue_share_bp()
+COMMERCE_STORE_COUNTRY = env.get_str("PORTSIDE_STORE_COUNTRY", "IE").upper()
+COMMERCE_STORE_NAME = env.get_str("PORTSIDE_STORE_LEGAL_NAME", "Portside store operator")
+COMMERCE_STORE_ADDRESS = env.get_str("PORTSIDE_STORE_ADDRESS", "")
+COMMERCE_STORE_TAX_ID = env.get_str("PORTSIDE_STORE_TAX_ID", "")
+COMMERCE_INVOICE_PREFIX = env.get_str("PORTSIDE_INVOICE_PREFIX", "PS-")
+COMMERCE_MANUAL_INSTRUCTIONS = env.get_str(
+    "PORTSIDE_MANUAL_PAYMENT_INSTRUCTIONS",
+    "Pay {amount} by bank transfer quoting invoice {invoice}; the store confirms the payment "
+    "and your subscription starts.",
+)
+COMMERCE_PUBLISHER_MARKS_PAID = env.get_bool("PORTSIDE_PUBLISHER_MARKS_PAID", False)
+# Renewal retries: days after a period ends at which an unpaid renewal is tried again (or,
+# paid by invoice, looked at again); after the last one the subscription lapses.
+_retry_days = env.get_list("PORTSIDE_RENEWAL_RETRY_DAYS", ["1", "3", "7"])
+if not all(d.isdigit() and 0 < int(d) <= 60 for d in _retry_days) or [
+    int(d) for d in _retry_days
+] != sorted({int(d) for d in _retry_days}):
+    raise ConfigurationError(
+        "PORTSIDE_RENEWAL_RETRY_DAYS must be increasing whole days from 1 to 60, such as 1,3,7"
+    )
+COMMERCE_RETRY_DAYS = [int(d) for d in _retry_days]
+COMMERCE_REMINDER_DAYS = env.get_int("PORTSIDE_RENEWAL_REMINDER_DAYS", 7, minimum=1, maximum=60)
+STRIPE_SECRET_KEY = env.get_str("PORTSIDE_STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env.get_str("PORTSIDE_STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env.get_str("PORTSIDE_STRIPE_API_BASE")
 
 # --- audit ----------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = env.get_int("PORTSIDE_AUDIT_RETENTION_DAYS", 400)

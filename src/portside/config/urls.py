@@ -61,5 +61,6 @@ urlpatterns = [
     path("", include("portside.catalog.urls")),
     path("", include("portside.moderation.urls")),
     path("", include("portside.storefront.urls")),
+    path("", include("portside.commerce.urls")),
     path("", include("portside.registry.urls")),
 ]

@@ -64,15 +64,61 @@ def bearer_claims(request: HttpRequest, scope: str = "") -> tokens.Claims:
         ) from None
 
 
-def require(request: HttpRequest, name: str, action: str) -> tokens.Claims:
-    """The caller's claims, if they allow ``action`` on repository ``name``."""
+def require(request: HttpRequest, name: str, action: str, reference: str = "") -> tokens.Claims:
+    """The caller's claims, if they allow ``action`` on repository ``name``.
+
+    A pull of a repository that a live listing offers is refused with 403 ``DENIED`` and a
+    message naming the product page (anonymous callers too: registry clients print the
+    message of a 403 body, not of a 401 challenge); any other refusal says nothing of
+    whether the repository exists."""
     scope = f"repository:{name}:{action}"
     claims = bearer_claims(request, scope)
     if claims.allows("repository", name, action):
         return claims
+    if action == "pull":
+        message = permissions.pull_refusal(claims.user_id, name, reference)
+        if message:
+            raise errors.Denied(message)
     if claims.user_id is None:
         raise NeedsAuth(challenge(request, scope, "insufficient_scope"))
     raise errors.Denied("requested access to the resource is denied")
+
+
+def refuse_restricted(claims: tokens.Claims, name: str, reference: str) -> errors.Denied:
+    """The refusal of a customer's pull of something their tiers do not cover."""
+    message = permissions.pull_refusal(claims.user_id, name, reference)
+    return errors.Denied(message or "requested access to the resource is denied")
+
+
+def restricted_allows(
+    claims: tokens.Claims, name: str, tags: frozenset[str], digest: str, *, blob: bool
+) -> bool:
+    """Whether a token limited to ``tags`` reads the manifest (or blob) ``digest``."""
+    from portside.registry import restricted
+
+    key = (claims.token_id or repr(claims), name)
+    found = restricted.CACHE.get(key)
+    fresh = found is None
+    if found is None:
+        found = _reachable_for(claims, name, tags, key)
+    if digest in (found.blobs if blob else found.manifests):
+        return True
+    if fresh:
+        return False
+    # A publisher may have pushed to a covered tag since the set was kept: look again once.
+    found = _reachable_for(claims, name, tags, key)
+    return digest in (found.blobs if blob else found.manifests)
+
+
+def _reachable_for(
+    claims: tokens.Claims, name: str, tags: frozenset[str], key: tuple[str, str]
+) -> Any:
+    from portside.registry import restricted
+
+    extra = permissions.customer_digests(claims.user_id, name) if claims.user_id else frozenset()
+    found = restricted.reachable(name, tags, extra)
+    restricted.CACHE.put(key, found, max(claims.expires - clock.now().timestamp(), 1.0))
+    return found
 
 
 @dataclass(frozen=True)
@@ -190,9 +236,20 @@ def grant(caller: Caller, requested: list[tokens.Access]) -> list[tokens.Access]
             except errors.OCIError:
                 continue
             allowed = permissions.repository_actions(caller.user, organization, token_scopes=scopes)
+            tags: tuple[str, ...] | None = None
+            if "pull" in access.actions and "pull" not in allowed:
+                covered = permissions.customer_pull_tags(
+                    caller.user, organization, access.name, token_scopes=scopes
+                )
+                if covered:
+                    allowed = allowed | {"pull"}
+                    tags = tuple(sorted(covered))
             granted.append(
                 tokens.Access(
-                    "repository", access.name, tuple(a for a in access.actions if a in allowed)
+                    "repository",
+                    access.name,
+                    tuple(a for a in access.actions if a in allowed),
+                    tags,
                 )
             )
         elif access.type == "registry" and access.name == "catalog":

@@ -93,6 +93,7 @@ def write(batch: list[Pull]) -> None:
                 digest=pull.manifest.digest,
                 tag=pull.tag,
                 user_id=getattr(pull.user, "pk", None),
+                pulled_at=pull.at.isoformat(),
             )
 
 

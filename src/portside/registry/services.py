@@ -538,13 +538,18 @@ def delete_manifest(
         )
 
 
-def list_tags(repository: Repository, *, n: int | None, last: str) -> tuple[list[str], bool]:
+def list_tags(
+    repository: Repository, *, n: int | None, last: str, only: Iterable[str] | None = None
+) -> tuple[list[str], bool]:
     """Tag names in "ASCIIbetical" order (distribution spec, "Listing Tags"), compared byte
-    by byte whatever the database's collation, so that pages after ``last`` continue it."""
+    by byte whatever the database's collation, so that pages after ``last`` continue it.
+    ``only`` limits the list to those tags (a customer sees the tags their tiers cover)."""
     name: Any = F("name")
     if connection.vendor == "postgresql":
         name = Collate("name", "C")
     qs = Tag.objects.filter(repository=repository).alias(key=name).order_by("key")
+    if only is not None:
+        qs = qs.filter(name__in=list(only))
     if last:
         qs = qs.filter(key__gt=last)
     names = list(qs.values_list("name", flat=True)[: (n + 1) if n is not None else None])

@@ -36,12 +36,24 @@ class TokenInvalid(Exception):
 
 @dataclass(frozen=True)
 class Access:
+    """Actions on one resource. ``tags`` limits a repository's ``pull`` to those tags and
+    what they reach (a customer's tiers, ``registry.restricted``); None is the whole
+    repository."""
+
     type: str
     name: str
     actions: tuple[str, ...]
+    tags: tuple[str, ...] | None = None
 
     def as_claim(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "actions": list(self.actions)}
+        claim: dict[str, Any] = {
+            "type": self.type,
+            "name": self.name,
+            "actions": list(self.actions),
+        }
+        if self.tags is not None:
+            claim["tags"] = list(self.tags)
+        return claim
 
 
 def parse_scopes(values: list[str]) -> list[Access]:
@@ -74,9 +86,22 @@ class Claims:
     subject: str
     user_id: int | None
     access: tuple[Access, ...] = ()
+    token_id: str = ""
+    expires: int = 0
 
     def allows(self, type_: str, name: str, action: str) -> bool:
         return any(a.type == type_ and a.name == name and action in a.actions for a in self.access)
+
+    def pull_tags(self, name: str) -> frozenset[str] | None:
+        """None when the token pulls the whole repository ``name``; else the tags it may
+        pull (an unrestricted grant of the same repository wins)."""
+        tags: set[str] = set()
+        for access in self.access:
+            if access.type == "repository" and access.name == name and "pull" in access.actions:
+                if access.tags is None:
+                    return None
+                tags.update(access.tags)
+        return frozenset(tags)
 
 
 def issue(
@@ -135,11 +160,13 @@ def _decode_bearer(token: str, service: str, key: bytes) -> tuple[Claims, int, i
     access = []
     for item in claims.get("access") or []:
         if isinstance(item, dict):
+            tags = item.get("tags")
             access.append(
                 Access(
                     str(item.get("type", "")),
                     str(item.get("name", "")),
                     tuple(str(a) for a in item.get("actions") or []),
+                    tuple(str(t) for t in tags) if isinstance(tags, list) else None,
                 )
             )
     uid = claims.get("uid")
@@ -149,6 +176,8 @@ def _decode_bearer(token: str, service: str, key: bytes) -> tuple[Claims, int, i
             subject=str(claims["sub"]),
             user_id=uid if isinstance(uid, int) else None,
             access=tuple(access),
+            token_id=str(claims.get("jti") or ""),
+            expires=claims["exp"],
         ),
         claims["exp"],
         nbf if isinstance(nbf, int) else None,

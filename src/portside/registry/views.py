@@ -285,10 +285,10 @@ def catalog(request: HttpRequest) -> HttpResponseBase:
 @registry_view("GET")
 def tags_list(request: HttpRequest, name: str) -> HttpResponseBase:
     validate_name(name)
-    auth.require(request, name, "pull")
+    claims = auth.require(request, name, "pull")
     repository = services.existing_repository(name)
     n, last = _pagination(request)
-    names, more = services.list_tags(repository, n=n, last=last)
+    names, more = services.list_tags(repository, n=n, last=last, only=claims.pull_tags(name))
     return _paged(f"/v2/{name}/tags/list", "tags", name, names, more, n)
 
 
@@ -332,7 +332,14 @@ def manifest(request: HttpRequest, name: str, reference: str) -> HttpResponseBas
             origin=origin,
         )
         return _empty(202)
-    claims = auth.require(request, name, "pull")
+    claims = auth.require(request, name, "pull", reference)
+    tags = claims.pull_tags(name)
+    if tags is not None:
+        if isinstance(ref, str):
+            if ref not in tags:
+                raise auth.refuse_restricted(claims, name, reference)
+        elif not auth.restricted_allows(claims, name, tags, str(ref), blob=False):
+            raise auth.refuse_restricted(claims, name, reference)
     found = services.manifest_by_name(name, ref)
     content = bytes(found.content)
     if request.method == "HEAD":
@@ -355,9 +362,20 @@ def manifest(request: HttpRequest, name: str, reference: str) -> HttpResponseBas
 def referrers(request: HttpRequest, name: str, digest: str) -> HttpResponseBase:
     validate_name(name)
     subject = Digest.parse(digest)
-    auth.require(request, name, "pull")
+    claims = auth.require(request, name, "pull", digest)
+    tags = claims.pull_tags(name)
+    if tags is not None and not auth.restricted_allows(
+        claims, name, tags, str(subject), blob=False
+    ):
+        raise auth.refuse_restricted(claims, name, digest)
     artifact_type = request.GET.get("artifactType", "")
     descriptors = services.referrers(services.find_repository(name), subject, artifact_type)
+    if tags is not None:
+        descriptors = [
+            d
+            for d in descriptors
+            if auth.restricted_allows(claims, name, tags, str(d["digest"]), blob=False)
+        ]
     response = HttpResponse(
         json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}),
         content_type=OCI_INDEX,
@@ -390,7 +408,10 @@ def blob(request: HttpRequest, name: str, digest: str) -> HttpResponseBase:
         auth.require(request, name, "delete")
         services.unlink_blob(repository=services.existing_repository(name), digest=key)
         return _empty(202)
-    auth.require(request, name, "pull")
+    claims = auth.require(request, name, "pull", digest)
+    tags = claims.pull_tags(name)
+    if tags is not None and not auth.restricted_allows(claims, name, tags, str(key), blob=True):
+        raise auth.refuse_restricted(claims, name, digest)
     found = services.linked_blob_by_name(name, key)
     size = found.size
     headers = {"Docker-Content-Digest": found.digest, "Accept-Ranges": "bytes"}
@@ -459,7 +480,15 @@ def upload_start(request: HttpRequest, name: str) -> HttpResponseBase:
     mount_digest, source = request.GET.get("mount"), request.GET.get("from")
     if mount_digest:
         key = Digest.parse(mount_digest)
-        if source and claims.allows("repository", source, "pull"):
+        source_tags = claims.pull_tags(source) if source else None
+        if (
+            source
+            and claims.allows("repository", source, "pull")
+            and (
+                source_tags is None
+                or auth.restricted_allows(claims, source, source_tags, str(key), blob=True)
+            )
+        ):
             mounted = services.mount(
                 target=repository, source=services.find_repository(source), digest=key
             )

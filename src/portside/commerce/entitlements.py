@@ -1,0 +1,331 @@
+"""Who may pull what as a customer: the one place that decides it.
+
+A customer is entitled to a tier's repositories and tags while a subscription to it is
+active or past due (a renewal being retried) and its ``access_until`` is unset or in the
+future, and the listing has not been taken down. The subscription may be the user's own
+or an organisation's the user belongs to. What a tier covers is read from the listing's
+*live* revision (by the tier's id, or its name in revisions frozen before tiers had ids),
+so a publisher who adds a tag to a tier gives it to existing customers with the next
+published revision; a tier that is gone from the live revision keeps what it covered when
+the customer took it.
+
+``accounts.permissions`` asks here (through :class:`StoreEntitlements`, registered when
+the app starts) for every registry token, and the pages and API ask here for what they
+show; nothing else decides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.urls import reverse
+
+from portside.accounts.models import Organization
+from portside.catalog.models import Listing, ListingState, Revision
+from portside.commerce.models import (
+    ENTITLED_STATUSES,
+    PullRecord,
+    Subscription,
+    SubscriptionStatus,
+)
+from portside.core import clock
+
+
+@dataclass(frozen=True)
+class FrozenTier:
+    id: int | None
+    name: str
+    description: str
+    price: str
+    currency: str
+    billing_period: str
+    access: dict[str, tuple[str, ...]]  # repository -> tags
+
+    def covers(self, repository: str, tag: str) -> bool:
+        return tag in self.access.get(repository, ())
+
+
+@dataclass(frozen=True)
+class FrozenRevision:
+    tiers: tuple[FrozenTier, ...]
+    digests: dict[str, dict[str, str]] = field(default_factory=dict)  # repo -> tag -> digest
+    license_url: str = ""
+    name: str = ""
+
+    def tier(self, tier_id: int | None, name: str) -> FrozenTier | None:
+        if tier_id is not None:
+            for tier in self.tiers:
+                if tier.id == tier_id:
+                    return tier
+        for tier in self.tiers:
+            if tier.id is None and tier.name.lower() == name.lower():
+                return tier
+        return None
+
+
+def parse_tier(raw: dict[str, Any]) -> FrozenTier:
+    access: dict[str, set[str]] = {}
+    for item in raw.get("access") or []:
+        if isinstance(item, dict):
+            repo = str(item.get("repository") or "")
+            access.setdefault(repo, set()).update(str(t) for t in item.get("tags") or [])
+    tier_id = raw.get("id")
+    return FrozenTier(
+        id=tier_id if isinstance(tier_id, int) else None,
+        name=str(raw.get("name") or ""),
+        description=str(raw.get("description") or ""),
+        price=str(raw.get("price") or "0"),
+        currency=str(raw.get("currency") or "USD"),
+        billing_period=str(raw.get("billing_period") or "free"),
+        access={repo: tuple(sorted(tags)) for repo, tags in access.items()},
+    )
+
+
+def parse_revision(manifest: dict[str, Any]) -> FrozenRevision:
+    digests: dict[str, dict[str, str]] = {}
+    for source in manifest.get("sources") or []:
+        if isinstance(source, dict) and isinstance(source.get("tags"), dict):
+            digests[str(source.get("repository"))] = {
+                str(k): str(v) for k, v in source["tags"].items()
+            }
+    return FrozenRevision(
+        tiers=tuple(parse_tier(t) for t in manifest.get("tiers") or [] if isinstance(t, dict)),
+        digests=digests,
+        license_url=str(manifest.get("license_url") or ""),
+        name=str(manifest.get("name") or ""),
+    )
+
+
+class _Revisions:
+    """Parsed revisions by id. Revisions never change, so nothing here goes stale; the
+    token endpoint reads a subscription's tiers without loading the manifest's JSON."""
+
+    def __init__(self, entries: int = 8192) -> None:
+        self.entries = entries
+        self._items: OrderedDict[int, FrozenRevision] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, revision_id: int) -> FrozenRevision:
+        with self._lock:
+            found = self._items.get(revision_id)
+            if found is not None:
+                self._items.move_to_end(revision_id)
+                return found
+        manifest = Revision.objects.filter(pk=revision_id).values_list("manifest", flat=True)
+        parsed = parse_revision(manifest.first() or {})
+        with self._lock:
+            self._items[revision_id] = parsed
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
+        return parsed
+
+
+REVISIONS = _Revisions()
+
+
+@dataclass(frozen=True)
+class Held:
+    """An entitling subscription, as the registry needs it."""
+
+    subscription_id: int
+    tier: FrozenTier
+    product_id: int
+    organization_id: int | None
+    paid: bool
+
+
+def _entitling(now: dt.datetime) -> Q:
+    return Q(status__in=ENTITLED_STATUSES) & (
+        Q(access_until__isnull=True) | Q(access_until__gt=now)
+    )
+
+
+def holder_q(user_id: int) -> Q:
+    """Subscriptions a user may pull under: their own, and their organisations'."""
+    return Q(user_id=user_id, organization__isnull=True) | Q(
+        organization__memberships__user_id=user_id
+    )
+
+
+def held(user_id: int, *, publisher_id: int | None = None) -> list[Held]:
+    """The user's entitling subscriptions (of one publisher's products, if given)."""
+    now = clock.now()
+    qs = (
+        Subscription.objects.filter(holder_q(user_id))
+        .filter(_entitling(now))
+        .exclude(listing__state=ListingState.TAKEN_DOWN)
+    )
+    if publisher_id is not None:
+        qs = qs.filter(product__organization_id=publisher_id)
+    rows = qs.values_list(
+        "id",
+        "tier_id",
+        "tier_name",
+        "tier_snapshot",
+        "listing__revision_id",
+        "product_id",
+        "organization_id",
+        "price_minor",
+    ).distinct()
+    out = []
+    for sub_id, tier_id, tier_name, snapshot, revision_id, product_id, org_id, price in rows:
+        tier = REVISIONS.get(revision_id).tier(tier_id, tier_name) or parse_tier(snapshot or {})
+        out.append(Held(sub_id, tier, product_id, org_id, price > 0))
+    return out
+
+
+def covered_tags(user_id: int, organization_id: int, repository: str) -> frozenset[str]:
+    tags: set[str] = set()
+    for item in held(user_id, publisher_id=organization_id):
+        tags.update(item.tier.access.get(repository, ()))
+    return frozenset(tags)
+
+
+def subscription_for_pull(
+    user_id: int, publisher_id: int, repository: str, tag: str
+) -> Held | None:
+    """The subscription a pull is made under: the one whose tier covers the tag (paid
+    before free), or for a pull by digest any one covering the repository."""
+    candidates = [
+        h for h in held(user_id, publisher_id=publisher_id) if repository in h.tier.access
+    ]
+    if tag:
+        candidates = [h for h in candidates if tag in h.tier.access[repository]] or candidates
+    candidates.sort(key=lambda h: (not h.paid, h.subscription_id))
+    return candidates[0] if candidates else None
+
+
+def is_entitled(subscription: Subscription, now: dt.datetime | None = None) -> bool:
+    now = now or clock.now()
+    return (
+        subscription.status in ENTITLED_STATUSES
+        and (subscription.access_until is None or subscription.access_until > now)
+        and subscription.listing.state != ListingState.TAKEN_DOWN
+    )
+
+
+def coverage(subscription: Subscription) -> FrozenTier:
+    """What a subscription's tier covers now (the live revision's tier, else as taken)."""
+    revision = REVISIONS.get(subscription.listing.revision_id)
+    return revision.tier(subscription.tier_id, subscription.tier_name) or parse_tier(
+        subscription.tier_snapshot or {}
+    )
+
+
+def absolute(path: str) -> str:
+    return settings.BASE_URL.rstrip("/") + path
+
+
+def product_page(organization: str, slug: str) -> str:
+    return absolute(reverse("product_detail", args=[organization, slug]))
+
+
+# --- the registry's questions -------------------------------------------------------------------
+
+
+def _offering(publisher: Organization, repository: str) -> list[tuple[Listing, FrozenRevision]]:
+    listings = Listing.objects.filter(
+        product__organization=publisher, state=ListingState.LIVE
+    ).select_related("product")
+    found = []
+    for listing in listings:
+        revision = REVISIONS.get(listing.revision_id)
+        if any(repository in tier.access for tier in revision.tiers):
+            found.append((listing, revision))
+    return found
+
+
+def refusal(user_id: int | None, repository: str, reference: str) -> str | None:
+    from portside.oci.errors import OCIError
+    from portside.registry.services import namespace_of
+
+    try:
+        publisher = namespace_of(repository)
+    except OCIError:
+        return None
+    if publisher is None:
+        return None
+    offers = _offering(publisher, repository)
+    if not offers:
+        return None
+    listing, revision = offers[0]
+    tag = reference if reference and ":" not in reference else ""
+    for candidate, frozen in offers:
+        if tag and any(t.covers(repository, tag) for t in frozen.tiers):
+            listing, revision = candidate, frozen
+            break
+    url = product_page(publisher.name, listing.product.slug)
+    product = revision.name or listing.product.name
+    what = f"{repository}:{tag}" if tag else repository
+    tiers = [
+        t.name
+        for t in revision.tiers
+        if (t.covers(repository, tag) if tag else repository in t.access)
+    ]
+    offer = f" ({', '.join(tiers)})" if tiers else ""
+    if user_id is None:
+        return f"{what} is part of {product}: sign in and take a tier{offer} at {url}"
+    ended = (
+        Subscription.objects.filter(holder_q(user_id), product=listing.product)
+        .exclude(status__in=[*ENTITLED_STATUSES, SubscriptionStatus.PENDING])
+        .order_by("-ended_at", "-pk")
+        .first()
+    )
+    if ended is not None and not held(user_id, publisher_id=publisher.pk):
+        when = ended.ended_at.date().isoformat() if ended.ended_at else "recently"
+        reason = SubscriptionStatus(ended.status).label.lower()
+        return (
+            f"Your subscription to {product} ({ended.tier_name}) ended on {when} "
+            f"({reason}); take a tier again at {url}"
+        )
+    if held(user_id, publisher_id=publisher.pk):
+        return f"{what} is not in your tier of {product}; the tiers that include it{offer}: {url}"
+    return f"{what} is part of {product}: take a tier{offer} at {url}"
+
+
+def entitled_digests(user_id: int, repository: str) -> frozenset[str]:
+    from portside.registry.services import namespace_of
+
+    publisher = namespace_of(repository)
+    if publisher is None:
+        return frozenset()
+    digests: set[str] = set()
+    holdings = held(user_id, publisher_id=publisher.pk)
+    if not holdings:
+        return frozenset()
+    revisions = Subscription.objects.filter(
+        pk__in=[h.subscription_id for h in holdings]
+    ).values_list("listing__revision_id", flat=True)
+    for revision_id in set(revisions):
+        frozen = REVISIONS.get(revision_id)
+        for h in holdings:
+            for tag in h.tier.access.get(repository, ()):
+                if digest := frozen.digests.get(repository, {}).get(tag):
+                    digests.add(digest)
+    digests.update(
+        PullRecord.objects.filter(user_id=user_id, repository=repository)
+        .values_list("digest", flat=True)
+        .distinct()
+    )
+    return frozenset(digests)
+
+
+class StoreEntitlements:
+    """The ``accounts.permissions.Entitlements`` the store runs with."""
+
+    def pull_tags(
+        self, user_id: int, organization: Organization, repository: str
+    ) -> frozenset[str]:
+        return covered_tags(user_id, organization.pk, repository)
+
+    def entitled_digests(self, user_id: int, repository: str) -> frozenset[str]:
+        return entitled_digests(user_id, repository)
+
+    def refusal(self, user_id: int | None, repository: str, reference: str) -> str | None:
+        return refusal(user_id, repository, reference)
