@@ -137,6 +137,8 @@ def _routes(patterns: list[Any], prefix: str = "") -> Iterator[str]:
 
 def _matrix_paths() -> Iterator[str]:
     from tests.api_publishing.test_access_matrix import ROWS as API_ROWS
+    from tests.commerce.test_access import ROWS as COMMERCE_ROWS
+    from tests.commerce.test_api_access import ROWS as COMMERCE_API_ROWS
     from tests.moderation.test_access import ROWS as PUBLISHING_ROWS
     from tests.publishers.test_access import ROWS as PROFILE_ROWS
     from tests.registry.test_access_matrix import ROWS as REGISTRY_ROWS
@@ -148,6 +150,8 @@ def _matrix_paths() -> Iterator[str]:
     yield from (row.path for row in PROFILE_ROWS)
     yield from (row.path for row in STOREFRONT_ROWS)
     yield from ("/api/v1" + row.path for row in API_ROWS)
+    yield from (row.path for row in COMMERCE_ROWS)
+    yield from (row.path for row in COMMERCE_API_ROWS)
 
 
 def _normal(route: str) -> str:

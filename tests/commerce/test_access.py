@@ -1,0 +1,3 @@
+"""Who may open which commerce page (filled in with the pages)."""
+
+ROWS: list = []

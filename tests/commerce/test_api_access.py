@@ -1,0 +1,3 @@
+"""Who may call which commerce API endpoint (filled in with the API)."""
+
+ROWS: list = []
