@@ -182,11 +182,16 @@ def test_monthly_renewal_retries_then_lapses(store: Store, settings: Any) -> Non
         sub.refresh_from_db()
         assert sub.status == SubscriptionStatus.PAST_DUE
         assert covered_tags(carol.pk, store.pub.org.pk, "acme/db") == {"1.0", "2.0"}
-        for _ in range(3):
-            frozen.advance(days=3)
-            renewals.run_due()
+        frozen.advance(days=3)
+        renewals.run_due()  # the second try
+        frozen.advance(days=4, hours=1)
+        assert covered_tags(carol.pk, store.pub.org.pk, "acme/db") == frozenset()
+        renewals.run_due()  # the last try, a week after the period ended
+        frozen.advance(hours=1)
+        renewals.run_due()
         sub.refresh_from_db()
         assert sub.status == SubscriptionStatus.LAPSED
+        assert sub.orders.filter(status=OrderStatus.VOID).count() == 1
         assert covered_tags(carol.pk, store.pub.org.pk, "acme/db") == frozenset()
         assert ledger.verify().ok
 

@@ -58,13 +58,6 @@ def _audit(action: str, target: Subscription | Order, **details: str) -> None:
     audit.record("system", action, target, organization=sub.product.organization, **details)
 
 
-def _retry_at(period_end: dt.datetime, attempt: int) -> dt.datetime | None:
-    days = settings.COMMERCE_RETRY_DAYS
-    if attempt >= len(days):
-        return None
-    return period_end + dt.timedelta(days=days[attempt])
-
-
 def due(now: dt.datetime) -> list[int]:
     return list(
         Subscription.objects.filter(
@@ -140,12 +133,16 @@ def _one(pk: int, outcome: Outcome) -> None:
             outcome.lapsed.append(pk)
             transaction.on_commit(partial(mail.ended, sub.pk))
             return
-        sub.renewal_attempts = attempt + 1
-        retry = _retry_at(period_end, attempt)
+        # The next try is the first scheduled one still ahead (a worker that was down for
+        # days does not spend the missed tries one hour after another); with none left,
+        # the next run lets the subscription lapse.
+        slots = [period_end + dt.timedelta(days=d) for d in settings.COMMERCE_RETRY_DAYS]
+        upcoming = [slot for slot in slots if slot > now]
+        sub.renewal_attempts = attempt + 1 if upcoming else len(slots)
         sub.status = SubscriptionStatus.PAST_DUE
-        sub.next_attempt_at = retry or now
+        sub.next_attempt_at = upcoming[0] if upcoming else now
         # Entitled while the payment is retried; the last try decides.
-        sub.access_until = _retry_at(period_end, len(settings.COMMERCE_RETRY_DAYS) - 1)
+        sub.access_until = slots[-1] if slots else now
         sub.save()
         charge = open_order
     result = provider.charge_renewal(charge)

@@ -307,6 +307,36 @@ def checkout(
             field="signature",
         )
     provider = providers.get()
+    try:
+        order = _place(
+            listing, offer, user, organization, profile, provider.name, origin,
+            idempotency_key, params,
+        )  # fmt: skip
+    except IntegrityError:
+        # The same key, sent twice at once: the other request placed the order.
+        replay = _replayed(user, "checkout", idempotency_key, params)
+        if replay is None:
+            raise
+        return Order.objects.get(pk=replay["order"])
+    result = provider.start(order)
+    apply_payment_result(order=order, result=result, acting=user, origin=origin)
+    order.refresh_from_db()
+    if order.status == OrderStatus.OPEN:
+        transaction.on_commit(partial(mail.invoice_issued, order.pk))
+    return order
+
+
+def _place(
+    listing: Listing,
+    offer: Checkout,
+    user: User,
+    organization: Organization | None,
+    profile: billing.BillingProfile,
+    provider_name: str,
+    origin: Origin,
+    idempotency_key: str,
+    params: dict[str, Any],
+) -> Order:
     with transaction.atomic():
         sub = _current(listing, offer.tier, user, organization)
         if sub is not None and sub.status != SubscriptionStatus.PENDING:
@@ -322,7 +352,7 @@ def checkout(
             for stale in sub.orders.filter(status=OrderStatus.OPEN):
                 _void(stale, reason="replaced by a new checkout")
         _accept_licence(sub, listing, user, origin)
-        order = _open_order(sub, offer.quote, offer.tax, profile, OrderKind.INITIAL, provider.name)
+        order = _open_order(sub, offer.quote, offer.tax, profile, OrderKind.INITIAL, provider_name)
         audit.record(
             user,
             "commerce:order:placed",
@@ -337,11 +367,6 @@ def checkout(
             **origin.audit_fields(),
         )
         _remember(user, "checkout", idempotency_key, params, {"order": order.pk})
-    result = provider.start(order)
-    apply_payment_result(order=order, result=result, acting=user, origin=origin)
-    order.refresh_from_db()
-    if order.status == OrderStatus.OPEN:
-        transaction.on_commit(partial(mail.invoice_issued, order.pk))
     return order
 
 
