@@ -23,8 +23,11 @@ def is_store_team(user: Any) -> bool:
 def org_role(user: Any, organization: Organization) -> str | None:
     if not _authenticated(user):
         return None
+    # By ids and without the model's ordering, so no join is made: this runs for every
+    # registry token and most pages.
     return (
-        Membership.objects.filter(organization=organization, user=user)
+        Membership.objects.filter(organization_id=organization.pk, user_id=user.pk)
+        .order_by()
         .values_list("role", flat=True)
         .first()
     )

@@ -14,6 +14,6 @@ class CommerceConfig(AppConfig):
 
         # The one door for "may this customer pull": accounts.permissions asks here.
         permissions.use_entitlements(StoreEntitlements())
-        events.subscribe("registry:manifest:pulled", subscribers.record_customer_pull)
+        events.subscribe("registry:pulls:recorded", subscribers.record_customer_pulls)
         # Periods end at any hour; renewals, retries and reminders are looked at hourly.
         schedule.hourly("commerce.renewals", tasks.run_renewals.enqueue)

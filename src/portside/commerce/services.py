@@ -464,7 +464,13 @@ def apply_payment_result(
 ) -> None:
     if result.status == "paid":
         _paid(order=order, acting=acting, origin=origin, reference=result.reference)
-    elif result.status == "failed":
+        return
+    if result.reference:  # the provider's handle on a payment still to come, or refused
+        Order.objects.filter(pk=order.pk, status=OrderStatus.OPEN).update(
+            provider_ref=result.reference[:100]
+        )
+        order.provider_ref = result.reference[:100]
+    if result.status == "failed":
         payment_failed(order=order, reason=result.message or "the payment was declined")
 
 
@@ -551,6 +557,16 @@ def _void(order: Order, *, reason: str) -> None:
     order.failure = reason[:300]
     order.save(update_fields=["status", "failure"])
     ledger.post_void(order)
+    # A payment the provider still holds open for it is withdrawn once this commits.
+    transaction.on_commit(partial(_withdraw_payment, order.pk))
+
+
+def _withdraw_payment(order_id: int) -> None:
+    order = Order.objects.get(pk=order_id)
+    try:
+        providers.by_name(order.provider).void(order)
+    except Exception:
+        logger.exception("could not withdraw the open payment of order %s", order_id)
 
 
 # --- cancelling ----------------------------------------------------------------------------------
@@ -618,19 +634,31 @@ def set_notifications(
 # --- refunds -------------------------------------------------------------------------------------
 
 
+REFUND_KINDS = ("refund", "chargeback", "provider_refund")
+
+
 def refund(
     *,
     order: Order,
     amount_minor: int | None,
     reason: str,
-    acting: User,
+    acting: Any,
     origin: Origin,
     idempotency_key: str = "",
     kind: str = "refund",
+    reference: str = "",
 ) -> Refund:
     """Send money of a paid order back: all that is left (``amount_minor`` None) or part
     of it, never more than was paid less what was refunded. A full refund ends the
-    subscription at once."""
+    subscription at once.
+
+    ``kind`` ``refund`` is a refund the store sends (a store admin or the publisher's
+    owner asks; the provider moves the money). ``chargeback`` and ``provider_refund``
+    record money the provider already moved (a dispute, a refund made in the provider's
+    own dashboard), named by the provider's ``reference``: nobody is asked and the
+    provider is not called again."""
+    if kind not in REFUND_KINDS:
+        raise ValueError(f"unknown refund kind {kind!r}")
     if kind == "refund" and not permissions.can_refund(acting, order.publisher):
         raise PermissionDenied("You may not refund this order.")
     reason = str(reason or "").strip()
@@ -651,7 +679,13 @@ def refund(
             split = money.split_refund(_quote_of(order), before, amount)
         except money.MoneyError as exc:
             raise ValidationFailed(exc.message, field="amount") from None
-        reference = provider.refund(order, split.total) if kind == "refund" else ""
+        if kind == "refund":
+            try:
+                reference = provider.refund(order, split.total)
+            except providers.RefundFailed as exc:
+                raise Conflict(f"The payment provider refused the refund: {exc}") from None
+        elif reference and order.refunds.filter(provider_ref=reference[:100]).exists():
+            return order.refunds.get(provider_ref=reference[:100])  # already recorded
         made = Refund.objects.create(
             order=order,
             amount_minor=split.total,
@@ -659,7 +693,7 @@ def refund(
             tax_minor=split.tax,
             store_share_minor=split.store_share,
             reason=reason[:500],
-            kind=kind,
+            kind="chargeback" if kind == "chargeback" else "refund",
             created_at=clock.now(),
             created_by=acting if isinstance(acting, User) else None,
             provider_ref=reference[:100],
@@ -674,7 +708,7 @@ def refund(
                 _end(sub, SubscriptionStatus.REFUNDED, f"{kind}: {reason}")
         audit.record(
             acting,
-            f"commerce:order:{'refunded' if kind == 'refund' else 'charged_back'}",
+            f"commerce:order:{'charged_back' if kind == 'chargeback' else 'refunded'}",
             order,
             organization=order.publisher,
             amount=money.format_amount(split.total, order.currency),

@@ -85,16 +85,22 @@ def write(batch: list[Pull]) -> None:
             ],
             returning=False,
         )
-        for pull in batch:
-            events.emit(
-                "registry:manifest:pulled",
-                manifest_id=pull.manifest.id,
-                repository=pull.manifest.repository_name,
-                digest=pull.manifest.digest,
-                tag=pull.tag,
-                user_id=getattr(pull.user, "pk", None),
-                pulled_at=pull.at.isoformat(),
-            )
+        pulled = [
+            {
+                "manifest_id": pull.manifest.id,
+                "repository": pull.manifest.repository_name,
+                "digest": pull.manifest.digest,
+                "tag": pull.tag,
+                "user_id": getattr(pull.user, "pk", None),
+                "pulled_at": pull.at.isoformat(),
+            }
+            for pull in batch
+        ]
+        for one in pulled:
+            events.emit("registry:manifest:pulled", **one)
+        # The same pulls as one event, for subscribers that keep a row per pull and would
+        # otherwise write them one transaction at a time.
+        events.emit("registry:pulls:recorded", pulls=pulled)
 
 
 class Recorder:

@@ -22,7 +22,7 @@ def forwards(apps: Any, schema_editor: Any) -> None:
     if vendor == "postgresql":
         schema_editor.execute(
             "CREATE OR REPLACE FUNCTION commerce_refuse_change() RETURNS trigger AS $$ "
-            "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END; "
+            "BEGIN RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END; "
             "$$ LANGUAGE plpgsql;"
         )
     for table in TABLES:

@@ -10,10 +10,10 @@ import functools
 
 from django.conf import settings
 
-from portside.commerce.providers.base import PaymentProvider, PaymentResult
+from portside.commerce.providers.base import PaymentProvider, PaymentResult, RefundFailed
 from portside.core.errors import ConfigurationError
 
-__all__ = ["PaymentProvider", "PaymentResult", "by_name", "get"]
+__all__ = ["PaymentProvider", "PaymentResult", "RefundFailed", "by_name", "get"]
 
 
 def by_name(name: str) -> PaymentProvider:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
@@ -14,11 +14,16 @@ Status = Literal["paid", "pending", "failed"]
 @dataclass(frozen=True)
 class PaymentResult:
     """``paid``: the money is in; ``pending``: it will come later (an invoice to pay, a
-    confirmation to wait for); ``failed``: it will not, for ``message``."""
+    confirmation to wait for); ``failed``: it will not, for ``message``.
+
+    ``client_secret`` is set by providers whose customer confirms the payment in the
+    browser (Stripe: the PaymentIntent's client secret, for Stripe.js on the payment page);
+    it is kept out of ``repr`` so it never reaches a log line."""
 
     status: Status
     reference: str = ""
     message: str = ""
+    client_secret: str = field(default="", repr=False)
 
 
 class PaymentProvider(Protocol):
@@ -41,6 +46,10 @@ class PaymentProvider(Protocol):
 
     def instructions(self, order: Order) -> str:
         """What the customer is told to do to pay an open order (empty when nothing)."""
+        ...
+
+    def void(self, order: Order) -> None:
+        """The store withdrew an unpaid order: make sure it can no longer be paid."""
         ...
 
 

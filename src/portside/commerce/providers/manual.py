@@ -32,3 +32,6 @@ class ManualProvider:
         amount = money.format_amount(order.total_minor, order.currency)
         number = order.invoice.number if hasattr(order, "invoice") else str(order.pk)
         return settings.COMMERCE_MANUAL_INSTRUCTIONS.format(amount=amount, invoice=number)
+
+    def void(self, order: Order) -> None:
+        """Nothing is held open anywhere: the invoice shows the order is void."""
