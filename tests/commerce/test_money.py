@@ -48,6 +48,16 @@ def test_percentages_and_shares() -> None:
         with pytest.raises(money.MoneyError):
             money.percent_to_bp(bad)
     assert money.share_of(4900, 2000) == 980
+    labels = {
+        0: "0%",
+        725: "7.25%",
+        1000: "10%",
+        1900: "19%",
+        2000: "20%",
+        10_000: "100%",
+        50: "0.5%",
+    }
+    assert {bp: money.bp_label(bp) for bp in labels} == labels
     assert money.share_of(5, 5000) == 3  # half up
     assert money.format_amount(123456, "EUR") == "EUR 1,234.56"
     assert money.format_amount(-5, "JPY") == "-JPY 5"

@@ -11,6 +11,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from portside.accounts.api import router as accounts_router
 from portside.api.problems import invalid_input, refused
 from portside.catalog.api import router as catalog_router
+from portside.commerce.api import router as commerce_router
 from portside.core.errors import PortsideError
 from portside.moderation.api import router as moderation_router
 from portside.publishers.api import router as publishers_router
@@ -75,3 +76,4 @@ api.add_router("/v1/", publishers_router)
 api.add_router("/v1/", catalog_router)
 api.add_router("/v1/", moderation_router)
 api.add_router("/v1/", storefront_router)
+api.add_router("/v1/", commerce_router)

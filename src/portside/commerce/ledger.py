@@ -7,11 +7,16 @@ amount, a credit a negative one. Entries are append-only; ``LedgerBalance`` keep
 account's running sum in the same transaction and :func:`verify` recomputes every balance
 from the entries.
 
+The publisher's part of an invoice waits in "publisher pending" until the customer pays;
+only then is it owed to the publisher ("publisher payable"), so what a publisher is owed
+is always money the store has received.
+
 | event      | debit                                   | credit                               |
 |------------|-----------------------------------------|--------------------------------------|
-| charge     | customer receivable (total)             | publisher payable (net - share),     |
+| charge     | customer receivable (total)             | publisher pending (net - share),     |
 |            |                                         | store revenue (share), tax (tax)     |
-| payment    | provider clearing (total)               | customer receivable (total)          |
+| payment    | provider clearing (total),              | customer receivable (total),         |
+|            | publisher pending (net - share)         | publisher payable (net - share)      |
 | void       | the charge's credits                    | customer receivable (total)          |
 | refund     | publisher payable, store revenue, tax   | provider clearing (amount)           |
 | chargeback | as a refund                             | as a refund                          |
@@ -144,10 +149,12 @@ def holder_party(order: Order) -> str:
     return f"org:{sub.organization_id}" if sub.organization_id else f"user:{sub.user_id}"
 
 
-def _shares(order: Order, *, sign: int, net: int, tax: int, share: int) -> list[Line]:
+def _shares(
+    order: Order, *, sign: int, net: int, tax: int, share: int, publisher: str
+) -> list[Line]:
     c = order.currency
     return [
-        Line(Account.PUBLISHER_PAYABLE, str(order.publisher_id), c, sign * (net - share)),
+        Line(publisher, str(order.publisher_id), c, sign * (net - share)),
         Line(Account.STORE_REVENUE, "", c, sign * share),
         Line(Account.TAX_PAYABLE, order.tax_country, c, sign * tax),
     ]
@@ -158,18 +165,27 @@ def post_charge(order: Order) -> LedgerTransaction:
         Line(Account.CUSTOMER_RECEIVABLE, holder_party(order), order.currency, order.total_minor)
     ]
     lines += _shares(
-        order, sign=-1, net=order.net_minor, tax=order.tax_minor, share=order.store_share_minor
+        order,
+        sign=-1,
+        net=order.net_minor,
+        tax=order.tax_minor,
+        share=order.store_share_minor,
+        publisher=Account.PUBLISHER_PENDING,
     )
     return post("charge", lines, order=order, memo=f"order {order.pk}")
 
 
 def post_payment(order: Order) -> LedgerTransaction:
     c = order.currency
+    publisher_share = order.net_minor - order.store_share_minor
+    party = str(order.publisher_id)
     return post(
         "payment",
         [
             Line(Account.PROVIDER_CLEARING, order.provider, c, order.total_minor),
             Line(Account.CUSTOMER_RECEIVABLE, holder_party(order), c, -order.total_minor),
+            Line(Account.PUBLISHER_PENDING, party, c, publisher_share),
+            Line(Account.PUBLISHER_PAYABLE, party, c, -publisher_share),
         ],
         order=order,
         memo=f"order {order.pk} paid",
@@ -181,7 +197,12 @@ def post_void(order: Order) -> LedgerTransaction:
         Line(Account.CUSTOMER_RECEIVABLE, holder_party(order), order.currency, -order.total_minor)
     ]
     lines += _shares(
-        order, sign=1, net=order.net_minor, tax=order.tax_minor, share=order.store_share_minor
+        order,
+        sign=1,
+        net=order.net_minor,
+        tax=order.tax_minor,
+        share=order.store_share_minor,
+        publisher=Account.PUBLISHER_PENDING,
     )
     return post("void", lines, order=order, memo=f"order {order.pk} void")
 
@@ -193,6 +214,7 @@ def post_refund(order: Order, refund: Refund) -> LedgerTransaction:
         net=refund.net_minor,
         tax=refund.tax_minor,
         share=refund.store_share_minor,
+        publisher=Account.PUBLISHER_PAYABLE,
     )
     lines.append(
         Line(Account.PROVIDER_CLEARING, order.provider, order.currency, -refund.amount_minor)
@@ -214,7 +236,9 @@ def post_payout(
 
 
 def owed_to(publisher_id: int) -> dict[str, int]:
-    """What the store owes a publisher, per currency (their payable's credit balance)."""
+    """What the store owes a publisher, per currency: their share of what customers paid,
+    less refunds and payouts (their payable's credit balance; unpaid invoices are not in
+    it)."""
     rows = LedgerBalance.objects.filter(
         account=Account.PUBLISHER_PAYABLE, party=str(publisher_id)
     ).values_list("currency", "balance_minor")

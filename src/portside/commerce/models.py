@@ -323,6 +323,7 @@ class Refund(AppendOnly):
 class Account(models.TextChoices):
     CUSTOMER_RECEIVABLE = "customer_receivable", "Customer receivable"
     PROVIDER_CLEARING = "provider_clearing", "Payment provider clearing"
+    PUBLISHER_PENDING = "publisher_pending", "Publisher share of unpaid invoices"
     PUBLISHER_PAYABLE = "publisher_payable", "Publisher payable"
     STORE_REVENUE = "store_revenue", "Store revenue share"
     TAX_PAYABLE = "tax_payable", "Tax payable"

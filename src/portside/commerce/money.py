@@ -107,7 +107,12 @@ def percent_to_bp(value: Decimal | str | int, *, field: str = "rate") -> int:
 
 
 def bp_label(bp: int) -> str:
-    return f"{Decimal(bp) / 100:f}".rstrip("0").rstrip(".") + "%"
+    """``1900`` is ``19%``, ``725`` is ``7.25%``, ``0`` is ``0%``."""
+    value = (Decimal(bp) / 100).quantize(Decimal("0.01"))
+    text = f"{value:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text + "%"
 
 
 def share_of(amount_minor: int, bp: int) -> int:

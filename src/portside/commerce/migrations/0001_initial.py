@@ -38,6 +38,7 @@ class Migration(migrations.Migration):
                         choices=[
                             ("customer_receivable", "Customer receivable"),
                             ("provider_clearing", "Payment provider clearing"),
+                            ("publisher_pending", "Publisher share of unpaid invoices"),
                             ("publisher_payable", "Publisher payable"),
                             ("store_revenue", "Store revenue share"),
                             ("tax_payable", "Tax payable"),
@@ -510,6 +511,7 @@ class Migration(migrations.Migration):
                         choices=[
                             ("customer_receivable", "Customer receivable"),
                             ("provider_clearing", "Payment provider clearing"),
+                            ("publisher_pending", "Publisher share of unpaid invoices"),
                             ("publisher_payable", "Publisher payable"),
                             ("store_revenue", "Store revenue share"),
                             ("tax_payable", "Tax payable"),
