@@ -4,7 +4,7 @@ providers' webhooks."""
 
 from django.urls import path
 
-from portside.commerce import views, webhooks
+from portside.commerce import sales_views, staff_views, views, webhooks
 
 urlpatterns = [
     # customers
@@ -17,21 +17,27 @@ urlpatterns = [
     path("billing/invoices/<str:number>/", views.invoice_detail, name="invoice_detail"),
     path("billing/invoices/<str:number>/pdf", views.invoice_pdf, name="invoice_pdf"),
     # publishers
-    path("orgs/<str:name>/sales/", views.sales, name="sales"),
-    path("orgs/<str:name>/sales/orders/<int:pk>/refund", views.order_refund, name="order_refund"),
+    path("orgs/<str:name>/sales/", sales_views.sales, name="sales"),
+    path(
+        "orgs/<str:name>/sales/orders/<int:pk>/refund",
+        sales_views.order_refund,
+        name="order_refund",
+    ),
     path(
         "orgs/<str:name>/sales/orders/<int:pk>/paid",
-        views.publisher_mark_paid,
+        sales_views.publisher_mark_paid,
         name="publisher_mark_paid",
     ),
     # the store team
-    path("staff/commerce/", views.staff_orders, name="staff_orders"),
-    path("staff/commerce/orders/<int:pk>/", views.staff_order, name="staff_order"),
-    path("staff/commerce/orders/<int:pk>/paid", views.staff_mark_paid, name="staff_mark_paid"),
-    path("staff/commerce/orders/<int:pk>/refund", views.staff_refund, name="staff_refund"),
-    path("staff/commerce/tax-rates/", views.tax_rates, name="tax_rates"),
-    path("staff/commerce/revenue-share/", views.revenue_shares, name="revenue_shares"),
-    path("staff/commerce/ledger/", views.ledger_page, name="ledger_page"),
+    path("staff/commerce/", staff_views.staff_orders, name="staff_orders"),
+    path("staff/commerce/orders/<int:pk>/", staff_views.staff_order, name="staff_order"),
+    path(
+        "staff/commerce/orders/<int:pk>/paid", staff_views.staff_mark_paid, name="staff_mark_paid"
+    ),
+    path("staff/commerce/orders/<int:pk>/refund", staff_views.staff_refund, name="staff_refund"),
+    path("staff/commerce/tax-rates/", staff_views.tax_rates, name="tax_rates"),
+    path("staff/commerce/revenue-share/", staff_views.revenue_shares, name="revenue_shares"),
+    path("staff/commerce/ledger/", staff_views.ledger_page, name="ledger_page"),
     # payment providers
     path("webhooks/stripe", webhooks.stripe_webhook, name="stripe_webhook"),
 ]
