@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from portside.accounts import permissions
 from portside.accounts.forms import add_domain_error
 from portside.accounts.models import Organization, User
-from portside.commerce import ledger, money, services
+from portside.commerce import administration, ledger, money, services
 from portside.commerce.forms import (
     COUNTRY_NAMES,
     ORDER_STATUSES,
@@ -211,7 +211,7 @@ def tax_rates(request: HttpRequest) -> HttpResponse:
     form = TaxRateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            rate = services.set_tax_rate(
+            rate = administration.set_tax_rate(
                 country=form.cleaned_data["country"],
                 percent=form.cleaned_data["rate"],
                 starts_on=form.cleaned_data["starts_on"],
@@ -272,7 +272,7 @@ def revenue_shares(request: HttpRequest) -> HttpResponse:
         org = _publisher_named(share_form.cleaned_data["publisher"], share_form)
         if org is not None:
             try:
-                bp = services.set_revenue_share(
+                bp = administration.set_revenue_share(
                     publisher=org,
                     percent=share_form.cleaned_data["share"] or None,
                     acting=_me(request),
@@ -297,7 +297,7 @@ def revenue_shares(request: HttpRequest) -> HttpResponse:
             org = None
         if org is not None:
             try:
-                services.record_payout(
+                administration.record_payout(
                     publisher=org,
                     currency=currency,
                     amount_minor=amount,
