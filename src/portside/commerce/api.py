@@ -233,13 +233,14 @@ def billing_profile_set(
             "The organisation in the query and in the body differ.", field="organization"
         )
     buyer = _buyer(request, organization or body.organization)
-    profile = billing.save_profile(
+    profile = services.save_billing_details(
         user=_user(request),
         organization=buyer,
         name=body.name,
         country=body.country,
         tax_id=body.tax_id,
         address=body.address,
+        origin=from_request(request),
     )
     return _profile_out(profile)
 

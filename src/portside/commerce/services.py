@@ -151,6 +151,42 @@ def _remember(
         )
 
 
+# --- billing details ---------------------------------------------------------------------------
+
+
+def save_billing_details(
+    *,
+    user: User,
+    organization: Organization | None,
+    name: str,
+    country: str,
+    tax_id: str = "",
+    address: str = "",
+    origin: Origin,
+) -> billing.BillingProfile:
+    """Who is billed: the user's own details, or an organisation's (its owners only)."""
+    _holder_check(user, organization)
+    with transaction.atomic():
+        profile = billing.save_profile(
+            user=user,
+            organization=organization,
+            name=name,
+            country=country,
+            tax_id=tax_id,
+            address=address,
+        )
+        audit.record(
+            user,
+            "commerce:billing_profile:saved",
+            profile,
+            organization=organization,
+            country=profile.country,
+            tax_id=profile.tax_id,
+            **origin.audit_fields(),
+        )
+    return profile
+
+
 # --- taking a tier -------------------------------------------------------------------------------
 
 

@@ -275,13 +275,14 @@ def _save_details(
     form = BillingForm(request.POST)
     if form.is_valid():
         try:
-            billing.save_profile(
+            services.save_billing_details(
                 user=_me(request),
                 organization=holder,
                 name=form.cleaned_data["name"],
                 address=form.cleaned_data["address"],
                 country=form.cleaned_data["country"],
                 tax_id=form.cleaned_data["tax_id"],
+                origin=from_request(request),
             )
         except PortsideError as exc:
             add_domain_error(form, exc)
