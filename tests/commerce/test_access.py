@@ -95,6 +95,11 @@ ROWS = [
     Row("GET", "/billing/invoices/{invoice}/", _INVOICE),
     Row("GET", "/billing/invoices/{invoice}/pdf", _INVOICE),
     Row("GET", "/billing/invoices/PS-1999-999999/", outcomes(default=404)),
+    # Paying by card: the customer who placed the order only (a paid order, or one paid
+    # by instructions, has nothing to pay there and goes to its invoice).
+    Row("GET", "/billing/orders/{order}/pay", outcomes(default=404, customer=302)),
+    Row("GET", "/billing/orders/{order}/return", outcomes(default=404, customer=302)),
+    Row("GET", "/billing/orders/999999/pay", outcomes(default=404)),
     # A publisher's sales.
     Row("GET", "/orgs/acme/sales/", _SALES),
     Row(

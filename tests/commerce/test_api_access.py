@@ -265,6 +265,7 @@ def test_access(row: Row, via: str, settings: Any) -> None:
     # signature, which an unsigned request lacks; unconfigured, it would answer 503.
     settings.STRIPE_SECRET_KEY = "sk_test_access_matrix"
     settings.STRIPE_WEBHOOK_SECRET = "whsec_access_matrix"
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_access_matrix"
     world = build_commerce_world()
     failures = []
     for role in ROLES:

@@ -118,6 +118,7 @@ def stripe_settings(settings: Any, url: str) -> None:
     settings.COMMERCE_PROVIDER = "stripe"
     settings.STRIPE_SECRET_KEY = SECRET_KEY
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_portside"
     settings.STRIPE_API_BASE = url
     providers._configured.cache_clear()
 
@@ -347,12 +348,22 @@ def test_the_provider_refuses_to_run_without_its_secrets(
     settings.STRIPE_SECRET_KEY = key
     settings.STRIPE_WEBHOOK_SECRET = secret
     settings.STRIPE_API_BASE = base
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_portside"
     with pytest.raises(ConfigurationError) as caught:
         providers.by_name("stripe")
     assert needle in caught.value.message
     for value in (key, secret):
         if len(value) > 12:
             assert value not in caught.value.message
+
+
+def test_the_provider_needs_the_publishable_key_for_the_payment_page(settings: Any) -> None:
+    stripe_settings(settings, "")
+    settings.STRIPE_PUBLISHABLE_KEY = SECRET_KEY  # a secret key where the public one goes
+    with pytest.raises(ConfigurationError) as caught:
+        providers.by_name("stripe")
+    assert "PORTSIDE_STRIPE_PUBLISHABLE_KEY" in caught.value.message
+    assert SECRET_KEY not in caught.value.message
 
 
 def test_a_configured_provider_shows_no_secret(settings: Any) -> None:

@@ -4,7 +4,7 @@ providers' webhooks."""
 
 from django.urls import path
 
-from portside.commerce import sales_views, staff_views, views, webhooks
+from portside.commerce import payment_views, sales_views, staff_views, views, webhooks
 
 urlpatterns = [
     # customers
@@ -15,6 +15,8 @@ urlpatterns = [
     path("library/<int:pk>/cancel", views.subscription_cancel, name="subscription_cancel"),
     path("billing/", views.billing_home, name="billing_home"),
     path("billing/invoices/<str:number>/", views.invoice_detail, name="invoice_detail"),
+    path("billing/orders/<int:pk>/pay", payment_views.order_pay, name="order_pay"),
+    path("billing/orders/<int:pk>/return", payment_views.order_return, name="order_return"),
     path("billing/invoices/<str:number>/pdf", views.invoice_pdf, name="invoice_pdf"),
     # publishers
     path("orgs/<str:name>/sales/", sales_views.sales, name="sales"),

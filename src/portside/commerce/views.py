@@ -326,6 +326,8 @@ def _confirm(
         messages.success(request, f"Paid {total}. The tier is in your library.")
     else:
         messages.success(request, f"Order placed: invoice {order.invoice.number} for {total}.")
+        if not providers.by_name(order.provider).pays_by_instructions:
+            return redirect("order_pay", pk=order.pk)  # the card payment, in the browser
     return redirect("invoice_detail", number=order.invoice.number)
 
 
@@ -622,11 +624,6 @@ def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
         instructions = providers.by_name(order.provider).instructions(order)
     buyer = invoice.document.get("buyer") or {}
     doc = documents.view(invoice)
-    # The rate as issued, labelled here: money.bp_label drops the zero of 10%, 20%, ...
-    doc["tax_label"] = (
-        f"{invoice.document.get('tax_name') or 'Tax'} "
-        f"{percent_label(int(invoice.document.get('tax_bp') or 0))}"
-    )
     return render(
         request,
         "commerce/invoice.html",
@@ -635,6 +632,9 @@ def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
             "doc": doc,
             "order": order,
             "instructions": instructions,
+            "pay_online": order.status == OrderStatus.OPEN
+            and not providers.by_name(order.provider).pays_by_instructions
+            and permissions.can_manage_subscription(request.user, order.subscription),
             "buyer_country": COUNTRY_NAMES.get(buyer.get("country", ""), buyer.get("country", "")),
             "seller_country": COUNTRY_NAMES.get(
                 doc["seller"].get("country", ""), doc["seller"].get("country", "")

@@ -282,6 +282,7 @@ COMMERCE_REMINDER_DAYS = env.get_int("PORTSIDE_RENEWAL_REMINDER_DAYS", 7, minimu
 STRIPE_SECRET_KEY = env.get_str("PORTSIDE_STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env.get_str("PORTSIDE_STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env.get_str("PORTSIDE_STRIPE_API_BASE")
+STRIPE_PUBLISHABLE_KEY = env.get_str("PORTSIDE_STRIPE_PUBLISHABLE_KEY")
 
 # --- audit ----------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = env.get_int("PORTSIDE_AUDIT_RETENTION_DAYS", 400)

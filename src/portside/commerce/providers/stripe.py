@@ -163,6 +163,11 @@ class StripeProvider:
             raise ConfigurationError(
                 "PORTSIDE_STRIPE_WEBHOOK_SECRET is not a webhook signing secret (whsec_...)."
             )
+        if not settings.STRIPE_PUBLISHABLE_KEY.startswith("pk_"):
+            raise ConfigurationError(
+                "PORTSIDE_STRIPE_PUBLISHABLE_KEY must be the publishable key (pk_...): the "
+                "payment page gives it to Stripe.js in the customer's browser."
+            )
         api_base = None
         base = settings.STRIPE_API_BASE
         if base:
