@@ -150,6 +150,7 @@ def test_the_whole_loop(client: Client, store: Store, carol: Any) -> None:
     assert invoice["buyer"]["name"] == "Carol GmbH"
     assert invoice["lines"][0]["net"] == "49.00"
     assert order["payment_instructions"].startswith("Pay EUR 58.31 by bank transfer")
+    assert order["payment_url"] == ""  # paid by instructions, not on a card page
     assert order["invoice_number"] in order["payment_instructions"]
     mine = ok(shop.get("/commerce/orders"))
     assert [o["id"] for o in mine["items"]] == [order["id"]] and mine["count"] == 1

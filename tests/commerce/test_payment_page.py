@@ -131,3 +131,16 @@ def test_a_manual_order_has_nothing_to_pay_here(store: Store, client: Client) ->
     response = client.get(f"/billing/orders/{order.pk}/pay")
     assert response.status_code == 302
     assert response["Location"] == f"/billing/invoices/{order.invoice.number}/"
+
+
+def test_the_api_gives_the_card_payment_page_of_an_open_order(
+    store: Store,
+    dashboard: stripe.StripeClient,  # noqa: F811  (the fixture imported above)
+    client: Client,
+) -> None:
+    carol = customer()
+    billed(carol, "DE")
+    client.force_login(carol)
+    order = _place(store, client, carol)
+    body = client.get(f"/api/v1/commerce/orders/{order.pk}").json()
+    assert body["payment_url"] == f"http://127.0.0.1:8000/billing/orders/{order.pk}/pay"

@@ -288,6 +288,10 @@ class OrderOut(Schema):
 class OrderDetailOut(OrderOut):
     invoice: InvoiceOut | None
     payment_instructions: str = Field(description="How to pay an open order, if by hand.")
+    payment_url: str = Field(
+        description="The page where the customer pays an open order by card (empty when "
+        "the order is paid by instructions or nothing is left to pay)."
+    )
 
 
 class OrderPage(Schema):

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 
 from portside.accounts import permissions
 from portside.accounts.models import Organization, User
@@ -429,11 +430,17 @@ def _invoice(order: Order) -> InvoiceOut | None:
 
 def _order_detail(order: Order) -> OrderDetailOut:
     order = Order.objects.select_related(*_ORDER_RELATED).get(pk=order.pk)
-    instructions = ""
+    instructions = payment_url = ""
     if order.status == OrderStatus.OPEN:
-        instructions = providers.by_name(order.provider).instructions(order)
+        provider = providers.by_name(order.provider)
+        instructions = provider.instructions(order)
+        if not provider.pays_by_instructions:
+            payment_url = entitlements.absolute(reverse("order_pay", args=[order.pk]))
     return OrderDetailOut(
-        **_order_fields(order), invoice=_invoice(order), payment_instructions=instructions
+        **_order_fields(order),
+        invoice=_invoice(order),
+        payment_instructions=instructions,
+        payment_url=payment_url,
     )
 
 
