@@ -305,6 +305,7 @@ def test_take_buy_pay_pull_and_refund(store, browser, screenshots, tmp_path):
     refused = _pull(server, tmp_path, "2.0", token)
     assert refused.returncode != 0
     assert f"{base}{PRODUCT}" in refused.stderr, refused.stderr
+    assert "ended" in refused.stderr and "(refunded)" in refused.stderr, refused.stderr
     assert _pull(server, tmp_path, "1.0", token).returncode == 0
     page.goto(f"{base}/library/")
     assert "Refunded" in page.locator("main").inner_text()

@@ -298,20 +298,35 @@ def refusal(user_id: int | None, repository: str, reference: str) -> str | None:
     offer = f" ({', '.join(tiers)})" if tiers else ""
     if user_id is None:
         return f"{what} is part of {product}: sign in and take a tier{offer} at {url}"
-    ended = (
+    holdings = held(user_id, publisher_id=publisher.pk)
+
+    def covers(tier: FrozenTier) -> bool:
+        return tier.covers(repository, tag) if tag else repository in tier.access
+
+    # A subscription that covered it and no longer entitles: ended, or past its access.
+    now = clock.now()
+    lapsed = (
         Subscription.objects.filter(holder_q(user_id), product=listing.product)
-        .exclude(status__in=[*ENTITLED_STATUSES, SubscriptionStatus.PENDING])
-        .order_by("-ended_at", "-pk")
-        .first()
+        .exclude(status=SubscriptionStatus.PENDING)
+        .exclude(_entitling(now))
+        .select_related("listing")
+        .order_by("-ended_at", "-access_until", "-pk")
     )
-    if ended is not None and not held(user_id, publisher_id=publisher.pk):
-        when = ended.ended_at.date().isoformat() if ended.ended_at else "recently"
-        reason = SubscriptionStatus(ended.status).label.lower()
+    for ended in lapsed[:20]:
+        if not covers(coverage(ended)):
+            continue
+        when = ended.ended_at or ended.access_until
+        day = when.date().isoformat() if when else "recently"
+        reason = (
+            SubscriptionStatus(ended.status).label.lower()
+            if ended.status not in ENTITLED_STATUSES
+            else "not renewed"
+        )
         return (
-            f"Your subscription to {product} ({ended.tier_name}) ended on {when} "
+            f"Your subscription to {product} ({ended.tier_name}) ended on {day} "
             f"({reason}); take a tier again at {url}"
         )
-    if held(user_id, publisher_id=publisher.pk):
+    if holdings:
         return f"{what} is not in your tier of {product}; the tiers that include it{offer}: {url}"
     return f"{what} is part of {product}: take a tier{offer} at {url}"
 
