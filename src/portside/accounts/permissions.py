@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from portside.accounts.models import AccessToken, Membership, Organization, OrgRole, StoreRole
+from portside.accounts import lookups
+from portside.accounts.models import AccessToken, Organization, OrgRole, StoreRole
 
 
 def _authenticated(user: Any) -> bool:
@@ -23,14 +24,8 @@ def is_store_team(user: Any) -> bool:
 def org_role(user: Any, organization: Organization) -> str | None:
     if not _authenticated(user):
         return None
-    # By ids and without the model's ordering, so no join is made: this runs for every
-    # registry token and most pages.
-    return (
-        Membership.objects.filter(organization_id=organization.pk, user_id=user.pk)
-        .order_by()
-        .values_list("role", flat=True)
-        .first()
-    )
+    # One prepared statement: this runs for every registry token and most pages.
+    return lookups.membership_role(organization.pk, user.pk)
 
 
 def can_view_organization(user: Any, organization: Organization) -> bool:

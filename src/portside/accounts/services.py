@@ -23,7 +23,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from portside.accounts import permissions
+from portside.accounts import lookups, permissions
 from portside.accounts.models import (
     AccessToken,
     Invitation,
@@ -444,7 +444,7 @@ def authenticate_token(secret: str, *, origin: Origin) -> AccessToken:
     """Resolve a presented token, or raise ``AuthenticationFailed`` saying why."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) != len(TOKEN_PREFIX) + 40:
         raise AuthenticationFailed("The token is malformed.")
-    token = AccessToken.objects.select_related("user").filter(secret_hash=_hash(secret)).first()
+    token = lookups.token_with_user(_hash(secret))
     now = clock.now()
     if token is None:
         raise AuthenticationFailed("The token is not valid.")

@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.db.models.functions import Collate
 
+from portside.accounts import lookups
 from portside.accounts.models import Organization
 from portside.audit import services as audit
 from portside.blobstore import UploadNotFound, UploadOffsetMismatch, UploadTooLarge
@@ -50,7 +51,7 @@ def namespace_of(name: str) -> Organization | None:
     validate_name(name)
     if "/" not in name:
         return None
-    return Organization.objects.filter(name=name.split("/", 1)[0]).first()
+    return lookups.organization_by_name(name.split("/", 1)[0])
 
 
 def find_repository(name: str) -> Repository | None:
