@@ -158,14 +158,22 @@ def holder_q(user_id: int) -> Q:
 # The token endpoint asks this for every customer's pull token, so it is one statement
 # written once (compiling the equivalent ORM query cost more than running it): the user's
 # own subscriptions and their organisations', entitling now, of listings not taken down.
-_HELD_SQL = (
+_HELD_BRANCH = (
     "SELECT s.id, s.tier_id, s.tier_name, l.revision_id, s.product_id, s.organization_id, "
-    "s.price_minor FROM {sub} s JOIN {listing} l ON l.id = s.listing_id "
+    "s.price_minor FROM {source} JOIN {listing} l ON l.id = s.listing_id "
     "JOIN {product} p ON p.id = s.product_id "
-    "WHERE s.status IN ('active', 'past_due') AND l.state <> 'taken_down' "
-    "AND (s.access_until IS NULL OR s.access_until > %s) "
-    "AND ((s.user_id = %s AND s.organization_id IS NULL) OR s.organization_id IN "
-    "(SELECT m.organization_id FROM {membership} m WHERE m.user_id = %s))"
+    "WHERE {holder} AND s.status IN ('active', 'past_due') AND l.state <> 'taken_down' "
+    "AND (s.access_until IS NULL OR s.access_until > %s){publisher}"
+)
+# Two branches, each led by the customer (their own subscriptions; their memberships,
+# then their organisations' subscriptions), so the cost does not grow with a product's
+# popularity: one statement with OR let the planner start from the product's customers.
+_HOLDERS = (
+    ("{sub} s", "s.user_id = %s AND s.organization_id IS NULL"),
+    (
+        "{membership} m CROSS JOIN {sub} s",
+        "m.user_id = %s AND s.organization_id = m.organization_id",
+    ),
 )
 
 
@@ -177,24 +185,31 @@ def _held_sql(by_publisher: bool) -> str:
     def table(model: Any) -> str:
         return str(connection.ops.quote_name(model._meta.db_table))
 
-    sql = _HELD_SQL.format(
-        sub=table(Subscription),
-        listing=table(Listing),
-        product=table(Product),
-        membership=table(Membership),
+    names = {
+        "sub": table(Subscription),
+        "listing": table(Listing),
+        "product": table(Product),
+        "membership": table(Membership),
+    }
+    publisher = " AND p.organization_id = %s" if by_publisher else ""
+    return " UNION ALL ".join(
+        _HELD_BRANCH.format(
+            source=source.format(**names), holder=holder, publisher=publisher, **names
+        )
+        for source, holder in _HOLDERS
     )
-    return sql + (" AND p.organization_id = %s" if by_publisher else "")
 
 
 def held(user_id: int, *, publisher_id: int | None = None) -> list[Held]:
     """The user's entitling subscriptions (of one publisher's products, if given)."""
     now = connection.ops.adapt_datetimefield_value(clock.now())
-    params: list[Any] = [now, user_id, user_id]
-    if publisher_id is not None:
-        params.append(publisher_id)
+    branch: list[Any] = [user_id, now] + ([publisher_id] if publisher_id is not None else [])
+    params = branch + branch
     with connection.cursor() as cursor:
         cursor.execute(_held_sql(publisher_id is not None), params)
         rows = cursor.fetchall()
+    # The branches cannot overlap: one holds subscriptions without an organisation, the
+    # other only those of organisations (each membership is one row).
     out = []
     for sub_id, tier_id, tier_name, revision_id, product_id, org_id, price in rows:
         tier = REVISIONS.get(revision_id).tier(tier_id, tier_name)
