@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test import Client
 
 from portside.accounts.models import StoreRole
@@ -162,7 +163,6 @@ ROWS = [
     Row("GET", "/staff/commerce/ledger/", _STAFF),
 ]
 
-CASES = [pytest.param(row, role, id=f"{row.id} [{role}]") for row in ROWS for role in ROLES]
 
 
 def build_commerce_world() -> World:
@@ -207,10 +207,28 @@ def build_commerce_world() -> World:
     )
 
 
+class _Undo(Exception):
+    pass
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("row, role", CASES)
-def test_access(client: Client, row: Row, role: str) -> None:
-    check(client, build_commerce_world(), row, role)
+@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+def test_access(row: Row) -> None:
+    """Each role in a savepoint of its own over one world: what one role's request
+    changed (a refund, a cancellation) is undone before the next role asks."""
+    world = build_commerce_world()
+    failures = []
+    for role in ROLES:
+        try:
+            with transaction.atomic():
+                try:
+                    check(Client(), world, row, role)
+                except AssertionError as exc:
+                    failures.append(str(exc))
+                raise _Undo
+        except _Undo:
+            pass
+    assert not failures, "\n".join(failures)
 
 
 def test_every_commerce_page_has_a_row() -> None:

@@ -158,60 +158,72 @@ def holder_q(user_id: int) -> Q:
 # The token endpoint asks this for every customer's pull token, so it is one statement
 # written once (compiling the equivalent ORM query cost more than running it): the user's
 # own subscriptions and their organisations', entitling now, of listings not taken down.
-_HELD_BRANCH = (
-    "SELECT s.id, s.tier_id, s.tier_name, l.revision_id, s.product_id, s.organization_id, "
-    "s.price_minor FROM {source} JOIN {listing} l ON l.id = s.listing_id "
-    "JOIN {product} p ON p.id = s.product_id "
-    "WHERE {holder} AND s.status IN ('active', 'past_due') AND l.state <> 'taken_down' "
-    "AND (s.access_until IS NULL OR s.access_until > %s){publisher}"
+# Led by the customer (their own subscriptions; their organisations'), so the cost does
+# not grow with a product's popularity, and without joins: planning a join of
+# subscriptions, listings and products cost PostgreSQL more than running it. Listings
+# (their live revision and state) are read afterwards for the few rows found, and a
+# product's publisher, which never changes, is kept in memory.
+_HELD_SQL = (
+    "SELECT id, tier_id, tier_name, listing_id, product_id, organization_id, price_minor "
+    "FROM {sub} WHERE {holder} AND status IN ('active', 'past_due') "
+    "AND (access_until IS NULL OR access_until > %s)"
 )
-# Two branches, each led by the customer (their own subscriptions; their memberships,
-# then their organisations' subscriptions), so the cost does not grow with a product's
-# popularity: one statement with OR let the planner start from the product's customers.
 _HOLDERS = (
-    ("{sub} s", "s.user_id = %s AND s.organization_id IS NULL"),
-    (
-        "{membership} m CROSS JOIN {sub} s",
-        "m.user_id = %s AND s.organization_id = m.organization_id",
-    ),
+    "user_id = %s AND organization_id IS NULL",
+    "organization_id IN (SELECT organization_id FROM {membership} WHERE user_id = %s)",
 )
 
 
 @functools.cache
-def _held_sql(by_publisher: bool) -> str:
+def _sql() -> tuple[str, str]:
     from portside.accounts.models import Membership
-    from portside.catalog.models import Product
 
     def table(model: Any) -> str:
         return str(connection.ops.quote_name(model._meta.db_table))
 
-    names = {
-        "sub": table(Subscription),
-        "listing": table(Listing),
-        "product": table(Product),
-        "membership": table(Membership),
-    }
-    publisher = " AND p.organization_id = %s" if by_publisher else ""
-    return " UNION ALL ".join(
-        _HELD_BRANCH.format(
-            source=source.format(**names), holder=holder, publisher=publisher, **names
-        )
-        for source, holder in _HOLDERS
+    held_sql = " UNION ALL ".join(
+        _HELD_SQL.format(sub=table(Subscription), holder=h.format(membership=table(Membership)))
+        for h in _HOLDERS
     )
+    listing_sql = f"SELECT id, revision_id, state FROM {table(Listing)} WHERE id IN "  # noqa: S608
+    return held_sql, listing_sql
+
+
+_publisher_of: dict[int, int] = {}
+
+
+def _publishers(product_ids: set[int]) -> dict[int, int]:
+    from portside.catalog.models import Product
+
+    missing = product_ids - _publisher_of.keys()
+    if missing:
+        found = Product.objects.filter(pk__in=missing).values_list("pk", "organization_id")
+        _publisher_of.update(found)
+    return _publisher_of
 
 
 def held(user_id: int, *, publisher_id: int | None = None) -> list[Held]:
     """The user's entitling subscriptions (of one publisher's products, if given)."""
+    held_sql, listing_sql = _sql()
     now = connection.ops.adapt_datetimefield_value(clock.now())
-    branch: list[Any] = [user_id, now] + ([publisher_id] if publisher_id is not None else [])
-    params = branch + branch
     with connection.cursor() as cursor:
-        cursor.execute(_held_sql(publisher_id is not None), params)
+        cursor.execute(held_sql, [user_id, now, user_id, now])
         rows = cursor.fetchall()
-    # The branches cannot overlap: one holds subscriptions without an organisation, the
-    # other only those of organisations (each membership is one row).
+        # The branches cannot overlap: one holds subscriptions without an organisation,
+        # the other only those of organisations (each membership is one row).
+        if publisher_id is not None and rows:
+            publishers = _publishers({row[4] for row in rows})
+            rows = [row for row in rows if publishers.get(row[4]) == publisher_id]
+        listings: dict[int, tuple[int, str]] = {}
+        if rows:
+            ids = sorted({row[3] for row in rows})
+            cursor.execute(listing_sql + "(" + ", ".join(["%s"] * len(ids)) + ")", ids)
+            listings = {lid: (rev, state) for lid, rev, state in cursor.fetchall()}
     out = []
-    for sub_id, tier_id, tier_name, revision_id, product_id, org_id, price in rows:
+    for sub_id, tier_id, tier_name, listing_id, product_id, org_id, price in rows:
+        revision_id, state = listings.get(listing_id, (0, ListingState.TAKEN_DOWN))
+        if state == ListingState.TAKEN_DOWN:
+            continue
         tier = REVISIONS.get(revision_id).tier(tier_id, tier_name)
         if tier is None:  # gone from the live revision: what it covered when taken
             snapshot = Subscription.objects.filter(pk=sub_id).values_list(
