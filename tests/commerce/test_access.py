@@ -164,7 +164,6 @@ ROWS = [
 ]
 
 
-
 def build_commerce_world() -> World:
     """The roles of ``tests.access`` in the store of ``tests.commerce.world``."""
     store = build_store()
