@@ -36,7 +36,7 @@ from portside.registry import services as registry
 from portside.registry.models import Repository
 from tests.commerce.world import publish
 from tests.factories import TEST_ORIGIN, make_org, make_user
-from tests.moderation.world import complete_profile, png
+from tests.moderation.world import complete_profile, ensure_categories, png
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 START = dt.datetime(2026, 6, 1, 9, tzinfo=dt.UTC)
@@ -108,6 +108,7 @@ class World:
 
 
 def _build(host: str) -> World:
+    ensure_categories()
     owner = make_user("alice")
     org = make_org("acme", owner)
     complete_profile(org)
