@@ -3,6 +3,7 @@ and a real SMTP server (aiosmtpd) on loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -141,3 +142,46 @@ def screenshots() -> Any:
         page.screenshot(path=str(target / f"{name}.png"), full_page=True)
 
     return shoot
+
+
+@contextlib.contextmanager
+def running_store(
+    tmp_path: Path, users: list[tuple[str, str, list[str]]], **env: str
+) -> Iterator[tuple[Any, Mailbox]]:
+    """A real `portside serve` on a database of its own, sending mail to a real SMTP
+    server on loopback, with ``users`` (name, password, extra `user create` arguments)
+    made by the command line first."""
+    from aiosmtpd.controller import Controller
+
+    from tests.servers import Server, scratch_environment
+
+    mailbox = Mailbox()
+    smtp_port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        with scratch_environment(tmp_path / "store") as environment:
+            (tmp_path / "store").mkdir(exist_ok=True)
+            environment.update(
+                PORTSIDE_SMTP_HOST="127.0.0.1",
+                PORTSIDE_SMTP_PORT=str(smtp_port),
+                PORTSIDE_SCAN_ON_PUSH="false",
+                **env,
+            )
+            server = Server(env=environment, data_dir=tmp_path / "store")
+            environment["PORTSIDE_BASE_URL"] = server.url
+            migrated = server.cli("migrate", "--no-input")
+            assert migrated.returncode == 0, migrated.stderr
+            for name, password, extra in users:
+                made = server.cli(
+                    "user", "create", name, "--email", f"{name}@example.com", *extra,
+                    "--password-stdin", stdin=password + "\n",
+                )  # fmt: skip
+                assert made.returncode == 0, made.stderr
+            server.start()
+            try:
+                yield server, mailbox
+            finally:
+                server.stop()
+    finally:
+        controller.stop()

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Mailbox, body_of, find_link
+from tests.e2e.conftest import Mailbox, body_of, find_link, running_store
 from tests.e2e.test_publishing import PUBLISHER_PASSWORD, _ok, _png, _push, _sign_in
-from tests.servers import Server, free_port, scratch_environment
+from tests.servers import Server
 
 pytestmark = pytest.mark.e2e
 
@@ -33,42 +33,13 @@ PRODUCT = "/products/acme/acme-cache"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[tuple[Server, Mailbox]]:
-    from aiosmtpd.controller import Controller
-
-    mailbox = Mailbox()
-    smtp_port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    try:
-        with scratch_environment(tmp_path / "store") as env:
-            (tmp_path / "store").mkdir(exist_ok=True)
-            env.update(
-                PORTSIDE_SMTP_HOST="127.0.0.1",
-                PORTSIDE_SMTP_PORT=str(smtp_port),
-                PORTSIDE_SCAN_ON_PUSH="false",
-                PORTSIDE_STORE_COUNTRY="IE",
-            )
-            server = Server(env=env, data_dir=tmp_path / "store")
-            env["PORTSIDE_BASE_URL"] = server.url
-            migrated = server.cli("migrate", "--no-input")
-            assert migrated.returncode == 0, migrated.stderr
-            for name, password, role in [
-                ("alice", PUBLISHER_PASSWORD, []),
-                ("carol", CUSTOMER_PASSWORD, []),
-                ("sam", ADMIN_PASSWORD, ["--role", "admin"]),
-            ]:
-                made = server.cli(
-                    "user", "create", name, "--email", f"{name}@example.com", *role,
-                    "--password-stdin", stdin=password + "\n",
-                )  # fmt: skip
-                assert made.returncode == 0, made.stderr
-            server.start()
-            try:
-                yield server, mailbox
-            finally:
-                server.stop()
-    finally:
-        controller.stop()
+    users = [
+        ("alice", PUBLISHER_PASSWORD, []),
+        ("carol", CUSTOMER_PASSWORD, []),
+        ("sam", ADMIN_PASSWORD, ["--role", "admin"]),
+    ]
+    with running_store(tmp_path, users, PORTSIDE_STORE_COUNTRY="IE") as running:
+        yield running
 
 
 def _pull(server: Server, tmp_path: Path, tag: str, token: str) -> subprocess.CompletedProcess[str]:
