@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -254,8 +253,8 @@ def _amount(minor: int, currency: str) -> str:
 
 
 def _percent(bp: int) -> str:
-    """Basis points as a percentage: 1900 is "19", 750 is "7.5", 2000 is "20"."""
-    return format((Decimal(bp) / 100).normalize(), "f")
+    """Basis points as a percentage without its sign: 1900 is "19", 750 is "7.5"."""
+    return money.bp_label(bp).removesuffix("%")
 
 
 def _product(product: Product, revision_id: int) -> CommerceProduct:

@@ -43,7 +43,6 @@ from portside.commerce.models import (
     TaxRate,
 )
 from portside.commerce.sales_views import refund_page
-from portside.commerce.templatetags.commerce import percent_label
 from portside.commerce.views import forbidden, order_rows
 from portside.core.errors import PermissionDenied, PortsideError
 from portside.core.origin import from_request
@@ -227,14 +226,14 @@ def tax_rates(request: HttpRequest) -> HttpResponse:
             messages.success(
                 request,
                 f"{rate.name} of {COUNTRY_NAMES.get(rate.country, rate.country)} is "
-                f"{percent_label(rate.rate_bp)} from {rate.starts_on.isoformat()}.",
+                f"{money.bp_label(rate.rate_bp)} from {rate.starts_on.isoformat()}.",
             )
             return redirect("tax_rates")
     rates = [
         {
             "rate": r,
             "country": COUNTRY_NAMES.get(r.country, r.country),
-            "percent": percent_label(r.rate_bp),
+            "percent": money.bp_label(r.rate_bp),
         }
         for r in TaxRate.objects.select_related("created_by").order_by("country", "-starts_on")
     ]
@@ -284,7 +283,7 @@ def revenue_shares(request: HttpRequest) -> HttpResponse:
                 add_domain_error(share_form, exc)
             else:
                 messages.success(
-                    request, f"The store's share of {org.name} is {percent_label(bp)}."
+                    request, f"The store's share of {org.name} is {money.bp_label(bp)}."
                 )
                 return redirect("revenue_shares")
     if action == "payout" and payout_form.is_valid():
@@ -330,8 +329,8 @@ def revenue_shares(request: HttpRequest) -> HttpResponse:
         request,
         "commerce/revenue_shares.html",
         {
-            "default": percent_label(settings.COMMERCE_REVENUE_SHARE_BP),
-            "terms": [{"terms": t, "share": percent_label(t.share_bp)} for t in terms],
+            "default": money.bp_label(settings.COMMERCE_REVENUE_SHARE_BP),
+            "terms": [{"terms": t, "share": money.bp_label(t.share_bp)} for t in terms],
             "owed": owed,
             "share_form": share_form,
             "payout_form": payout_form,

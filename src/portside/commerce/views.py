@@ -38,7 +38,6 @@ from portside.commerce.models import (
     Subscription,
     SubscriptionStatus,
 )
-from portside.commerce.templatetags.commerce import percent_label
 from portside.core.errors import Conflict, NotFound, PermissionDenied, PortsideError
 from portside.core.origin import from_request
 
@@ -179,7 +178,7 @@ def _quote_lines(offer: services.Checkout | None) -> dict[str, Any]:
         "net": fmt(q.net),
         "tax": fmt(q.tax),
         "total": fmt(q.total),
-        "rate": percent_label(q.tax_bp),
+        "rate": money.bp_label(q.tax_bp),
         "tax_name": offer.tax.name,
         "reverse_charge": q.reverse_charge,
         "note": offer.tax.note,

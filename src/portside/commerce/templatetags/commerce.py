@@ -24,20 +24,11 @@ def amount(minor: Any, currency: str) -> str:
         return ""
 
 
-def percent_label(bp: int) -> str:
-    """Basis points as a percentage: ``1900`` is ``19%``, ``2000`` is ``20%``, ``750`` is
-    ``7.5%`` (only zeros after the decimal point are dropped)."""
-    text = f"{Decimal(int(bp)) / 100:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text}%"
-
-
 @register.filter
 def percent(bp: Any) -> str:
     """``{{ order.tax_bp|percent }}``."""
     try:
-        return percent_label(int(bp))
+        return money.bp_label(int(bp))
     except (TypeError, ValueError):
         return ""
 
