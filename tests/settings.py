@@ -6,7 +6,14 @@ from portside.config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+TASKS = {
+    "default": {
+        "BACKEND": "django.tasks.backends.dummy.DummyBackend",
+        "QUEUES": ["default", "events"],
+    },
+    "events": {"BACKEND": "tests.tasks.OnCommitBackend", "QUEUES": ["events"]},
+}
+EVENTS_TASK_BACKEND = "events"
 STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -139,6 +139,7 @@ def _matrix_paths() -> Iterator[str]:
     from tests.api_publishing.test_access_matrix import ROWS as API_ROWS
     from tests.commerce.test_access import ROWS as COMMERCE_ROWS
     from tests.commerce.test_api_access import ROWS as COMMERCE_API_ROWS
+    from tests.core.test_deliveries_page import ROWS as DELIVERY_ROWS
     from tests.moderation.test_access import ROWS as PUBLISHING_ROWS
     from tests.publishers.test_access import ROWS as PROFILE_ROWS
     from tests.registry.test_access_matrix import ROWS as REGISTRY_ROWS
@@ -152,6 +153,7 @@ def _matrix_paths() -> Iterator[str]:
     yield from ("/api/v1" + row.path for row in API_ROWS)
     yield from (row.path for row in COMMERCE_ROWS)
     yield from (row.path for row in COMMERCE_API_ROWS)
+    yield from (row.path for row in DELIVERY_ROWS)
 
 
 def _normal(route: str) -> str:

@@ -452,7 +452,13 @@ class PullRecord(models.Model):
         indexes = [
             models.Index(fields=["publisher_id", "pulled_at"], name="pull_of_publisher"),
             models.Index(fields=["product", "pulled_at"], name="pull_of_product"),
-            models.Index(fields=["user_id", "repository"], name="pull_of_user"),
+        ]
+        constraints = [
+            # One row per pull, however often its event is delivered (a delivery may be
+            # repeated after a worker died); also the index of a customer's pulls.
+            models.UniqueConstraint(
+                fields=["user_id", "repository", "pulled_at", "digest", "tag"], name="pull_once"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -69,4 +69,4 @@ def record_customer_pulls(*, pulls: list[dict[str, Any]], **_: Any) -> None:
         )
     if rows:
         with transaction.atomic():
-            PullRecord.objects.bulk_create(rows)
+            PullRecord.objects.bulk_create(rows, ignore_conflicts=True)

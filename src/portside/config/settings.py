@@ -160,9 +160,21 @@ CACHES = {
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default"],
+        "QUEUES": ["default", "events"],
     }
 }
+# Domain events are delivered by tasks of this backend, written in the emitting
+# transaction (core/events.py): a subscriber that fails is tried again, up to
+# EVENT_DELIVERY_ATTEMPTS times over about a day; a delivery left running by a worker that
+# died is queued again after EVENT_DELIVERY_TIMEOUT seconds.
+EVENTS_TASK_BACKEND = "default"
+EVENT_DELIVERY_ATTEMPTS = env.get_int("PORTSIDE_EVENT_DELIVERY_ATTEMPTS", 8, minimum=1, maximum=50)
+EVENT_DELIVERY_TIMEOUT = env.get_int(
+    "PORTSIDE_EVENT_DELIVERY_TIMEOUT", 900, minimum=1, maximum=7 * 86400
+)
+# Finished background tasks are forgotten after this many days (failed ones after four
+# times as long).
+TASK_RESULTS_KEEP_DAYS = env.get_int("PORTSIDE_TASK_RESULTS_KEEP_DAYS", 7, minimum=1, maximum=3650)
 
 # --- accounts -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

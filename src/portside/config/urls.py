@@ -56,6 +56,8 @@ urlpatterns = [
     path("staff/audit/", audit.audit_list, name="audit_list"),
     path("staff/audit/export.csv", audit.audit_export_csv, name="audit_export_csv"),
     path("staff/audit/export.jsonl", audit.audit_export_jsonl, name="audit_export_jsonl"),
+    path("staff/deliveries/", core.deliveries, name="deliveries"),
+    path("staff/deliveries/<str:delivery_id>/retry", core.delivery_retry, name="delivery_retry"),
     path("api/", api.urls),
     path("", include("portside.publishers.urls")),
     path("", include("portside.catalog.urls")),
