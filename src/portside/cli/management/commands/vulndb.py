@@ -9,6 +9,8 @@ line can fill a database for `portside scan` alone).
 
 from __future__ import annotations
 
+import datetime as dt
+import sys
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from portside.cli.base import PortsideCommand
+from portside.core import clock
 from portside.vulndb.errors import VulnDBError
 from portside.vulndb.importers import import_alpine, import_debian, import_nvd, import_osv
 from portside.vulndb.store import VulnStore
@@ -40,6 +43,24 @@ def feeds(values: list[str]) -> list[Feed]:
         except VulnDBError as exc:
             raise CommandError(str(exc)) from None
     return found
+
+
+def _ago(stamp: str, now: dt.datetime) -> str:
+    """``2026-12-01 10:00 UTC (4 days ago)`` from a stored ISO time."""
+    try:
+        when = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp or "never"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    seconds = max(0, int((now - when).total_seconds()))
+    if seconds < 3600:
+        age = f"{seconds // 60} min ago"
+    elif seconds < 2 * 86400:
+        age = f"{seconds // 3600} h ago"
+    else:
+        age = f"{seconds // 86400} days ago"
+    return f"{when.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC ({age})"
 
 
 class Command(PortsideCommand):
@@ -70,11 +91,7 @@ class Command(PortsideCommand):
         changed = False
         try:
             if options["action"] == "status":
-                for info in store.sources():
-                    self.stdout.write(
-                        f"{info.name}\t{info.kind}\t{info.records} records\t"
-                        f"imported {info.imported_at}\t{info.origin}"
-                    )
+                self._status(store.sources(), path)
                 return
             if options["action"] == "import":
                 if not options["path"].exists():
@@ -101,6 +118,44 @@ class Command(PortsideCommand):
             store.close()
         if changed and not options["no_rematch"]:
             self._rematch()
+
+    def _status(self, sources: list[Any], path: Path) -> None:
+        """Each feed with its record count, its last import and its last check; the oldest
+        of them last. No feed at all is an error: every scan would find nothing."""
+        if not sources:
+            self.stderr.write(
+                f"no vulnerability data in {path}: scans match against nothing and find no "
+                "vulnerabilities. Run `portside vulndb sync` (feeds in "
+                "PORTSIDE_VULNDB_SOURCES) or `portside vulndb import`."
+            )
+            sys.exit(1)
+        now = clock.now()
+        rows = [("FEED", "KIND", "RECORDS", "IMPORTED", "CHECKED", "FROM")]
+        for info in sources:
+            rows.append(
+                (
+                    info.name,
+                    info.kind,
+                    f"{info.records:,}",
+                    _ago(info.imported_at, now),
+                    _ago(info.checked_at, now),
+                    info.origin,
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        for row in rows:
+            self.stdout.write(
+                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+                + "  "
+                + row[5]
+            )
+        oldest = min(sources, key=lambda info: info.imported_at)
+        total = sum(info.records for info in sources)
+        self.stdout.write(
+            f"{len(sources)} feed{'s' if len(sources) != 1 else ''}, {total:,} records; "
+            f"the oldest data is {oldest.name}'s, "
+            f"imported {_ago(oldest.imported_at, now)}"
+        )
 
     def _rematch(self) -> None:
         from django.db import connection
