@@ -336,6 +336,8 @@ else:
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
+# Files served at the site's root (/favicon.ico, which browsers ask for on every page).
+WHITENOISE_ROOT = PACKAGE_DIR / "static_root"
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
