@@ -17,6 +17,7 @@ from tests.moderation.world import build_publishing_world, png
 # Members and the store team look; owners and editors change; nobody else learns it exists.
 _LOOK = outcomes(default=200, customer=404, other_member=404)
 _CHANGE = outcomes(default=403, customer=404, other_member=404, editor=302, owner=302)
+_ASK = outcomes(default=403, customer=404, other_member=404, editor=200, owner=200)
 _MODERATE = outcomes(default=403, customer=404, other_member=404, moderator=302, admin=302)
 _STAFF = outcomes(default=403, moderator=200, admin=200)
 _P = "/orgs/acme/products/acme-database/"
@@ -62,9 +63,13 @@ ROWS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
             "access": ["acme/db:1.0"],
         },
     ),
-    ("POST", _P + "tiers/{tier}/delete", _CHANGE, {}),
-    ("POST", _P + "unpublish", _CHANGE, {}),
-    ("POST", _P + "delete", _CHANGE, {}),
+    # Destructive actions ask first (200, a confirmation page), then act when confirmed.
+    ("POST", _P + "tiers/{tier}/delete", _ASK, {}),
+    ("POST", _P + "tiers/{tier}/delete", _CHANGE, {"confirmed": "yes"}),
+    ("POST", _P + "unpublish", _ASK, {}),
+    ("POST", _P + "unpublish", _CHANGE, {"confirmed": "yes"}),
+    ("POST", _P + "delete", _ASK, {}),
+    ("POST", _P + "delete", _CHANGE, {"confirmed": "yes"}),
     ("GET", _P + "revisions/1/", _LOOK, {}),
     ("GET", _P + "revisions/99/", outcomes(default=404), {}),
     ("POST", _P + "submit", _CHANGE, {}),

@@ -212,13 +212,21 @@ def test_deleting_from_the_page(world: PublishingWorld, client: Client) -> None:
     page = client.get(f"/orgs/acme/products/{draft.slug}/")
     assert b'id="delete"' in page.content
     assert b'id="delete"' not in client.get(f"/orgs/acme/products/{kept.slug}/").content
-    refused = client.post(f"/orgs/acme/products/{kept.slug}/delete", follow=True)
+    confirm = {"confirmed": "yes"}
+    refused = client.post(f"/orgs/acme/products/{kept.slug}/delete", confirm, follow=True)
     assert b"review history" in refused.content and Product.objects.filter(pk=kept.pk).exists()
-    done = client.post(f"/orgs/acme/products/{draft.slug}/delete", follow=True)
+    # The button on the page asks first, on a page of its own; nothing is deleted yet.
+    asked = client.post(f"/orgs/acme/products/{draft.slug}/delete")
+    assert asked.status_code == 200
+    text = asked.content.decode()
+    assert "Delete Scratch?" in text and "cannot be undone" in text
+    assert 'name="confirmed" value="yes"' in text
+    assert Product.objects.filter(pk=draft.pk).exists()
+    done = client.post(f"/orgs/acme/products/{draft.slug}/delete", confirm, follow=True)
     assert done.redirect_chain[-1][0] == "/orgs/acme/products/"
     assert b"Scratch deleted." in done.content
     assert not Product.objects.filter(pk=draft.pk).exists()
     client.force_login(world.viewer)
     other = world.ready_product("Other")
-    assert client.post(f"/orgs/acme/products/{other.slug}/delete").status_code == 403
+    assert client.post(f"/orgs/acme/products/{other.slug}/delete", confirm).status_code == 403
     assert Product.objects.filter(pk=other.pk).exists()

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portside.accounts import permissions
@@ -52,8 +53,9 @@ def _product(request: HttpRequest, name: str, slug: str) -> Product:
     )
 
 
-def _editing(view: Callable[..., None]) -> Callable[..., HttpResponse]:
-    """A POST that changes the product: 403 for members who may only look."""
+def _editing(view: Callable[..., HttpResponse | None]) -> Callable[..., HttpResponse]:
+    """A POST that changes the product: 403 for members who may only look. The view may
+    answer itself (a confirmation page); otherwise it goes back to the editor."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, name: str, slug: str, **kwargs: Any) -> HttpResponse:
@@ -66,14 +68,37 @@ def _editing(view: Callable[..., None]) -> Callable[..., HttpResponse]:
                 status=403,
             )
         try:
-            view(request, product, **kwargs)
+            answer = view(request, product, **kwargs)
         except PortsideError as exc:
             if isinstance(exc, PermissionDenied):
                 return render(request, "403.html", {"message": exc.message}, status=403)
             messages.error(request, exc.message)
+            answer = None
+        if answer is not None:
+            return answer
         return redirect("product_edit", name=product.organization.name, slug=product.slug)
 
     return login_required(require_POST(wrapper))
+
+
+def _unconfirmed(
+    request: HttpRequest, product: Product, *, title: str, message: str, button: str
+) -> HttpResponse | None:
+    """A destructive action asks first, on a page of its own (no script needed): the
+    POST that carries ``confirmed=yes`` acts, any other shows the question."""
+    if request.POST.get("confirmed") == "yes":
+        return None
+    return render(
+        request,
+        "catalog/confirm.html",
+        {
+            "title": title,
+            "message": message,
+            "button": button,
+            "action": request.path,
+            "cancel": reverse("product_edit", args=[product.organization.name, product.slug]),
+        },
+    )
 
 
 def _upload(request: HttpRequest) -> tuple[bytes, str]:
@@ -300,16 +325,38 @@ def tier_save(request: HttpRequest, product: Product, pk: int | None = None) -> 
 
 
 @_editing
-def tier_delete(request: HttpRequest, product: Product, pk: int) -> None:
+def tier_delete(request: HttpRequest, product: Product, pk: int) -> HttpResponse | None:
     tier = get_object_or_404(product.tiers, pk=pk)
+    asked = _unconfirmed(
+        request,
+        product,
+        title=f"Delete the tier {tier.name}?",
+        message=f"The tier {tier.name} of {product.name} is removed from the draft. "
+        "Customers who already hold it keep it until the draft is published.",
+        button=f"Delete {tier.name}",
+    )
+    if asked is not None:
+        return asked
     services.delete_tier(tier=tier, acting=_me(request), origin=from_request(request))
     messages.success(request, f"Tier {tier.name} deleted.")
+    return None
 
 
 @_editing
-def product_unpublish(request: HttpRequest, product: Product) -> None:
+def product_unpublish(request: HttpRequest, product: Product) -> HttpResponse | None:
+    asked = _unconfirmed(
+        request,
+        product,
+        title=f"Unpublish {product.name}?",
+        message=f"{product.name} leaves the storefront and search at once, and nobody can "
+        "take its tiers. To list it again, submit a revision for review.",
+        button=f"Unpublish {product.name}",
+    )
+    if asked is not None:
+        return asked
     services.unpublish(product=product, acting=_me(request), origin=from_request(request))
     messages.success(request, f"{product.name} is no longer listed.")
+    return None
 
 
 @login_required
@@ -320,6 +367,16 @@ def product_delete(request: HttpRequest, name: str, slug: str) -> HttpResponse:
         return render(
             request, "403.html", {"message": "Only owners and editors change products."}, status=403
         )
+    asked = _unconfirmed(
+        request,
+        product,
+        title=f"Delete {product.name}?",
+        message=f"The draft {product.name} is deleted with its icon, screenshots, sources and "
+        "tiers. This cannot be undone. The images in its repositories stay.",
+        button=f"Delete {product.name}",
+    )
+    if asked is not None:
+        return asked
     try:
         services.delete_product(product=product, acting=_me(request), origin=from_request(request))
     except PortsideError as exc:
