@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -230,3 +232,44 @@ def test_deleting_from_the_page(world: PublishingWorld, client: Client) -> None:
     other = world.ready_product("Other")
     assert client.post(f"/orgs/acme/products/{other.slug}/delete", confirm).status_code == 403
     assert Product.objects.filter(pk=other.pk).exists()
+
+
+def test_the_editor_checklist_links_to_what_exists(world: PublishingWorld, client: Client) -> None:
+    """A new product's checklist: each item links to an element of the page (a field or
+    its section), and no two elements share an id."""
+
+    product = catalog.create_product(
+        organization=world.org, name="Fresh", acting=world.owner, origin=TEST_ORIGIN
+    )
+    catalog.set_source(
+        product=product,
+        repository=world.repository.name,
+        tags=["1.0"],
+        acting=world.owner,
+        origin=TEST_ORIGIN,
+    )
+    client.force_login(world.editor)
+    page = client.get(f"/orgs/acme/products/{product.slug}/").content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    checklist = page.split('id="readiness"')[1].split("</section>")[0]
+    anchors = re.findall(r'<a href="#([^"]+)">([^<]+)</a>', checklist)
+    assert {label for _, label in anchors} >= {"Icon", "Tiers", "Short description"}
+    for anchor, label in anchors:
+        assert anchor in ids, f"{label} links to #{anchor}, which the page does not have"
+
+
+def test_submitting_too_early_points_to_the_checklist(
+    world: PublishingWorld, client: Client
+) -> None:
+    product = catalog.create_product(
+        organization=world.org, name="Early", acting=world.owner, origin=TEST_ORIGIN
+    )
+    client.force_login(world.editor)
+    response = client.post(f"/orgs/acme/products/{product.slug}/submit")
+    assert response.status_code == 302
+    assert response["Location"] == f"/orgs/acme/products/{product.slug}/#readiness"
+    page = client.get(response["Location"]).content.decode()
+    count = len(re.findall(r"<li><a href=\"#", page.split('id="readiness"')[1].split("</ul>")[0]))
+    assert f"Not submitted: {count} items of the checklist below still need doing." in page
+    assert count >= 5

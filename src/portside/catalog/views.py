@@ -220,13 +220,17 @@ def _render_edit(
             "product": product,
             "form": form,
             "can_edit": can_edit,
-            "problems": items.problems(product),
+            "problems": [
+                (_anchor(field, form), items.FIELDS.get(field, field), reason)
+                for field, reason in items.problems(product)
+            ],
             "profile_missing": profile.missing() if profile else ["a publisher profile"],
             "sources": sources,
             "source_form": SourceForm(repositories=repositories),
             "available": available,
             "tiers": tiers,
-            "tier_form": TierForm(choices=choices),
+            # Its own ids: the manifest form above has a "name" field too.
+            "tier_form": TierForm(choices=choices, auto_id="tier_%s"),
             "image_form": ImageForm(),
             "screenshots": product.screenshots.all(),
             "listing": Listing.objects.filter(product=product).select_related("revision").first(),
@@ -235,6 +239,16 @@ def _render_edit(
         },
         status=400 if form.errors else 200,
     )
+
+
+# Checklist items that are not fields of the manifest form link to their section.
+_SECTIONS = {"icon": "icon", "sources": "sources", "tiers": "tiers", "sla": "id_support_hours"}
+
+
+def _anchor(field: str, form: Any) -> str:
+    if field in _SECTIONS:
+        return _SECTIONS[field]
+    return f"id_{field}" if field in form.fields else "readiness"
 
 
 def _split(value: str) -> list[str]:

@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from portside.accounts import permissions
@@ -284,6 +285,16 @@ def product_submit(request: HttpRequest, name: str, slug: str) -> HttpResponse:
     except PermissionDenied as exc:
         return _forbidden(request, exc.message)
     except PortsideError as exc:
+        found = exc.details.get("problems") if isinstance(exc, ValidationFailed) else None
+        if isinstance(found, list) and found:
+            # The checklist on the product page lists each item, linked to its field.
+            count = len(found)
+            messages.error(
+                request,
+                f"Not submitted: {count} item{'s' if count != 1 else ''} of the checklist "
+                "below still need doing.",
+            )
+            return redirect(reverse("product_edit", args=[name, slug]) + "#readiness")
         messages.error(request, exc.message)
         return redirect("product_edit", name=name, slug=slug)
     messages.success(request, f"Revision {submission.revision.number} submitted for review.")
