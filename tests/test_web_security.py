@@ -263,3 +263,24 @@ def test_no_template_has_inline_script_or_event_handlers():
         found += [f"{path.name}: {m.group(0)[:60]}" for m in inline.finditer(text)]
         found += [f"{path.name}: javascript: URL" for _ in re.finditer("javascript:", text)]
     assert not found, found
+
+
+@pytest.mark.django_db
+def test_audit_details_read_as_keys_and_values(client):
+    from portside.audit import services as audit
+
+    admin = make_user("root", store_role="admin")
+    client.force_login(admin)
+    audit.record(
+        admin,
+        "test:row:made",
+        store_role="admin",
+        scopes=["read", "write"],
+        nested={"a": 1},
+        note="<script>alert(1)</script>",
+    )
+    page = client.get("/staff/audit/", {"action": "test:"}).content.decode()
+    assert "<dt>store role</dt><dd>admin</dd>" in page
+    assert "<dt>scopes</dt><dd>read, write</dd>" in page
+    assert "<dt>nested</dt><dd>{&quot;a&quot;: 1}</dd>" in page
+    assert "{&#x27;store_role&#x27;" not in page and "<script>alert" not in page
