@@ -178,6 +178,9 @@ def test_store_admin_reads_the_audit_trail(live_server, browser, screenshots):
     page.get_by_role("button", name="Filter").click()
     page.wait_for_load_state()
     assert page.locator("td code", has_text="account:session:signed_in").count() >= 1
+    # The trail fits the window: no sideways scrolling at a laptop's width.
+    page.set_viewport_size({"width": 1366, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
     screenshots(page, "08-audit-trail")
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
