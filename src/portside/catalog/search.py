@@ -429,21 +429,39 @@ def reindex_all(batch: int = 1_000) -> int:
 # --- popularity -----------------------------------------------------------------------------
 
 
-def refresh_popularity() -> int:
+def refresh_popularity(repositories: Iterable[str] | None = None) -> int:
     """Set each live listing's ``pulls`` to the pulls of the repositories its revision is
-    made from (the registry's counters); returns how many listings changed."""
+    made from (the registry's counters); returns how many listings changed.
+
+    With ``repositories``, only the listings made from them are recounted (just after
+    their pulls were recorded: the product page shows the new count at once), and the
+    search index keeps its token, so cached results and the scoring arrays stay valid
+    until the hourly full refresh, which renews it."""
     from portside.registry.models import PullCount
 
+    rows = SearchEntry.objects.values_list("listing_id", "pulls", "card__repositories")
+    counters = PullCount.objects.all()
+    if repositories is not None:
+        names = sorted(set(repositories))
+        listing_ids = (
+            Listing.objects.filter(
+                state=ListingState.LIVE, product__sources__repository__name__in=names
+            )
+            .values_list("pk", flat=True)
+            .distinct()
+        )
+        rows = rows.filter(listing_id__in=list(listing_ids))
+        involved = {name for _, _, repos in rows for name in repos or []}
+        counters = counters.filter(repository__name__in=sorted(involved))
     totals = {
         name: total or 0
-        for name, total in PullCount.objects.values("repository__name")
+        for name, total in counters.values("repository__name")
         .annotate(total=Sum("count"))
         .values_list("repository__name", "total")
     }
     changed: list[tuple[int, int]] = []
-    rows = SearchEntry.objects.values_list("listing_id", "pulls", "card__repositories")
-    for listing_id, pulls, repositories in rows.iterator(chunk_size=2_000):
-        total = sum(totals.get(name, 0) for name in repositories or [])
+    for listing_id, pulls, repos in rows.iterator(chunk_size=2_000):
+        total = sum(totals.get(name, 0) for name in repos or [])
         if total != pulls:
             changed.append((listing_id, total))
     for start in range(0, len(changed), 500):
@@ -451,7 +469,8 @@ def refresh_popularity() -> int:
             for listing_id, total in changed[start : start + 500]:
                 Listing.objects.filter(pk=listing_id).update(pulls=total)
                 SearchEntry.objects.filter(pk=listing_id).update(pulls=total)
-            _changed()
+            if repositories is None:
+                _changed()
     return len(changed)
 
 
