@@ -20,6 +20,8 @@ EXPECTED = {
     errors.RangeInvalid: ("BLOB_UPLOAD_INVALID", 416),
     errors.TagInvalid: ("TAG_INVALID", 400),
     errors.PaginationNumberInvalid: ("PAGINATION_NUMBER_INVALID", 400),
+    errors.UploadBusy: ("BLOB_UPLOAD_INVALID", 409),
+    errors.InsufficientStorage: ("BLOB_UPLOAD_INVALID", 507),
 }
 
 

@@ -536,3 +536,34 @@ def test_unstorable_characters_are_refused(escape):
 def test_non_ascii_text_is_kept():
     manifest = parse_manifest(encode(oci_image(annotations={"description": "café ☕ 𝄞"})), None)
     assert manifest.annotations["description"] == "café ☕ 𝄞"
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [(b"1e999", None), (b"-1e999", None), (b"9" * 4299, None), (b"2.5", 2.5), (b"3", 3)],
+)
+def test_details_echo_only_numbers_strict_json_carries(literal, value):
+    """1e999 parses to infinity, which an error body could only write as ``Infinity``
+    (not JSON); a 4299-digit number is not a short excerpt. Neither is echoed."""
+    error = refused(b'{"schemaVersion": ' + literal + b', "config": {}}', None)
+    expected = (
+        {"field": "schemaVersion"} if value is None else {"field": "schemaVersion", "value": value}
+    )
+    assert error.detail == expected
+    json.dumps(error.body(), allow_nan=False)
+
+
+def test_a_number_too_long_to_convert_is_named_as_such():
+    error = refused(b'{"schemaVersion": ' + b"9" * 5000 + b"}", None)
+    assert error.detail == {"reason": "a number has too many digits"}
+
+
+def test_details_cut_long_media_types_and_keys():
+    long_type = "application/" + "x" * 100_000
+    body = json.dumps({"schemaVersion": 2, "mediaType": long_type, "config": {}}).encode()
+    assert len(refused(body, mt.OCI_MANIFEST).detail["mediaType"]) == 200
+    assert len(refused(body, None).detail["mediaType"]) == 200
+    key = "k" * 100_000
+    duplicated = ('{"%s": 1, "%s": 2}' % (key, key)).encode()  # noqa: UP031
+    assert len(refused(duplicated, None).detail["key"]) == 200
+    assert len(json.dumps(refused(body, None).body())) < 1024

@@ -8,6 +8,10 @@ The text always sits inside a page section (a product's "About", a publisher's s
 its headings are demoted two levels: ``# Title`` becomes ``<h3>``, and the page keeps its
 own ``<h1>`` and ``<h2>`` outline. Raw ``<h1>`` and ``<h2>`` tags lose their tag, not
 their text.
+
+The parser stops reading blocks nested deeper than its limit (twenty levels: ten of
+nested lists) and would silently drop everything from there to the end of the document;
+a source nested that deep is shown as plain paragraphs instead, so no text is lost.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 MAX_SOURCE = 50_000
 
@@ -85,11 +90,42 @@ def render(source: str) -> str:
         return ""
     parser = _parser()
     env: dict[str, object] = {}
-    tokens = parser.parse(source[:MAX_SOURCE], env)
+    source = source[:MAX_SOURCE]
+    tokens = parser.parse(source, env)
+    if _too_deep(tokens, parser.options["maxNesting"]):
+        return _clean(_as_text(source))
     for token in tokens:
         if token.type in ("heading_open", "heading_close"):
             token.tag = f"h{min(int(token.tag[1]) + HEADING_SHIFT, 6)}"
-    rendered = _ALIGN.sub(r'<\1 align="\2">', parser.renderer.render(tokens, parser.options, env))
+    return _clean(
+        _ALIGN.sub(r'<\1 align="\2">', parser.renderer.render(tokens, parser.options, env))
+    )
+
+
+# Blocks whose content the parser reads as blocks again, one nesting level deeper.
+_CONTAINERS = frozenset({"blockquote_open", "list_item_open"})
+
+
+def _too_deep(tokens: list[Token], limit: int) -> bool:
+    """Whether the parser reached its nesting limit (``maxNesting``: 20 levels, ten of
+    nested lists, each being a list and an item). There it stops reading blocks and
+    drops the rest of the document, from the deepest block to the end, without a word."""
+    return any(t.type in _CONTAINERS and t.level >= limit - 1 for t in tokens)
+
+
+def _as_text(source: str) -> str:
+    """``source`` as plain paragraphs: what a document nested past the parser's limit
+    shows instead, so that none of its text is lost."""
+    paragraphs = (part.strip() for part in _BLANK_LINE.split(source))
+    return "".join(
+        "<p>" + html.escape(part).replace("\n", "<br>\n") + "</p>\n" for part in paragraphs if part
+    )
+
+
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
+def _clean(rendered: str) -> str:
     return nh3.clean(
         rendered,
         tags=_TAGS,

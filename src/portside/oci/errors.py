@@ -136,3 +136,20 @@ class PaginationNumberInvalid(OCIError):
     code = "PAGINATION_NUMBER_INVALID"
     status = 400
     default_message = "invalid number of results requested"
+
+
+class UploadBusy(OCIError):
+    """An upload that another request is still writing cannot be closed now (409); nothing
+    is lost, and the client may close it once that request has finished."""
+
+    code = "BLOB_UPLOAD_INVALID"
+    status = 409
+    default_message = "the upload is still being written by another request"
+
+
+class InsufficientStorage(OCIError):
+    """The blob store's disk is full (507): the upload keeps what it had."""
+
+    code = "BLOB_UPLOAD_INVALID"
+    status = 507
+    default_message = "no space left on the store's disk; the upload keeps what it had"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,8 +188,12 @@ def _load(body: bytes) -> object:
         return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except RecursionError as exc:
         raise ManifestInvalid("manifest is nested too deeply") from exc
-    except ValueError as exc:  # json.JSONDecodeError, or an integer too long to convert
+    except json.JSONDecodeError as exc:
         raise ManifestInvalid("manifest is not valid JSON", detail={"reason": str(exc)}) from exc
+    except ValueError as exc:  # an integer with more digits than Python converts
+        raise ManifestInvalid(
+            "manifest is not valid JSON", detail={"reason": "a number has too many digits"}
+        ) from exc
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -201,7 +206,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 duplicate = key
                 break
             seen.add(key)
-        raise ManifestInvalid("manifest has a duplicate key", detail={"key": duplicate})
+        raise ManifestInvalid("manifest has a duplicate key", detail={"key": _short(duplicate)})
     return result
 
 
@@ -245,7 +250,7 @@ def _media_type(document: dict[str, Any], body_type: str | None, declared: str |
         if declared is not None and declared != body_type:
             raise ManifestInvalid(
                 "Content-Type does not match the manifest's mediaType",
-                detail={"contentType": declared, "mediaType": body_type},
+                detail={"contentType": declared, "mediaType": _short(body_type)},
             )
         media_type = body_type
     elif declared is not None:
@@ -261,7 +266,10 @@ def _media_type(document: dict[str, Any], body_type: str | None, declared: str |
     if media_type not in mediatypes.MANIFEST_TYPES:
         raise ManifestInvalid(
             "unsupported manifest media type",
-            detail={"mediaType": media_type, "supported": sorted(mediatypes.MANIFEST_TYPES)},
+            detail={
+                "mediaType": _short(media_type),
+                "supported": sorted(mediatypes.MANIFEST_TYPES),
+            },
         )
     return media_type
 
@@ -380,11 +388,30 @@ def _platform(value: object, where: str) -> dict[str, Any] | None:
 def _invalid(where: str, problem: str, **detail: object) -> ManifestInvalid:
     # Echo back offending scalars only, and short: a detail is not a copy of the input.
     shown = {
-        key: value[:200] if isinstance(value, str) else value
+        key: _short(value) if isinstance(value, str) else value
         for key, value in detail.items()
-        if value is None or isinstance(value, str | int | float)
+        if _echoable(value)
     }
     return ManifestInvalid(f"{where} {problem}", detail={"field": where, **shown})
+
+
+_SHOWN = 200  # characters of a client's string an error detail echoes
+
+
+def _short(text: str) -> str:
+    return text[:_SHOWN]
+
+
+def _echoable(value: object) -> bool:
+    """Whether a detail may echo ``value``: strings (cut short), and numbers only where
+    strict JSON carries them as they are: finite, and integers within int64. ``1e999``
+    parses to infinity, which a JSON error body could only write as ``Infinity``, and a
+    4000-digit integer is not short."""
+    if value is None or isinstance(value, str | bool):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _schema1(media_type: object) -> Unsupported:

@@ -24,11 +24,19 @@ class MalformedInput(VulnDBError):
     code = "vulndb_malformed"
 
     def __init__(self, path: str, reason: str, *, record: str | None = None) -> None:
+        # The reason and the record come from the feed: a message quotes a short excerpt
+        # of them, never a 200 KB value. A zip member's name is part of ``path``.
+        path, reason = _excerpt(path, 300), _excerpt(reason, 500)
+        record = _excerpt(record, 120) if record is not None else None
         where = f"{path}: record {record}" if record else path
         super().__init__(f"{where}: {reason}", path=path, record=record, reason=reason)
         self.path = path
         self.record = record
         self.reason = reason
+
+
+def _excerpt(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class InputTooLarge(MalformedInput):

@@ -6,12 +6,17 @@ Feeds come from the network, so every importer reads through these helpers:
   that grows while it is read) is refused with :class:`InputTooLarge` instead of
   filling memory;
 * gzip is decompressed with the same bound, so a compressed bomb stops at the limit;
+  every member of a multi-member file is read, and bytes after the last one (other than
+  zero padding) are an error rather than silently dropped;
 * zip members are read in memory, never extracted, and refused when a name escapes the
   archive (``../``, absolute, drive letters), when a name repeats, when there are too
   many members or when a member's compression ratio is a bomb's;
 * YAML is read with the safe loader (a tag that would construct an object is an error),
   and a document that uses anchors and aliases is refused, because shared nodes let a
   kilobyte expand into gigabytes when walked (the "billion laughs");
+* a document must be data that can be written back as strict JSON and stored as UTF-8:
+  ``NaN`` and infinities, integers longer than Python converts to text (4300 digits)
+  and unpaired surrogates (which JSON's ``\\u`` escapes can spell) are refused;
 * :class:`Fields` gives typed access to a JSON object and turns every wrong type into a
   :class:`MalformedInput` naming the file, the record and the field.
 """
@@ -21,6 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import lzma
+import math
 import os
 import re
 import stat
@@ -102,8 +109,7 @@ def read_file(path: Path, limit: int) -> bytes:
     if info.st_size > limit:
         raise InputTooLarge(name, f"is {info.st_size} bytes; the limit is {limit}")
     try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
+        data = _read_bounded(path, limit)
     except OSError as exc:
         raise MalformedInput(name, f"cannot be read: {exc.strerror or exc}") from None
     if len(data) > limit:
@@ -111,24 +117,48 @@ def read_file(path: Path, limit: int) -> bytes:
     return gunzip(name, data, limit)
 
 
+_READ_STEP = 4 * MiB
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of ``path``, read in steps: one ``read(limit + 1)``
+    would allocate the whole limit (a gigabyte for a feed file) whatever the file's size."""
+    parts: list[bytes] = []
+    total = 0
+    with path.open("rb") as handle:
+        while total <= limit:
+            part = handle.read(min(_READ_STEP, limit + 1 - total))
+            if not part:
+                break
+            parts.append(part)
+            total += len(part)
+    return b"".join(parts)
+
+
 def gunzip(name: str, data: bytes, limit: int) -> bytes:
-    """``data`` itself, or its gzip decompression bounded by ``limit``."""
+    """``data`` itself, or its gzip decompression bounded by ``limit``: every member of a
+    multi-member file (RFC 1952 allows several), with only zero padding after the last."""
     if not data.startswith(b"\x1f\x8b"):
         return data
-    inflater = zlib.decompressobj(wbits=31)
     out = bytearray()
     pending = data
     try:
-        while pending and not inflater.eof:
-            out += inflater.decompress(pending, limit + 1 - len(out))
-            if len(out) > limit:
-                raise InputTooLarge(name, f"decompresses to more than {limit} bytes")
-            pending = inflater.unconsumed_tail
+        while True:
+            inflater = zlib.decompressobj(wbits=31)
+            while not inflater.eof:
+                if not pending:
+                    raise MalformedInput(name, "is a truncated gzip stream")
+                out += inflater.decompress(pending, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise InputTooLarge(name, f"decompresses to more than {limit} bytes")
+                pending = inflater.unconsumed_tail
+            pending = inflater.unused_data
+            if not pending.strip(b"\0"):
+                return bytes(out)
+            if not pending.startswith(b"\x1f\x8b"):
+                raise MalformedInput(name, "has data after its gzip stream")
     except zlib.error as exc:
         raise MalformedInput(name, f"is not valid gzip: {exc}") from None
-    if not inflater.eof:
-        raise MalformedInput(name, "is a truncated gzip stream")
-    return bytes(out)
 
 
 def is_zip(path: Path) -> bool:
@@ -153,7 +183,8 @@ def zip_members(path: Path, limits: Limits) -> Iterator[tuple[str, bytes]]:
     where = str(path)
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        # ValueError covers a member name flagged as UTF-8 that is not (UnicodeDecodeError).
         raise MalformedInput(where, f"is not a readable zip archive: {exc}") from None
     with archive:
         infos = archive.infolist()
@@ -190,7 +221,18 @@ def zip_members(path: Path, limits: Limits) -> Iterator[tuple[str, bytes]]:
             try:
                 with archive.open(info) as member:
                     data = member.read(limits.max_record + 1)
-            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+            except NotImplementedError as exc:  # a compression method zipfile lacks
+                raise MalformedInput(where, f"member {info.filename}: {exc}") from None
+            except RuntimeError:  # zipfile's word for an encrypted member
+                raise MalformedInput(where, f"member {info.filename} is encrypted") from None
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                lzma.LZMAError,
+                EOFError,
+                OSError,
+                ValueError,
+            ) as exc:
                 raise MalformedInput(where, f"member {info.filename} is damaged: {exc}") from None
             if len(data) > limits.max_record:
                 raise InputTooLarge(where, f"member {info.filename} is larger than declared")
@@ -216,18 +258,64 @@ def directory_files(root: Path) -> list[Path]:
 # --- documents -------------------------------------------------------------------------
 
 
+class _Constant(Exception):
+    """``NaN``, ``Infinity`` or ``-Infinity`` (accepted by Python's parser, not JSON), or a
+    number out of a float's range (which would come back as infinity)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _Constant(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: a number, but past what a float holds
+        raise _Constant(f"{text[:40]} is beyond the range of a number")
+    return value
+
+
+# A \\u escape of a surrogate: the only way a JSON text (valid UTF-8) can hold one.
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def load_json(name: str, data: bytes) -> Any:
     """A JSON document, which must be UTF-8 (RFC 8259; a byte order mark is allowed)."""
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise MalformedInput(name, f"is not UTF-8 text: {exc.reason}") from None
+    try:
+        document = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise MalformedInput(
             name, f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except _Constant as exc:
+        raise MalformedInput(name, f"is not valid JSON: {exc}") from None
     except RecursionError:
         raise MalformedInput(name, "is nested too deeply") from None
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise MalformedInput(name, "is not valid JSON: a number has too many digits") from None
+    if _ESCAPED_SURROGATE.search(text):
+        _refuse_surrogates(name, document)
+    return document
+
+
+def _refuse_surrogates(name: str, document: Any) -> None:
+    """Refuse a document holding an unpaired surrogate (an escaped pair is one character
+    and fine): such a string cannot be encoded as UTF-8, so it could not be stored."""
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise MalformedInput(name, "holds an unpaired surrogate escape (\\ud800-\\udfff)")
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def load_yaml(name: str, data: bytes) -> Any:
@@ -244,6 +332,13 @@ def load_yaml(name: str, data: bytes) -> Any:
         raise MalformedInput(name, f"is not valid YAML: {_yaml_reason(exc)}") from None
     except RecursionError:
         raise MalformedInput(name, "is nested too deeply") from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        # PyYAML's constructors let these out for a scalar that matches a type's pattern
+        # but not its range, or an explicit tag the value does not fit: 2024-13-45,
+        # "!!float abc", "!!bool maybe", "!!timestamp x", a 5000-digit integer.
+        raise MalformedInput(
+            name, f"is not valid YAML: a value does not fit its type ({type(exc).__name__})"
+        ) from None
     return plain(name, document)
 
 
@@ -271,12 +366,26 @@ def load_document(name: str, data: bytes) -> Any:
     return check_depth(name, load_json(name, data))
 
 
+# Integers Python can write as text have at most 4300 digits (sys.get_int_max_str_digits):
+# about 14,280 bits. YAML reads hexadecimal and binary integers without that limit.
+_INT_BITS = 14_000
+
+
 def plain(name: str, value: Any, depth: int = 0) -> Any:
-    """``value`` as JSON data: YAML timestamps become ISO 8601 strings; sets, binary and
-    non-string keys are refused so that everything stored can be written back as JSON."""
+    """``value`` as JSON data: YAML timestamps become ISO 8601 strings; sets, binary,
+    non-string keys, NaN and infinities, over-long integers and unpaired surrogates are
+    refused so that everything stored can be written back as JSON."""
     if depth > MAX_DEPTH:
         raise MalformedInput(name, "is nested too deeply")
-    if value is None or isinstance(value, str | bool | int | float):
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise MalformedInput(name, "holds an unpaired surrogate, which is not text")
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MalformedInput(name, f"holds the number {value}, which JSON cannot express")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _INT_BITS:
+        raise MalformedInput(name, "holds an integer with more digits than can be written back")
+    if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()

@@ -11,6 +11,7 @@ The 1.1 feed format (``CVE_Items``) is retired by NVD and refused with a clear e
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -87,9 +88,7 @@ def _metrics(cve: Fields) -> tuple[CvssMetric, ...]:
             if version not in versions:
                 data.fail(f"version {version!r} does not belong under {key}")
             score = data.data.get("baseScore")
-            if score is not None and (
-                isinstance(score, bool) or not isinstance(score, int | float)
-            ):
+            if score is not None and not _finite_number(score):
                 data.fail("field baseScore must be a number")
             kind = entry.text("type", "Secondary")
             found.append(
@@ -102,6 +101,16 @@ def _metrics(cve: Fields) -> tuple[CvssMetric, ...]:
                 )
             )
     return tuple(found)
+
+
+def _finite_number(value: Any) -> bool:
+    """A number a float holds: not a boolean, not a 400-digit integer."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _nvd_inputs(paths: list[Path], limits: Limits) -> tuple[list[tuple[Path, bytes]], str]:
