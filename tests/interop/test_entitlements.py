@@ -38,7 +38,7 @@ from tests.commerce.world import publish
 from tests.factories import TEST_ORIGIN, make_org, make_user
 from tests.moderation.world import complete_profile, ensure_categories, png
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 START = dt.datetime(2026, 6, 1, 9, tzinfo=dt.UTC)
 
 

@@ -7,17 +7,23 @@ import json
 
 import pytest
 
+from portside.accounts import services
 from portside.oci import mediatypes
 from tests.access import ROLES, build_world, outcomes
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, TEST_ORIGIN
 from tests.registry.helpers import Registry
 
 NAME = "acme/app"
-_PULL = outcomes(anonymous=401, default=200, customer=403, other_member=403)
-_PUSH = outcomes(anonymous=401, default=403, editor=202, owner=202)
-_PUT = outcomes(anonymous=401, default=403, editor=201, owner=201)
-_DELETE = outcomes(anonymous=401, default=403, editor=202, owner=202, admin=202)
-_UPLOAD = outcomes(anonymous=401, default=403, editor=204, owner=204)
+# A token that lacks what the request needs is refused 401 with a challenge naming it (a
+# client may ask for it again), never a bare 403; the product refusal of a listed
+# repository is the only 403 (tests/interop/test_entitlements.py).
+_PULL = outcomes(anonymous=401, default=200, customer=401, other_member=401)
+_PUSH = outcomes(anonymous=401, default=401, editor=202, owner=202)
+_PUT = outcomes(anonymous=401, default=401, editor=201, owner=201)
+_DELETE = outcomes(anonymous=401, default=401, editor=202, owner=202, admin=202)
+_STATUS_BY_PULL = outcomes(anonymous=401, default=204, customer=401, other_member=401)
+_BY_PUSH = outcomes(anonymous=401, default=401, editor=204, owner=204)
+_CANCEL_BY_DELETE = outcomes(anonymous=401, default=401, editor=204, owner=204, admin=204)
 
 # (method, path, scope, expectations); {digest}, {config}, {upload} and {body} are filled in.
 ROWS = [
@@ -30,9 +36,13 @@ ROWS = [
     ("GET", f"/v2/{NAME}/tags/list", "pull", _PULL),
     ("GET", f"/v2/{NAME}/referrers/{{digest}}", "pull", _PULL),
     ("POST", f"/v2/{NAME}/blobs/uploads/", "push", _PUSH),
-    ("GET", f"/v2/{NAME}/blobs/uploads/{{upload}}", "push", _UPLOAD),
+    # An upload's status: with the token that created it, or with pull on the repository.
+    ("GET", f"/v2/{NAME}/blobs/uploads/{{upload}}", "push", _BY_PUSH),
+    ("GET", f"/v2/{NAME}/blobs/uploads/{{upload}}", "pull", _STATUS_BY_PULL),
     ("PATCH", f"/v2/{NAME}/blobs/uploads/{{upload}}", "push", _PUSH),
-    ("DELETE", f"/v2/{NAME}/blobs/uploads/{{upload}}", "push", _UPLOAD),
+    # Cancelling: with the token that created it, or with delete on the repository.
+    ("DELETE", f"/v2/{NAME}/blobs/uploads/{{upload}}", "push", _BY_PUSH),
+    ("DELETE", f"/v2/{NAME}/blobs/uploads/{{upload}}", "delete", _CANCEL_BY_DELETE),
     ("PUT", f"/v2/{NAME}/manifests/again", "push", _PUT),
     ("DELETE", f"/v2/{NAME}/manifests/latest", "delete", _DELETE),
     ("DELETE", f"/v2/{NAME}/blobs/{{config}}", "delete", _DELETE),
@@ -40,9 +50,35 @@ ROWS = [
         "GET",
         "/v2/_catalog",
         "catalog",
-        outcomes(anonymous=401, default=403, moderator=200, security=200, admin=200),
+        outcomes(anonymous=401, default=401, moderator=200, security=200, admin=200),
     ),
 ]
+
+
+def _asked(method: str, path: str, action: str) -> str:
+    """What a row's challenge asks for when the token lacks it: what clients ask for
+    before such a request (pull and push before a push), pull for an upload's status, and
+    push (which created it) for cancelling an upload."""
+    if "/blobs/uploads/" in path and not path.endswith("/uploads/"):
+        if method == "GET":
+            return f"repository:{NAME}:pull"
+        if method == "DELETE":
+            return f"repository:{NAME}:push"
+    if action == "catalog":
+        return "registry:catalog:*"
+    return f"repository:{NAME}:{'pull,push' if action == 'push' else action}"
+
+
+def _secret(user) -> str:
+    """The password, or for the store team (who sign in with a second factor, which the
+    token endpoint cannot ask for) a personal access token with every scope."""
+    if not user.store_role:
+        return PASSWORD
+    _, secret = services.create_token(
+        user=user, name="registry", scopes=["read", "write", "delete"], acting=user,
+        origin=TEST_ORIGIN,
+    )  # fmt: skip
+    return secret
 
 
 @pytest.fixture(autouse=True)
@@ -71,13 +107,14 @@ def test_registry_access(client, row, role):
     path = path.format(digest=digest, config=config, upload=upload)
     scope = {"": "", "catalog": "registry:catalog:*"}.get(action, f"repository:{NAME}:{action}")
     user = world.users[role]
-    caller = Registry(client, user.username if user else None, PASSWORD if user else None)
+    secret = _secret(user) if user else None
+    caller = Registry(client, user.username if user else None, secret)
     headers = {}
     if path != "/auth/token":
         headers["HTTP_AUTHORIZATION"] = f"Bearer {caller.token(*([scope] if scope else []))}"
     elif user is not None:
         headers["HTTP_AUTHORIZATION"] = (
-            "Basic " + base64.b64encode(f"{user.username}:{PASSWORD}".encode()).decode()
+            "Basic " + base64.b64encode(f"{user.username}:{secret}".encode()).decode()
         )
     fn = getattr(client, method.lower())
     if method == "PUT":
@@ -90,4 +127,8 @@ def test_registry_access(client, row, role):
     shown = b"(streamed)" if response.streaming else response.content[:200]
     assert response.status_code == expect[role], f"{method} {path} as {role}: {shown!r}"
     if response.status_code == 401:
-        assert response["WWW-Authenticate"].startswith("Bearer ")
+        challenge = response["WWW-Authenticate"]
+        assert challenge.startswith("Bearer ")
+        assert f'scope="{_asked(method, path, action)}"' in challenge, challenge
+        if role != "anonymous":
+            assert 'error="insufficient_scope"' in challenge, challenge

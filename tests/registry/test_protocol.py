@@ -115,8 +115,9 @@ class TestBaseAndTokens:
     def test_wrong_password_is_refused_audited_and_throttled(self, world):
         from django.test import Client
 
+        limit, _ = accounts.lockout_rate()
         bad = Registry(Client(), "owner", "wrong")
-        for _ in range(10):
+        for _ in range(limit):
             raw = base64.b64encode(b"owner:wrong").decode()
             response = bad.client.get(
                 "/auth/token", {"scope": PULL}, HTTP_AUTHORIZATION=f"Basic {raw}"
@@ -130,7 +131,11 @@ class TestBaseAndTokens:
         rows = AuditEvent.objects.filter(
             action="account:session:sign_in_failed", details__via="registry"
         )
-        assert rows.count() == 10
+        assert rows.count() == limit
+        throttled = AuditEvent.objects.filter(
+            action="account:session:throttled", details__via="registry"
+        )
+        assert throttled.count() == 2
 
     def test_turning_on_two_factor_ends_password_refresh_tokens(self, client, world):
         from allauth.mfa.models import Authenticator
@@ -168,7 +173,9 @@ class TestBaseAndTokens:
         registry = Registry(client, "owner", read_only)
         assert registry.call("GET", f"/v2/{NAME}/manifests/latest", PULL).status_code == 200
         response = registry.call("POST", f"/v2/{NAME}/blobs/uploads/", PUSH)
-        assert response.status_code == 403 and error_codes(response) == ["DENIED"]
+        assert response.status_code == 401 and error_codes(response) == ["UNAUTHORIZED"]
+        challenge = response["WWW-Authenticate"]
+        assert f'scope="{PUSH}"' in challenge and 'error="insufficient_scope"' in challenge
         # A token is bound to its owner's name.
         assert (
             Registry(client, "viewer", read_only)
@@ -202,7 +209,11 @@ class TestBaseAndTokens:
         response = client.get(
             "/v2/acme/secret/manifests/latest", HTTP_AUTHORIZATION=f"Bearer {token}"
         )
-        assert response.status_code == 403
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == (
+            'Bearer realm="http://testserver/auth/token",service="testserver",'
+            'scope="repository:acme/secret:pull",error="insufficient_scope"'
+        )
 
     def test_mfa_users_must_use_tokens(self, client, world):
         from allauth.mfa.models import Authenticator
@@ -273,7 +284,7 @@ class TestBlobs:
         mismatch = as_owner.call(
             "PATCH", location, PUSH, data=b"abc", HTTP_CONTENT_RANGE="4000-4009"
         )
-        assert mismatch.status_code == 400
+        assert mismatch.status_code == 416 and mismatch["Range"] == "0-3999"
         second = as_owner.call("PATCH", location, PUSH, data=data[4000:9000])
         assert second["Range"] == "0-8999"
         status = as_owner.call("GET", location, PUSH)
@@ -603,25 +614,26 @@ class TestPrivacyAndNames:
         as_owner.push_image(NAME)
         assert as_viewer.call("GET", f"/v2/{NAME}/manifests/latest", PULL).status_code == 200
         response = as_viewer.call("POST", f"/v2/{NAME}/blobs/uploads/", PUSH)
-        assert response.status_code == 403 and error_codes(response) == ["DENIED"]
+        assert response.status_code == 401 and error_codes(response) == ["UNAUTHORIZED"]
+        assert 'error="insufficient_scope"' in response["WWW-Authenticate"]
         response = as_other.call("GET", f"/v2/{NAME}/manifests/latest", PULL)
-        assert response.status_code == 403
-        # Existence does not leak: an unknown repository answers the same.
-        assert (
-            as_other.call(
-                "GET", "/v2/acme/ghost/manifests/latest", "repository:acme/ghost:pull"
-            ).status_code
-            == 403
+        assert response.status_code == 401
+        # Existence does not leak: an unknown repository answers the same, but for its name.
+        ghost = as_other.call(
+            "GET", "/v2/acme/ghost/manifests/latest", "repository:acme/ghost:pull"
         )
+        assert ghost.status_code == 401
+        assert ghost.content == response.content.replace(NAME.encode(), b"acme/ghost")
+        assert ghost["WWW-Authenticate"] == response["WWW-Authenticate"].replace(NAME, "acme/ghost")
         assert anonymous.call("GET", f"/v2/{NAME}/tags/list", PULL).status_code == 401
 
     def test_push_outside_an_organisation_namespace(self, as_owner):
         response = as_owner.call("POST", "/v2/app/blobs/uploads/", "repository:app:pull,push")
-        assert response.status_code in (401, 403)
+        assert response.status_code == 401
         response = as_owner.call(
             "POST", "/v2/globex/app/blobs/uploads/", "repository:globex/app:pull,push"
         )
-        assert response.status_code == 403
+        assert response.status_code == 401
         assert not Repository.objects.filter(name__in=["app", "globex/app"]).exists()
 
     @pytest.mark.parametrize(
@@ -636,8 +648,15 @@ class TestPrivacyAndNames:
     def test_catalog_for_the_store_team(self, client, as_owner, world):
         as_owner.push_image(NAME)
         denied = as_owner.call("GET", "/v2/_catalog", "registry:catalog:*")
-        assert denied.status_code == 403
-        admin = Registry(client, "admin", PASSWORD)
+        assert denied.status_code == 401
+        assert (
+            'scope="registry:catalog:*",error="insufficient_scope"' in (denied["WWW-Authenticate"])
+        )
+        # The store team signs in with a second factor: the registry takes its tokens.
+        _, secret = accounts.create_token(
+            user=world.admin, name="ci", scopes=["read"], acting=world.admin, origin=TEST_ORIGIN
+        )
+        admin = Registry(client, "admin", secret)
         response = admin.call("GET", "/v2/_catalog", "registry:catalog:*")
         assert response.status_code == 200 and response.json() == {"repositories": [NAME]}
 

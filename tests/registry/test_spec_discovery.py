@@ -1,6 +1,6 @@
 """OCI distribution-spec v1.1, clause by clause: "Content Discovery" (listing tags, listing
-referrers) and "Enabling the Referrers API", with the checks of the conformance suite's
-03_discovery_test.go and the referrers checks of its newer runner (conformance2).
+referrers) and "Enabling the Referrers API". The conformance suite's own run is re-made in
+``test_spec_conformance.py``.
 
 All of it is metadata: the tests run on the default blob store only.
 """
@@ -15,14 +15,11 @@ from django.db import connection
 
 from portside.oci import mediatypes
 from tests.registry.spec_support import (
-    EMPTY_DESCRIPTOR,
-    EMPTY_JSON,
     Pushed,
     Session,
     artifact,
     blob_descriptor,
     codes,
-    config_blob,
     filesystem_only,
     image,
     index,
@@ -401,167 +398,3 @@ class TestEnablingTheReferrersAPI:
         repo.push(fallback, tag=subject.digest.replace(":", "-"))
         _, body = referrers(repo, subject.digest)
         assert [m["digest"] for m in body["manifests"]] == [referrer.digest]
-
-
-# --- the conformance suite's 03_discovery_test.go ------------------------------------------------
-
-ANNOTATION = "org.opencontainers.conformance.test"
-
-
-def test_conformance_discovery_workflow(repo):
-    """03_discovery_test.go in its order: setup (a config, a layer, tags test0..test3; the
-    references setup pushes five referrers of manifest[4] *before* manifest[4] itself, and
-    one referrer of manifest[3], which is never pushed), then "listing tags" and "listing
-    references", then the teardown deletes (2xx, 404 or 405)."""
-    layer = b"conformance layer"
-    configs = {i: config_blob(f"author-{i}") for i in (2, 3, 4)}
-    manifests = {
-        i: Pushed.of(
-            {
-                "schemaVersion": 2,
-                "mediaType": mediatypes.OCI_MANIFEST,
-                "config": blob_descriptor(mediatypes.OCI_CONFIG, configs[i]),
-                "layers": [blob_descriptor(mediatypes.OCI_LAYER_GZIP, layer)],
-            }
-        )
-        for i in configs
-    }
-    ref_a, ref_b = b"NHL Peanut Butter on my NHL bagel", b"NBA Strawberry Jam on my NBA croissant"
-    type_a, type_b = (
-        "application/vnd.nhl.peanut.butter.bagel",
-        "application/vnd.nba.strawberry.jam.croissant",
-    )
-
-    def referrer(
-        *,
-        config: dict,
-        layer_: dict,
-        subject: Pushed,
-        note: str | None,
-        artifact_type: str | None = None,
-    ) -> Pushed:
-        document: dict = {
-            "schemaVersion": 2,
-            "mediaType": mediatypes.OCI_MANIFEST,
-            "config": config,
-            "layers": [layer_],
-            "subject": subject.descriptor(),
-        }
-        if artifact_type:
-            document["artifactType"] = artifact_type
-        if note:
-            document["annotations"] = {ANNOTATION: note}
-        return Pushed.of(document)
-
-    a_config = referrer(
-        config=blob_descriptor(type_a, ref_a),
-        layer_=EMPTY_DESCRIPTOR,
-        subject=manifests[4],
-        note="test config a",
-    )
-    a_layer = referrer(
-        config=EMPTY_DESCRIPTOR,
-        layer_=blob_descriptor(type_a, ref_a),
-        subject=manifests[4],
-        note="test layer a",
-        artifact_type=type_a,
-    )
-    b_config = referrer(
-        config=blob_descriptor(type_b, ref_b),
-        layer_=EMPTY_DESCRIPTOR,
-        subject=manifests[4],
-        note="test config b",
-    )
-    b_layer = referrer(
-        config=EMPTY_DESCRIPTOR,
-        layer_=blob_descriptor(type_b, ref_b),
-        subject=manifests[4],
-        note="test layer b",
-        artifact_type=type_b,
-    )
-    c_layer = referrer(
-        config=EMPTY_DESCRIPTOR,
-        layer_=blob_descriptor(type_b, ref_b),
-        subject=manifests[3],
-        note=None,
-        artifact_type=type_b,
-    )
-    food = index(
-        [a_config, a_layer],
-        artifactType="application/vnd.food.stand",
-        subject=manifests[4].descriptor(),
-        annotations={ANNOTATION: "test index"},
-    )
-    notes = {
-        a_config.digest: "test config a",
-        a_layer.digest: "test layer a",
-        b_config.digest: "test config b",
-        b_layer.digest: "test layer b",
-        food.digest: "test index",
-    }
-
-    # Setup
-    repo.push_blob(configs[2])
-    repo.push_blob(layer)
-    for i in range(4):
-        assert 200 <= repo.push(manifests[2], tag=f"test{i}").status_code < 300
-    repo.push_blob(EMPTY_JSON)
-    repo.push_blob(ref_a)
-    for m in [a_config, a_layer, food]:
-        assert repo.push(m)["OCI-Subject"] == manifests[4].digest
-    repo.push_blob(configs[4])
-    repo.push_blob(layer)
-    repo.push(manifests[4], tag="tagtest0")
-    repo.push_blob(ref_b)
-    for m in [b_config, b_layer]:
-        assert repo.push(m)["OCI-Subject"] == manifests[4].digest
-    assert repo.push(c_layer)["OCI-Subject"] == manifests[3].digest
-
-    # Test content discovery endpoints (listing tags)
-    listing = repo.request("GET", "tags/list")
-    assert listing.status_code == 200
-    all_tags = tags(listing)
-    half = len(all_tags) // 2
-    page = repo.request("GET", f"tags/list?n={half}")
-    assert page.status_code == 200 and len(tags(page)) == half
-    last = tags(page)[half - 1]
-    rest = repo.request("GET", f"tags/list?n={half}&last={last}")
-    assert rest.status_code == 200 and len(tags(rest)) <= half and last not in tags(rest)
-
-    # Test content discovery endpoints (listing references)
-    response, body = referrers(repo, sha256(b"hello world"))
-    assert response.status_code == 200 and response["Content-Type"] == mediatypes.OCI_INDEX
-    assert body["manifests"] == []
-    response, body = referrers(repo, manifests[4].digest)
-    assert response.status_code == 200 and response["Content-Type"] == mediatypes.OCI_INDEX
-    assert len(body["manifests"]) == 5
-    assert body["manifests"][0]["digest"] != body["manifests"][1]["digest"]
-    for m in body["manifests"]:
-        assert m["annotations"] == {ANNOTATION: notes[m["digest"]]}
-    response, body = referrers(repo, manifests[4].digest, f"?artifactType={type_a}")
-    assert response["OCI-Filters-Applied"] == "artifactType"
-    assert {m["digest"] for m in body["manifests"]} == {a_config.digest, a_layer.digest}
-    for m in body["manifests"]:
-        assert m["annotations"] == {ANNOTATION: notes[m["digest"]]}
-    response, body = referrers(repo, manifests[3].digest)
-    assert response.status_code == 200
-    assert [m["digest"] for m in body["manifests"]] == [c_layer.digest]
-
-    # Teardown
-    for reference in [
-        food.digest,
-        manifests[2].digest,
-        manifests[4].digest,
-        a_config.digest,
-        a_layer.digest,
-        "tagtest0",
-        b_config.digest,
-        b_layer.digest,
-        c_layer.digest,
-    ]:
-        status = repo.request("DELETE", f"manifests/{reference}").status_code
-        assert status in (202, 404, 405), reference
-    for blob in [configs[2], layer]:
-        assert repo.request("DELETE", f"blobs/{sha256(blob)}").status_code in (202, 405)
-    for blob in [configs[4], ref_a, ref_b, EMPTY_JSON]:
-        assert repo.request("DELETE", f"blobs/{sha256(blob)}").status_code in (202, 404, 405)

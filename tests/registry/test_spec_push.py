@@ -1,8 +1,7 @@
 """OCI distribution-spec v1.1, clause by clause: "Push" (monolithic, single-POST and chunked
-blob uploads, mounts, manifests, manifests with a subject), with the checks of the
-conformance suite's 02_push_test.go and the blob and manifest push checks of its newer
-runner (conformance2: sha256 and sha512 blobs by every upload method, out-of-order chunks,
-empty blobs, bad digests).
+blob uploads, mounts, manifests, manifests with a subject). The conformance suite's own run
+(every upload method for sha256 and sha512, out-of-order chunks, mounts, cancel, empty
+blobs, bad digests) is re-made in ``test_spec_conformance.py``.
 
 Uploads put bytes in the blob store, so their tests run on the filesystem and S3 stores;
 manifest tests are ``filesystem_only``.
@@ -229,14 +228,17 @@ class TestChunked:
 
     def test_range_must_match_the_grammar(self, repo):
         """The `<range>` "MUST match the following regular expression `^[0-9]+-[0-9]+$`" and
-        "MUST be inclusive on both ends"."""
+        "MUST be inclusive on both ends": a range the chunk does not fill is not satisfiable
+        (the endpoint table lists `404`/`416` as PATCH's failures), and nothing is kept."""
         location = repo.request("POST", "blobs/uploads/")["Location"]
         for bad in ["0-", "-3", "a-b", "3-1", "0-2/3"]:
             response = repo.request("PATCH", location, b"abc", HTTP_CONTENT_RANGE=bad)
             assert response.status_code in (400, 416), bad
         assert repo.request("GET", location)["Range"] == "0-0"
         wrong_length = repo.request("PATCH", location, b"abc", HTTP_CONTENT_RANGE="0-3")
-        assert wrong_length.status_code == 400  # inclusive: 0-3 is four bytes
+        assert wrong_length.status_code == 416  # inclusive: 0-3 is four bytes
+        assert codes(wrong_length) == ["BLOB_UPLOAD_INVALID"]
+        assert repo.request("GET", location)["Range"] == "0-0"
 
     def test_upload_status(self, repo):
         """ "The response to an active upload `<location>` MUST be a `204 No Content` response
@@ -311,242 +313,6 @@ class TestChunked:
         assert_pullable(repo, done["Location"], data)
 
 
-# --- the conformance2 blob APIs, by algorithm -----------------------------------------------
-
-
-def chunked_push(
-    session: Session,
-    data: bytes,
-    digest: str,
-    *,
-    out_of_order: bool = False,
-    put_last: bool = False,
-    expect_bad_digest: bool = False,
-) -> None:
-    """conformance2's BlobPatchChunked: three chunks; with ``out_of_order`` each is preceded
-    by a chunk that skips ahead (or back to the start) and must be 416, after which a GET
-    on the session gives `204` with `Location` and `Range: 0-<last byte>`; with
-    ``put_last`` the last chunk travels in the closing PUT."""
-    start = session.request("POST", "blobs/uploads/", CONTENT_LENGTH="0")
-    assert start.status_code == 202
-    location = start["Location"]
-    size = len(data)
-    chunk = size // 3 + 1
-    last = -1
-    final = None
-    while last < size - 1:
-        if out_of_order:
-            bad_start = last + 1 + chunk
-            if bad_start >= size:
-                bad_start = 0
-            bad_last = min(bad_start + chunk - 1, size - 1)
-            method, url = "PATCH", location
-            if put_last and bad_last == size - 1:
-                method, url = "PUT", f"{location}?digest={digest}"
-            refused = session.request(
-                method,
-                url,
-                data[bad_start : bad_last + 1],
-                HTTP_CONTENT_RANGE=f"{bad_start}-{bad_last}",
-            )
-            assert refused.status_code == 416, (method, bad_start, bad_last, refused.content)
-            status = session.request("GET", location)
-            assert status.status_code == 204
-            assert status["Range"].startswith("0-")
-            if last >= 0:
-                assert status["Range"] == f"0-{last}"
-            location = status["Location"]
-        begin, last = last + 1, min(last + chunk, size - 1)
-        body = data[begin : last + 1]
-        if put_last and last == size - 1:
-            final = session.request(
-                "PUT", f"{location}?digest={digest}", body, HTTP_CONTENT_RANGE=f"{begin}-{last}"
-            )
-        else:
-            patched = session.request("PATCH", location, body, HTTP_CONTENT_RANGE=f"{begin}-{last}")
-            assert patched.status_code == 202
-            location = patched["Location"]
-    if final is None:
-        final = session.request("PUT", f"{location}?digest={digest}", CONTENT_LENGTH="0")
-    if expect_bad_digest:
-        assert final.status_code == 400 and codes(final) == ["DIGEST_INVALID"]
-        return
-    assert final.status_code == 201, final.content
-    assert_pullable(session, final["Location"], data)
-
-
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-class TestConformanceBlobAPIs:
-    """conformance2 TestBlobAPIs: "post only", "post+put", "chunked single", "chunked
-    multi", "chunked multi and put chunk", "chunked out-of-order", "chunked out-of-order and
-    put chunk", "stream", "mount", "mount anonymous", "mount missing", "post cancel", each
-    followed by HEAD, GET and DELETE of the blob; then the empty and `{}` blobs, and every
-    method again with a bad digest."""
-
-    def check_and_delete(self, session: Session, digest: str, data: bytes) -> None:
-        head = session.request("HEAD", f"blobs/{digest}")
-        assert head.status_code == 200 and head["Content-Length"] == str(len(data))
-        got = session.request("GET", f"blobs/{digest}")
-        assert got.status_code == 200 and got.payload == data
-        assert got["Content-Length"] == str(len(data))
-        assert session.request("DELETE", f"blobs/{digest}").status_code == 202
-        assert session.request("HEAD", f"blobs/{digest}").status_code == 404
-
-    def test_get_missing(self, repo, algorithm):
-        response = repo.request("GET", f"blobs/{digest_of(b'never', algorithm)}")
-        assert response.status_code == 404
-
-    @pytest.mark.parametrize(
-        "method",
-        [
-            "post only",
-            "post+put",
-            "chunked single",
-            "chunked multi",
-            "chunked multi and put chunk",
-            "chunked out-of-order",
-            "chunked out-of-order and put chunk",
-            "stream",
-        ],
-    )
-    def test_push_methods(self, repo, algorithm, method):
-        data = blob_of(
-            512 if method in ("post only", "post+put", "stream") else 1531, seed=len(method)
-        )
-        digest = digest_of(data, algorithm)
-        if method == "post only":
-            response = repo.request("POST", f"blobs/uploads/?digest={digest}", data)
-            assert response.status_code == 201 and response["Location"]
-            assert_pullable(repo, response["Location"], data)
-        elif method == "post+put":
-            location = repo.request("POST", "blobs/uploads/")["Location"]
-            response = repo.request("PUT", f"{location}?digest={digest}", data)
-            assert response.status_code == 201
-            assert_pullable(repo, response["Location"], data)
-        elif method == "stream":
-            location = repo.request("POST", "blobs/uploads/", CONTENT_LENGTH="0")["Location"]
-            patched = repo.request("PATCH", location, data)
-            assert patched.status_code == 202
-            response = repo.request("PUT", f"{patched['Location']}?digest={digest}")
-            assert response.status_code == 201 and response["Location"]
-            assert_pullable(repo, response["Location"], data)
-        elif method == "chunked single":
-            start = repo.request("POST", "blobs/uploads/", CONTENT_LENGTH="0")
-            patched = repo.request(
-                "PATCH", start["Location"], data, HTTP_CONTENT_RANGE=f"0-{len(data) - 1}"
-            )
-            assert patched.status_code == 202
-            response = repo.request("PUT", f"{patched['Location']}?digest={digest}")
-            assert response.status_code == 201
-            assert_pullable(repo, response["Location"], data)
-        else:
-            chunked_push(
-                repo,
-                data,
-                digest,
-                out_of_order="out-of-order" in method,
-                put_last="put chunk" in method,
-            )
-        self.check_and_delete(repo, digest, data)
-
-    def test_mount(self, as_owner, algorithm):
-        """ "The response to a successful mount MUST be `201 Created`, and MUST contain the
-        following header: `Location: <blob-location>`"; "The Docker-Content-Digest header
-        returns the canonical digest"."""
-        source = Session(as_owner, "acme/repo2")
-        data = blob_of(512, seed=21)
-        digest = source.push_blob(data, algorithm)
-        target = Session(as_owner, NAME, "repository:acme/repo2:pull")
-        response = target.request("POST", f"blobs/uploads/?mount={digest}&from=acme/repo2")
-        assert response.status_code == 201
-        assert response["Location"] == f"/v2/{NAME}/blobs/{digest}"
-        assert response["Docker-Content-Digest"] == digest
-        assert_pullable(target, response["Location"], data)
-        self.check_and_delete(target, digest, data)
-        self.check_and_delete(source, digest, data)
-
-    def test_mount_anonymous(self, as_owner, algorithm):
-        """ "The registry MAY treat the `from` parameter as optional": Portside mounts without
-        `from` only what the target already holds, so a blob of another repository gives an
-        upload session (202 with `Location`, the suite's POST+PUT fallback)."""
-        source = Session(as_owner, "acme/repo2")
-        data = blob_of(512, seed=23)
-        digest = source.push_blob(data, algorithm)
-        target = Session(as_owner, NAME)
-        response = target.request("POST", f"blobs/uploads/?mount={digest}")
-        assert response.status_code == 202 and response["Location"]
-        done = target.request("PUT", f"{response['Location']}?digest={digest}", data)
-        assert done.status_code == 201
-        self.check_and_delete(target, digest, data)
-        again = target.request("POST", f"blobs/uploads/?mount={digest}")
-        assert again.status_code == 202  # deleted from the target, so nothing to mount
-
-    def test_mount_missing(self, as_owner, algorithm):
-        """ "if a registry does not support cross-repository mounting or is unable to mount
-        the requested blob, it SHOULD return a `202`. This indicates that the upload session
-        has begun"."""
-        Session(as_owner, "acme/repo2").push_blob(b"something else")
-        data = blob_of(512, seed=25)
-        digest = digest_of(data, algorithm)
-        target = Session(as_owner, NAME, "repository:acme/repo2:pull")
-        response = target.request("POST", f"blobs/uploads/?mount={digest}&from=acme/repo2")
-        assert response.status_code == 202
-        assert response["Location"].startswith(f"/v2/{NAME}/blobs/uploads/")
-        done = target.request("PUT", f"{response['Location']}?digest={digest}", data)
-        assert done.status_code == 201
-
-    def test_post_cancel(self, repo, algorithm):
-        location = repo.request("POST", "blobs/uploads/")["Location"]
-        assert repo.request("DELETE", location, CONTENT_LENGTH="0").status_code == 204
-        assert repo.request("GET", location).status_code == 404
-
-    @pytest.mark.parametrize("data", [b"", EMPTY_JSON], ids=["empty", "emptyJSON"])
-    def test_well_known_blobs(self, repo, algorithm, data):
-        """The empty blob and `{}` ("application/vnd.oci.empty.v1+json") by every method."""
-        digest = digest_of(data, algorithm)
-        response = repo.request("POST", f"blobs/uploads/?digest={digest}", data)
-        assert response.status_code == 201, response.content
-        self.check_and_delete(repo, digest, data)
-        location = repo.request("POST", "blobs/uploads/")["Location"]
-        response = repo.request("PUT", f"{location}?digest={digest}", data)
-        assert response.status_code == 201, response.content
-        self.check_and_delete(repo, digest, data)
-        location = repo.request("POST", "blobs/uploads/")["Location"]
-        if data:
-            patched = repo.request("PATCH", location, data, HTTP_CONTENT_RANGE=f"0-{len(data) - 1}")
-            assert patched.status_code == 202
-        response = repo.request("PUT", f"{location}?digest={digest}")
-        assert response.status_code == 201, response.content
-        self.check_and_delete(repo, digest, data)
-
-    @pytest.mark.parametrize(
-        "method",
-        ["post only", "post+put", "chunked", "chunked and put chunk", "stream"],
-    )
-    def test_bad_digest(self, repo, algorithm, method):
-        """ "bad digest ...": the bytes differ from the digest given; every method answers
-        400 and the digest stays unknown."""
-        good = blob_of(1531, seed=29)
-        digest = digest_of(good, algorithm)
-        data = good + b"oh no"
-        if method == "post only":
-            response = repo.request("POST", f"blobs/uploads/?digest={digest}", data)
-            assert response.status_code in (400, 202)
-            assert response.status_code == 400 and codes(response) == ["DIGEST_INVALID"]
-        elif method == "post+put":
-            location = repo.request("POST", "blobs/uploads/")["Location"]
-            response = repo.request("PUT", f"{location}?digest={digest}", data)
-            assert response.status_code == 400 and codes(response) == ["DIGEST_INVALID"]
-        elif method == "stream":
-            location = repo.request("POST", "blobs/uploads/")["Location"]
-            patched = repo.request("PATCH", location, data)
-            response = repo.request("PUT", f"{patched['Location']}?digest={digest}")
-            assert response.status_code == 400 and codes(response) == ["DIGEST_INVALID"]
-        else:
-            chunked_push(repo, data, digest, put_last="put chunk" in method, expect_bad_digest=True)
-        assert repo.request("HEAD", f"blobs/{digest}").status_code == 404
-
-
 # --- Mounting a blob from another repository -------------------------------------------------
 
 
@@ -555,7 +321,7 @@ class TestMount:
         """ "it SHOULD return a `202`" when "unable to mount the requested blob": a caller
         who may not read the source gets an upload session, and the blob stays invisible."""
         digest = Session(as_owner, NAME).push_blob(b"private layer")
-        thief = Session(as_other, "globex/copy", f"repository:{NAME}:pull")
+        thief = Session(as_other, "globex/copy")
         response = thief.request("POST", f"blobs/uploads/?mount={digest}&from={NAME}")
         assert response.status_code == 202 and UUID.search(response["Location"])
         assert not thief.has_blob(digest)
@@ -821,164 +587,3 @@ class TestPushingManifestsWithSubject:
         }
         response = repo.put_manifest("dangling", encode(document))
         assert response.status_code == 400 and codes(response) == ["MANIFEST_BLOB_UNKNOWN"]
-
-
-# --- the conformance suite's 02_push_test.go -------------------------------------------------
-
-
-def test_conformance_push_workflow(as_owner):
-    """02_push_test.go in its order: setup, "Blob Upload Streamed", "Blob Upload
-    Monolithic", "Blob Upload Chunked", "Cross-Repository Blob Mount", "Manifest Upload",
-    teardown (OCI_CROSSMOUNT_NAMESPACE is `acme/crossmount`)."""
-    repo = Session(as_owner, NAME)
-    dummy = sha256(b"hello world")
-    ref_a = b"NHL Peanut Butter on my NHL bagel"
-    layer = blob_of(150, seed=31)
-    configs = [config_blob(f"author-{i}") for i in range(2)]
-
-    # Setup: the empty JSON blob and a reference blob
-    assert sha256(EMPTY_JSON) == (
-        "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-    )
-    repo.push_blob(EMPTY_JSON)
-    repo.push_blob(ref_a)
-
-    # Blob Upload Streamed
-    blob_a = blob_of(42, seed=1)
-    start = repo.request("POST", "blobs/uploads/")
-    assert start["Location"]
-    patched = repo.request("PATCH", start["Location"], blob_a)
-    assert patched.status_code == 202
-    done = repo.request("PUT", f"{patched['Location']}?digest={sha256(blob_a)}")
-    assert done.status_code == 201 and done["Location"]
-
-    # Blob Upload Monolithic
-    assert repo.request("GET", f"blobs/{dummy}").status_code == 404
-    posted = repo.request("POST", f"blobs/uploads/?digest={sha256(configs[1])}", configs[1])
-    assert posted.status_code in (201, 202) and posted["Location"]
-    wanted = 200 if posted.status_code == 201 else 404
-    assert repo.request("GET", f"blobs/{sha256(configs[1])}").status_code == wanted
-    session = repo.request("POST", "blobs/uploads/")
-    assert session.status_code == 202
-    put = repo.request("PUT", f"{session['Location']}?digest={sha256(configs[1])}", configs[1])
-    assert put.status_code == 201 and put["Location"]
-    assert repo.request("GET", f"blobs/{sha256(configs[1])}").status_code == 200
-    repo.push_blob(layer)
-    assert repo.request("GET", f"blobs/{sha256(layer)}").status_code == 200
-
-    # Blob Upload Chunked
-    blob_b = blob_of(42, seed=2)
-    chunk1, chunk2 = blob_b[:22], blob_b[22:]
-    range1, range2 = f"0-{len(chunk1) - 1}", f"{len(chunk1)}-{len(blob_b) - 1}"
-    start = repo.request("POST", "blobs/uploads/", CONTENT_LENGTH="0")
-    out_of_order = repo.request("PATCH", start["Location"], chunk2, HTTP_CONTENT_RANGE=range2)
-    assert out_of_order.status_code == 416
-    prev = repo.request("POST", "blobs/uploads/", CONTENT_LENGTH="0")
-    first = repo.request("PATCH", prev["Location"], chunk1, HTTP_CONTENT_RANGE=range1)
-    assert first.status_code == 202 and first["Range"] == range1
-    retry = repo.request("PATCH", prev["Location"], chunk1, HTTP_CONTENT_RANGE=range1)
-    assert retry.status_code == 416
-    stale = repo.request("GET", prev["Location"])
-    assert stale.status_code == 204 and stale["Location"] and stale["Range"] == range1
-    second = repo.request("PATCH", stale["Location"], chunk2, HTTP_CONTENT_RANGE=range2)
-    assert second.status_code == 202 and second["Location"]
-    assert second["Range"] == f"0-{len(blob_b) - 1}"
-    closed = repo.request(
-        "PUT", f"{second['Location']}?digest={sha256(blob_b)}", CONTENT_LENGTH="0"
-    )
-    assert closed.status_code == 201 and closed["Location"]
-
-    # Cross-Repository Blob Mount
-    crossmount = Session(as_owner, "acme/crossmount", f"repository:{NAME}:pull")
-    no_from = crossmount.request("POST", f"blobs/uploads/?mount={dummy}")
-    assert no_from.status_code == 202 and no_from["Location"]
-    mounted = crossmount.request("POST", f"blobs/uploads/?mount={sha256(blob_a)}&from={NAME}")
-    assert mounted.status_code in (201, 202)
-    assert mounted.status_code == 201  # Portside mounts what the caller may read
-    assert mounted["Location"] == f"/v2/acme/crossmount/blobs/{sha256(blob_a)}"
-    assert crossmount.request("GET", mounted["Location"]).status_code == 200
-    # OCI_AUTOMATIC_CROSSMOUNT: without `from`, the blob (now in the target) mounts: 201
-    automatic = crossmount.request("POST", f"blobs/uploads/?mount={sha256(blob_a)}")
-    assert automatic.status_code == 201
-
-    # Manifest Upload
-    manifests = [
-        Pushed.of(
-            {
-                "schemaVersion": 2,
-                "mediaType": mediatypes.OCI_MANIFEST,
-                "config": blob_descriptor(mediatypes.OCI_CONFIG, config),
-                "layers": [blob_descriptor(mediatypes.OCI_LAYER_GZIP, layer)],
-            }
-        )
-        for config in configs
-    ]
-    assert repo.request("GET", "manifests/.INVALID_MANIFEST_NAME").status_code == 404
-    for i in range(4):
-        response = repo.push(manifests[1], tag=f"test{i}")
-        assert response.status_code == 201 and response["Location"]
-    empty_layers = Pushed.of(
-        {
-            "schemaVersion": 2,
-            "config": blob_descriptor(mediatypes.OCI_CONFIG, configs[1]),
-            "layers": [],
-        }
-    )
-    response = repo.put_manifest("emptylayer", empty_layers.body)
-    assert response.status_code == 201 and response["Location"]
-    assert repo.request("GET", f"manifests/{manifests[1].digest}").status_code == 200
-    config_type = Pushed.of(
-        {
-            "schemaVersion": 2,
-            "mediaType": mediatypes.OCI_MANIFEST,
-            "config": blob_descriptor("application/vnd.nhl.peanut.butter.bagel", ref_a),
-            "layers": [blob_descriptor(mediatypes.OCI_LAYER_GZIP, layer)],
-        }
-    )
-    assert 200 <= repo.push(config_type).status_code < 300
-    artifact_type = Pushed.of(
-        {
-            "schemaVersion": 2,
-            "mediaType": mediatypes.OCI_MANIFEST,
-            "artifactType": "application/vnd.nhl.peanut.butter.bagel",
-            "config": EMPTY_DESCRIPTOR,
-            "layers": [blob_descriptor(mediatypes.OCI_LAYER_GZIP, layer)],
-        }
-    )
-    assert 200 <= repo.push(artifact_type).status_code < 300
-    repo.push_blob(configs[0])
-    repo.push(manifests[0], tag="tagtest0")
-    food = index(
-        [manifests[0]],
-        artifactType="application/vnd.food.stand",
-        annotations={"org.opencontainers.conformance.test": "test index"},
-    )
-    assert 200 <= repo.push(food).status_code < 300
-    nested = index(
-        [food],
-        artifactType="application/vnd.food.stand",
-        annotations={"org.opencontainers.conformance.test": "test index"},
-    )
-    assert 200 <= repo.push(nested).status_code < 300
-    ref_b = b"NBA Strawberry Jam on my NBA croissant"
-    repo.push_blob(ref_b)
-    dangling = Pushed.of(
-        {
-            "schemaVersion": 2,
-            "mediaType": mediatypes.OCI_MANIFEST,
-            "artifactType": "application/vnd.nba.strawberry.jam.croissant",
-            "config": EMPTY_DESCRIPTOR,
-            "layers": [blob_descriptor("application/vnd.nba.strawberry.jam.croissant", ref_b)],
-            "subject": manifests[1].descriptor() | {"digest": sha256(b"gone")},
-        }
-    )
-    response = repo.push(dangling)
-    assert 200 <= response.status_code < 300
-    assert response["OCI-Subject"] == sha256(b"gone")
-
-    # Teardown: manifests, then blobs (2xx, 404 or 405)
-    for m in [manifests[1], config_type, artifact_type, empty_layers]:
-        assert repo.request("DELETE", f"manifests/{m.digest}").status_code == 202
-    for blob in [configs[1], layer, EMPTY_JSON]:
-        assert repo.request("DELETE", f"blobs/{sha256(blob)}").status_code in (202, 404)
-    assert not repo.has_blob(sha256(layer))

@@ -12,11 +12,13 @@ import hashlib
 import logging
 import secrets
 import string
+import time
 from functools import partial
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
@@ -40,6 +42,7 @@ from portside.audit import services as audit
 from portside.core import clock
 from portside.core.errors import (
     AuthenticationFailed,
+    ConfigurationError,
     Conflict,
     NotFound,
     PermissionDenied,
@@ -462,3 +465,108 @@ def authenticate_token(secret: str, *, origin: Origin) -> AccessToken:
         token.last_used_at = now
         token.last_used_ip = origin.ip_address
     return token
+
+
+# --- sign-in lockout ----------------------------------------------------------------------------
+#
+# One lockout for every way in with a password: the sign-in form (by user name or by email
+# address) and the registry's token endpoint. Failures are counted per *account*, whatever
+# string named it; a login that names no account is counted per login string and client
+# address, so that trying names from one address cannot tell which accounts exist (both
+# lock after the same number of failures). The limit and window are the per-key rate of
+# ``ACCOUNT_RATE_LIMITS["login_failed"]`` (``PORTSIDE_LOGIN_ATTEMPTS_LIMIT`` failures within
+# ``PORTSIDE_LOGIN_LOCKOUT_SECONDS``), the same numbers the sign-in form has always used.
+
+_LOCKOUT_PREFIX = "portside:sign-in-failures:"
+_LOCK_WAIT = 1.0
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def lockout_rate() -> tuple[int, int] | None:
+    """(failures, seconds) after which an account is locked, or None when no per-key rate
+    is configured (then nothing is locked, as on the sign-in form)."""
+    rates = str(getattr(settings, "ACCOUNT_RATE_LIMITS", {}).get("login_failed") or "")
+    for part in rates.split(","):
+        pieces = part.strip().split("/")
+        if len(pieces) != 3 or pieces[2] != "key":
+            continue
+        amount, duration = pieces[0], pieces[1]
+        unit = duration[-1:] if duration[-1:] in _DURATION_UNITS else "s"
+        number = duration[:-1] if duration[-1:] in _DURATION_UNITS else duration
+        try:
+            return int(amount), int(float(number or 1) * _DURATION_UNITS[unit])
+        except ValueError:
+            raise ConfigurationError(
+                f"ACCOUNT_RATE_LIMITS['login_failed'] has a rate that cannot be read: {part!r}"
+            ) from None
+    return None
+
+
+def account_for_login(login: str) -> User | None:
+    """The one account a sign-in login names: a user name, or an email address of the
+    account (its primary address or another one it added)."""
+    login = login.strip()
+    if not login:
+        return None
+    user = User.objects.filter(username=login.lower()).first()
+    if user is not None or "@" not in login:
+        return user
+    ids = set(User.objects.filter(email__iexact=login).values_list("pk", flat=True))
+    ids |= set(EmailAddress.objects.filter(email__iexact=login).values_list("user_id", flat=True))
+    return User.objects.filter(pk=ids.pop()).first() if len(ids) == 1 else None
+
+
+def sign_in_key(login: str, origin: Origin) -> str:
+    """What failed sign-ins are counted under: the account, or the login string and the
+    client address when the login names no account."""
+    user = account_for_login(login)
+    if user is not None:
+        return f"account:{user.pk}"
+    return f"login:{login.strip().lower()[:254]}:{origin.ip_address or '-'}"
+
+
+def _failures_key(key: str) -> str:
+    return _LOCKOUT_PREFIX + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _recent(history: object, now: float, window: int) -> list[float]:
+    if not isinstance(history, list):
+        return []
+    return [t for t in history if isinstance(t, int | float) and now - window < t <= now]
+
+
+def sign_in_locked(key: str) -> bool:
+    """Whether sign-ins under ``key`` (from :func:`sign_in_key`) are refused for now."""
+    rate = lockout_rate()
+    if rate is None:
+        return False
+    limit, window = rate
+    now = clock.now().timestamp()
+    return len(_recent(cache.get(_failures_key(key)), now, window)) >= limit
+
+
+def record_failed_sign_in(key: str) -> None:
+    """Count one failed sign-in under ``key``. Concurrent failures are serialised by a short
+    cache lock, so a burst of parallel guesses is counted in full."""
+    rate = lockout_rate()
+    if rate is None:
+        return
+    _, window = rate
+    cache_key = _failures_key(key)
+    deadline = time.monotonic() + _LOCK_WAIT
+    locked = cache.add(cache_key + ":lock", True, timeout=10)
+    while not locked and time.monotonic() < deadline:
+        time.sleep(0.01)
+        locked = cache.add(cache_key + ":lock", True, timeout=10)
+    try:
+        now = clock.now().timestamp()
+        history = [*_recent(cache.get(cache_key), now, window), now]
+        cache.set(cache_key, history, window)
+    finally:
+        if locked:
+            cache.delete(cache_key + ":lock")
+
+
+def clear_failed_sign_ins(user: User) -> None:
+    """Forget an account's failed sign-ins (after its password was reset by email)."""
+    cache.delete(_failures_key(f"account:{user.pk}"))

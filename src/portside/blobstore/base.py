@@ -10,6 +10,11 @@ A blob store keeps two kinds of objects:
   :meth:`BlobStore.append_upload` calls that each say at which offset they write, and ends
   either as a blob (:meth:`BlobStore.commit_upload`) or cancelled.
 
+Closing an upload is done while it is held closed (:meth:`BlobStore.close_upload`): no
+append can change it then, so the caller reads, verifies and commits exactly the same
+bytes. Without that, an append landing between the caller's check and the commit would
+store bytes under a digest they do not have.
+
 Every driver keeps all of its state in the backing storage, so a new store object over the
 same directory or bucket (after a restart, or on another node) sees the same blobs and
 continues the same uploads.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
@@ -60,11 +66,38 @@ class UploadTooLarge(BlobStoreError):
     """An append would take the upload past its limit; that append was rolled back."""
 
 
+class UploadBusy(BlobStoreError):
+    """The upload cannot be closed now: an append to it is still running, or another
+    caller is closing it. Nothing was changed; closing may be tried again."""
+
+
 @dataclass(frozen=True)
 class UploadInfo:
     upload_id: str
     size: int
     modified: float  # unix time of the last write
+
+
+class ClosingUpload(Protocol):
+    """An upload held closed by :meth:`BlobStore.close_upload`. Appends to it are refused
+    with :class:`UploadOffsetMismatch` until the ``with`` block ends, so ``size``,
+    :meth:`read` and :meth:`commit` all see the same bytes."""
+
+    @property
+    def size(self) -> int:
+        """The number of staged bytes: what :meth:`commit` stores."""
+        ...
+
+    def read(self) -> Iterator[bytes]:
+        """Exactly the ``size`` bytes :meth:`commit` stores, in order."""
+        ...
+
+    def commit(self, digest: str) -> int:
+        """Make those bytes the blob ``digest`` (which the caller has verified over
+        :meth:`read`), remove the upload and return the blob's size. When a blob of that
+        digest and size already exists the upload is simply dropped; one of another size
+        (bytes that were never that digest's) is replaced."""
+        ...
 
 
 @runtime_checkable
@@ -126,10 +159,16 @@ class BlobStore(Protocol):
         """The staged bytes in order. Raises :class:`UploadNotFound` when called."""
         ...
 
+    def close_upload(self, upload_id: str) -> AbstractContextManager[ClosingUpload]:
+        """Hold the upload closed for the ``with`` block: appends are refused meanwhile, and
+        leaving the block without :meth:`ClosingUpload.commit` opens it again, unchanged.
+        Raises :class:`UploadNotFound`, and :class:`UploadBusy` when an append is running
+        or another caller holds it closed."""
+        ...
+
     def commit_upload(self, upload_id: str, digest: str) -> int:
-        """Make the staged bytes the blob ``digest`` (which the caller has verified) in one
-        step, remove the upload and return the blob's size. When the blob already exists the
-        upload is simply dropped."""
+        """Close the upload and commit whatever it holds as the blob ``digest`` (for callers
+        that verified the bytes by other means); see :meth:`ClosingUpload.commit`."""
         ...
 
     def cancel_upload(self, upload_id: str) -> None:

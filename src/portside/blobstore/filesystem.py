@@ -9,8 +9,9 @@ The files are the whole state: an upload's size is its file's size and its last 
 time the file's mtime, so uploads survive a restart and every process over the same root
 shares them. Blobs appear in one ``rename``: written to a temporary file in the target
 directory, flushed to disk, renamed into place, and the directory flushed too. Appends
-take an advisory lock on the upload file, so two processes cannot interleave writes and
-a commit cannot move the file while it grows.
+take an advisory lock on the upload file, so two processes cannot interleave writes, and
+closing an upload holds the same lock from the caller's check of its bytes to the commit,
+so no append can slip in between.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .base import (
     CHUNK_SIZE,
     BlobNotFound,
     BlobStoreError,
+    UploadBusy,
     UploadInfo,
     UploadNotFound,
     UploadOffsetMismatch,
@@ -130,12 +132,15 @@ class FilesystemBlobStore:
             os.mkdir(directory)
         except FileExistsError:
             raise BlobStoreError(f"upload id {upload_id} is already in use") from None
-        fd = os.open(directory / "data", os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _fsync_dir(directory)
+            fd = os.open(directory / "data", os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(directory)
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None  # cancelled while it was being started
         _fsync_dir(self._uploads)
 
     def upload_info(self, upload_id: str) -> UploadInfo:
@@ -184,30 +189,44 @@ class FilesystemBlobStore:
             raise UploadNotFound(upload_id)
         return _read_chunks(path, upload_id)
 
-    def commit_upload(self, upload_id: str, digest: str) -> int:
-        target = self._blob_path(digest)
-        source = self._upload_data(upload_id)
-        fd = _open_locked(source, os.O_RDONLY, upload_id)
+    @contextlib.contextmanager
+    def close_upload(self, upload_id: str) -> Iterator[_ClosingFile]:
+        fd = _open_locked(self._upload_data(upload_id), os.O_RDONLY, upload_id)
         if fd is None:
-            raise BlobStoreError(f"upload {upload_id} is being appended to")
+            raise UploadBusy(f"upload {upload_id} is being appended to")
         try:
-            existing = self.stat(digest)
-            if existing is not None:
-                size = existing
-            else:
-                size = os.fstat(fd).st_size
-                _ensure_dir(target.parent)
-                try:
-                    os.replace(source, target)
-                except OSError as exc:
-                    if exc.errno != errno.EXDEV:
-                        raise
-                    # uploads/ and blobs/ live on different file systems: copy instead.
-                    _copy_atomically(source, target)
-                _fsync_dir(target.parent)
+            yield _ClosingFile(self, upload_id, fd)
         finally:
             os.close(fd)
-        self._remove_upload(upload_id)
+
+    def commit_upload(self, upload_id: str, digest: str) -> int:
+        split_digest(digest)
+        with self.close_upload(upload_id) as closing:
+            return closing.commit(digest)
+
+    def _commit_locked(self, upload_id: str, fd: int, size: int, digest: str) -> int:
+        """Move the upload file, whose lock the caller holds through ``fd``, into place."""
+        target = self._blob_path(digest)
+        source = self._upload_data(upload_id)
+        if self.stat(digest) == size:
+            with contextlib.suppress(UploadNotFound):
+                self._remove_upload(upload_id)
+            return size
+        if os.fstat(fd).st_size != size:
+            raise BlobStoreError(f"upload {upload_id} changed while it was held closed")
+        _ensure_dir(target.parent)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None  # cancelled meanwhile
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # uploads/ and blobs/ live on different file systems: copy instead.
+            _copy_atomically(source, target)
+        _fsync_dir(target.parent)
+        with contextlib.suppress(UploadNotFound):  # committed: a cancel now changes nothing
+            self._remove_upload(upload_id)
         return size
 
     def cancel_upload(self, upload_id: str) -> None:
@@ -228,6 +247,32 @@ class FilesystemBlobStore:
                 yield self.upload_info(entry.name)
             except (ValueError, UploadNotFound):
                 continue
+
+
+class _ClosingFile:
+    """An upload file held closed by its lock (see :meth:`FilesystemBlobStore.close_upload`):
+    appends take the same lock without waiting, so they fail while this is open."""
+
+    def __init__(self, store: FilesystemBlobStore, upload_id: str, fd: int) -> None:
+        self._store, self._upload_id, self._fd = store, upload_id, fd
+        self._size = os.fstat(fd).st_size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def read(self) -> Iterator[bytes]:
+        position = 0
+        while position < self._size:
+            chunk = os.pread(self._fd, min(CHUNK_SIZE, self._size - position), position)
+            if not chunk:
+                raise BlobStoreError(f"upload {self._upload_id} shrank while held closed")
+            position += len(chunk)
+            yield chunk
+
+    def commit(self, digest: str) -> int:
+        split_digest(digest)
+        return self._store._commit_locked(self._upload_id, self._fd, self._size, digest)
 
 
 def _is_digest(digest: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import time
@@ -12,6 +13,7 @@ from .base import (
     CHUNK_SIZE,
     BlobNotFound,
     BlobStoreError,
+    UploadBusy,
     UploadInfo,
     UploadNotFound,
     UploadOffsetMismatch,
@@ -20,6 +22,22 @@ from .base import (
     check_upload_id,
     split_digest,
 )
+
+
+class _ClosingMemory:
+    def __init__(self, store: MemoryBlobStore, upload_id: str, data: bytes) -> None:
+        self._store, self._upload_id, self._data = store, upload_id, data
+
+    @property
+    def size(self) -> int:
+        return len(self._data)
+
+    def read(self) -> Iterator[bytes]:
+        data = self._data
+        return (data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE))
+
+    def commit(self, digest: str) -> int:
+        return self._store._commit_closed(self._upload_id, self._data, digest)
 
 
 class MemoryBlobStore:
@@ -119,17 +137,30 @@ class MemoryBlobStore:
         data, _ = self._get(upload_id)
         return (bytes(data[i : i + CHUNK_SIZE]) for i in range(0, len(data), CHUNK_SIZE))
 
-    def commit_upload(self, upload_id: str, digest: str) -> int:
-        split_digest(digest)
+    @contextlib.contextmanager
+    def close_upload(self, upload_id: str) -> Iterator[_ClosingMemory]:
         with self._lock:
             data, _ = self._get(upload_id)
             if upload_id in self._busy:
-                raise BlobStoreError(f"upload {upload_id} is being appended to")
-            del self._uploads[upload_id]
-            existing = self._blobs.get(digest)
-            if existing is not None:
-                return len(existing)
-            self._blobs[digest] = bytes(data)
+                raise UploadBusy(f"upload {upload_id} is being appended to or closed")
+            self._busy.add(upload_id)  # appends are refused while it is held
+        try:
+            yield _ClosingMemory(self, upload_id, bytes(data))
+        finally:
+            self._busy.discard(upload_id)
+
+    def commit_upload(self, upload_id: str, digest: str) -> int:
+        split_digest(digest)
+        with self.close_upload(upload_id) as closing:
+            return closing.commit(digest)
+
+    def _commit_closed(self, upload_id: str, data: bytes, digest: str) -> int:
+        split_digest(digest)
+        with self._lock:
+            if self._uploads.pop(upload_id, None) is None:
+                raise UploadNotFound(upload_id)
+            if digest not in self._blobs or len(self._blobs[digest]) != len(data):
+                self._blobs[digest] = data
             return len(data)
 
     def cancel_upload(self, upload_id: str) -> None:

@@ -28,6 +28,13 @@ a short list of immutable objects under ``<prefix>uploads/<id>/``:
     than one part) and continues from it: when the total reaches ``part_size`` the tail
     and the new bytes become a segment, otherwise they become the new tail.
 
+Closing an upload first writes its state again with a ``closing`` time, conditionally on
+the ETag it read: an append that read the state before loses its own conditional write, and
+an append that reads it after sees the mark and is refused. The caller then reads and
+verifies exactly the pieces that state names, and committing copies those same pieces.
+Leaving without committing writes the state back without the mark. A mark older than
+``STALE_CLOSE`` seconds (its closer died) may be taken over by another close.
+
 Committing joins the pieces in one multipart upload at the blob key, copying each segment
 (and the tail, as the last part) inside S3 with UploadPartCopy; the blob appears whole when
 the multipart upload completes. One piece is copied with CopyObject. Pieces above 5 GiB are
@@ -37,6 +44,7 @@ copied in ranges. Nothing is downloaded to commit.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import io
 import json
@@ -55,6 +63,7 @@ from .base import (
     CHUNK_SIZE,
     BlobNotFound,
     BlobStoreError,
+    UploadBusy,
     UploadInfo,
     UploadNotFound,
     UploadOffsetMismatch,
@@ -74,6 +83,8 @@ MAX_COPY_SIZE = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 #: S3's longest presigned URL lifetime (seven days).
 MAX_EXPIRES_IN = 7 * 24 * 3600
+#: After this many seconds a close that never finished (its process died) may be taken over.
+STALE_CLOSE = 900
 
 _STATE = "state.json"
 _STATE_FORMAT = 1
@@ -115,6 +126,7 @@ class _State:
     segments: list[_Piece] = field(default_factory=list)
     tail: _Piece | None = None
     modified: float = field(default_factory=time.time)
+    closing: float | None = None  # when a close began; appends are refused meanwhile
     etag: str | None = None  # of the state object this was read from
 
     @property
@@ -126,16 +138,16 @@ class _State:
         return [*self.segments, self.tail] if self.tail else list(self.segments)
 
     def dump(self) -> bytes:
-        return json.dumps(
-            {
-                "format": _STATE_FORMAT,
-                "generation": self.generation,
-                "segments": [[piece.name, piece.size] for piece in self.segments],
-                "tail": [self.tail.name, self.tail.size] if self.tail else None,
-                "modified": self.modified,
-            },
-            separators=(",", ":"),
-        ).encode()
+        value: dict[str, Any] = {
+            "format": _STATE_FORMAT,
+            "generation": self.generation,
+            "segments": [[piece.name, piece.size] for piece in self.segments],
+            "tail": [self.tail.name, self.tail.size] if self.tail else None,
+            "modified": self.modified,
+        }
+        if self.closing is not None:
+            value["closing"] = self.closing
+        return json.dumps(value, separators=(",", ":")).encode()
 
     @classmethod
     def load(cls, raw: bytes, etag: str | None) -> _State:
@@ -144,11 +156,13 @@ class _State:
             if value["format"] != _STATE_FORMAT:
                 raise ValueError(f"unknown upload state format {value['format']!r}")
             tail = value["tail"]
+            closing = value.get("closing")
             return cls(
                 generation=int(value["generation"]),
                 segments=[_Piece(str(name), int(size)) for name, size in value["segments"]],
                 tail=_Piece(str(tail[0]), int(tail[1])) if tail else None,
                 modified=float(value["modified"]),
+                closing=None if closing is None else float(closing),
                 etag=etag,
             )
         except (ValueError, KeyError, TypeError, IndexError) as exc:
@@ -381,7 +395,8 @@ class S3BlobStore:
             raise
         return _State.load(raw, etag)
 
-    def _save_state(self, upload_id: str, state: _State, *, create: bool = False) -> None:
+    def _save_state(self, upload_id: str, state: _State, *, create: bool = False) -> str | None:
+        """Write ``state`` (conditionally, see the module docstring); its new ETag."""
         key = self._upload_prefix(upload_id) + _STATE
         options: dict[str, str] = {}
         if self.conditional_writes:
@@ -392,7 +407,7 @@ class S3BlobStore:
         elif create and self._head(key) is not None:
             raise _Conflict()
         try:
-            self.client.put_object(
+            response = self.client.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=state.dump(),
@@ -402,7 +417,11 @@ class S3BlobStore:
         except ClientError as exc:
             if _code(exc) in _CONFLICT:
                 raise _Conflict() from exc
+            if _code(exc) in _NOT_FOUND:  # If-Match on a state that is gone
+                raise UploadNotFound(upload_id) from None
             raise
+        etag = response.get("ETag")
+        return str(etag) if etag else None
 
     # --- uploads --------------------------------------------------------------------------
 
@@ -425,7 +444,7 @@ class S3BlobStore:
         prefix = self._upload_prefix(upload_id)
         state = self._load_state(upload_id)
         size = state.size
-        if offset != size:
+        if offset != size or state.closing is not None:
             raise UploadOffsetMismatch(expected=offset, actual=size)
         generation = state.generation + 1
         token = secrets.token_hex(4)
@@ -480,9 +499,11 @@ class S3BlobStore:
         # may have landed although its answer did not. Strays go with the upload.
         try:
             self._save_state(upload_id, new_state)
-        except _Conflict:
+        except (_Conflict, UploadNotFound) as exc:
             with contextlib.suppress(ClientError, BotoCoreError):
                 self._delete_keys([prefix + name for name in written])
+            if isinstance(exc, UploadNotFound):  # committed or cancelled meanwhile
+                raise
             raise UploadOffsetMismatch(
                 expected=offset, actual=self._load_state(upload_id).size
             ) from None
@@ -510,24 +531,58 @@ class S3BlobStore:
         except BotoCoreError as exc:
             raise BlobStoreError(f"S3: {exc}") from exc
 
-    @_translated
+    @contextlib.contextmanager
+    def close_upload(self, upload_id: str) -> Iterator[_ClosingPieces]:
+        try:
+            state = self._load_state(upload_id)
+            if state.closing is not None and time.time() - state.closing < STALE_CLOSE:
+                raise UploadBusy(f"upload {upload_id} is being closed")
+            held = dataclasses.replace(state, closing=time.time())
+            try:
+                held.etag = self._save_state(upload_id, held)
+            except _Conflict:
+                raise UploadBusy(f"upload {upload_id} is being appended to") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise BlobStoreError(f"S3: {exc}") from exc
+        closing = _ClosingPieces(self, upload_id, held)
+        try:
+            yield closing
+        finally:
+            if not closing.committed:
+                # Open it again for appends, unless something else has changed it since.
+                with contextlib.suppress(_Conflict, UploadNotFound, ClientError, BotoCoreError):
+                    self._save_state(upload_id, dataclasses.replace(held, closing=None))
+
     def commit_upload(self, upload_id: str, digest: str) -> int:
+        split_digest(digest)
+        with self.close_upload(upload_id) as closing:
+            return closing.commit(digest)
+
+    @_translated
+    def _commit_pieces(self, upload_id: str, state: _State, digest: str) -> int:
         key = self._blob_key(digest)
         prefix = self._upload_prefix(upload_id)
-        state = self._load_state(upload_id)
-        existing = self._head(key)
-        if existing is not None:
+        if self._head(key) == state.size:
             self._remove_upload(upload_id)
-            return existing
+            return state.size
         pieces = [(prefix + piece.name, piece.size) for piece in state.pieces]
-        if not pieces:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"", ContentType=_CONTENT_TYPE)
-        elif len(pieces) == 1 and pieces[0][1] <= MAX_COPY_SIZE:
-            self.client.copy_object(
-                Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": pieces[0][0]}
-            )
-        else:
-            self._copy_joined(pieces, key)
+        try:
+            if not pieces:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=b"", ContentType=_CONTENT_TYPE
+                )
+            elif len(pieces) == 1 and pieces[0][1] <= MAX_COPY_SIZE:
+                self.client.copy_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    CopySource={"Bucket": self.bucket, "Key": pieces[0][0]},
+                )
+            else:
+                self._copy_joined(pieces, key)
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND:  # a piece is gone: the upload was cancelled
+                raise UploadNotFound(upload_id) from None
+            raise
         self._remove_upload(upload_id)
         return state.size
 
@@ -595,6 +650,29 @@ class S3BlobStore:
                         continue
         except (ClientError, BotoCoreError) as exc:
             raise BlobStoreError(f"S3: {exc}") from exc
+
+
+class _ClosingPieces:
+    """An upload held closed by the ``closing`` mark of its state: the pieces that state
+    names are immutable objects, so reading and committing them see the same bytes."""
+
+    def __init__(self, store: S3BlobStore, upload_id: str, state: _State) -> None:
+        self._store, self._upload_id, self._state = store, upload_id, state
+        self.committed = False
+
+    @property
+    def size(self) -> int:
+        return self._state.size
+
+    def read(self) -> Iterator[bytes]:
+        prefix = self._store._upload_prefix(self._upload_id)
+        keys = [prefix + piece.name for piece in self._state.pieces]
+        return self._store._read_pieces(self._upload_id, keys)
+
+    def commit(self, digest: str) -> int:
+        size = self._store._commit_pieces(self._upload_id, self._state, digest)
+        self.committed = True
+        return size
 
 
 def make_client(

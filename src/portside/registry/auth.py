@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 from typing import Any
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
-from django.core.cache import cache
 from django.db.models import Q
 from django.http import HttpRequest
 
@@ -23,9 +21,6 @@ from portside.core.origin import Origin
 from portside.oci import errors
 from portside.registry import services, tokens
 
-FAILURE_LIMIT = 10
-FAILURE_WINDOW = 300
-
 
 def service_name(request: HttpRequest) -> str:
     from django.conf import settings
@@ -34,6 +29,8 @@ def service_name(request: HttpRequest) -> str:
 
 
 def challenge(request: HttpRequest, scope: str = "", error: str = "") -> str:
+    """A ``WWW-Authenticate`` value. ``scope`` may hold several space-separated scopes: all
+    of them are needed, and a client asks the token endpoint for exactly that string."""
     realm = request.build_absolute_uri("/auth/token")
     parts = [f'realm="{realm}"', f'service="{service_name(request)}"']
     if scope:
@@ -51,6 +48,16 @@ class NeedsAuth(errors.Unauthorized):
         self.header = header
 
 
+def repository_scope(name: str, *actions: str) -> str:
+    return f"repository:{name}:{','.join(actions)}"
+
+
+# What a client asks the token endpoint for before each kind of request: a push also
+# reads (a client checks which blobs exist before it uploads them), so its challenge names
+# pull and push, as other registries' challenges do.
+ASK = {"pull": ("pull",), "push": ("pull", "push"), "delete": ("delete",)}
+
+
 def bearer_claims(request: HttpRequest, scope: str = "") -> tokens.Claims:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     kind, _, value = header.partition(" ")
@@ -64,24 +71,57 @@ def bearer_claims(request: HttpRequest, scope: str = "") -> tokens.Claims:
         ) from None
 
 
-def require(request: HttpRequest, name: str, action: str, reference: str = "") -> tokens.Claims:
-    """The caller's claims, if they allow ``action`` on repository ``name``.
+def insufficient_scope(request: HttpRequest, scope: str) -> NeedsAuth:
+    """The refusal of a valid token that lacks a scope: 401 with a challenge naming every
+    scope the request needs, so a client can ask for a token that carries them. It says
+    nothing of whether the repository exists."""
+    return NeedsAuth(
+        challenge(request, scope, "insufficient_scope"),
+        f"insufficient scope: the request needs {scope}",
+    )
+
+
+def require(
+    request: HttpRequest,
+    name: str,
+    action: str,
+    reference: str = "",
+    *,
+    accept: tuple[str, ...] = (),
+    ask: tuple[str, ...] | None = None,
+    also: tuple[str, ...] = (),
+) -> tokens.Claims:
+    """The caller's claims, if they allow ``action`` (or one of ``accept``) on repository
+    ``name``; otherwise 401 with a challenge asking for ``ask`` on ``name`` (by default what
+    clients ask for before such a request, ``ASK``) and for the scopes in ``also``.
 
     A pull of a repository that a live listing offers is refused with 403 ``DENIED`` and a
     message naming the product page (anonymous callers too: registry clients print the
-    message of a 403 body, not of a 401 challenge); any other refusal says nothing of
-    whether the repository exists."""
-    scope = f"repository:{name}:{action}"
+    message of a 403 body, not of a 401 challenge). Every other refusal is the same for a
+    repository that exists and one that does not."""
+    scope = " ".join([repository_scope(name, *(ask or ASK[action])), *also])
     claims = bearer_claims(request, scope)
-    if claims.allows("repository", name, action):
+    if any(claims.allows("repository", name, a) for a in (action, *accept)):
         return claims
-    if action == "pull":
+    if action == "pull" and not accept:
         message = permissions.pull_refusal(claims.user_id, name, reference)
         if message:
             raise errors.Denied(message)
+    raise insufficient_scope(request, scope)
+
+
+def could_pull(claims: tokens.Claims, name: str) -> bool:
+    """Whether a fresh token for the holder of ``claims`` would carry ``pull`` on ``name``:
+    the same grant as the token endpoint's. A token that may push (the only kind that asks)
+    was issued by password or by a personal access token with ``write``, and either may read
+    whatever its user may read, so the user's rights decide."""
     if claims.user_id is None:
-        raise NeedsAuth(challenge(request, scope, "insufficient_scope"))
-    raise errors.Denied("requested access to the resource is denied")
+        return False
+    user = user_of(claims)
+    if user is None:
+        return False
+    wanted = [tokens.Access("repository", name, ("pull",))]
+    return any("pull" in access.actions for access in grant(Caller(user), wanted))
 
 
 def refuse_restricted(claims: tokens.Claims, name: str, reference: str) -> errors.Denied:
@@ -153,22 +193,12 @@ class Caller:
     token: AccessToken | None = None
 
 
-def _throttle_key(login: str, origin: Origin) -> str:
-    return f"registry-auth-fail:{login.lower()[:150]}:{origin.ip_address}"
-
-
-def _failed(login: str, origin: Origin, reason: str) -> None:
-    key = _throttle_key(login, origin)
-    if not cache.add(key, 1, FAILURE_WINDOW):
-        try:
-            cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, FAILURE_WINDOW)
-    target = User.objects.filter(Q(username=login.lower()) | Q(email__iexact=login)).first()
+def _failed(login: str, origin: Origin, reason: str, key: str) -> None:
+    accounts.record_failed_sign_in(key)
     audit.record(
         None,
         "account:session:sign_in_failed",
-        target,
+        accounts.account_for_login(login),
         login=login[:150],
         via="registry",
         reason=reason,
@@ -176,23 +206,46 @@ def _failed(login: str, origin: Origin, reason: str) -> None:
     )
 
 
-def authenticate(login: str, secret: str, origin: Origin) -> Caller:
-    """Check a user name with a password or a personal access token."""
-    if (cache.get(_throttle_key(login, origin)) or 0) >= FAILURE_LIMIT:
+def _refuse_if_locked(login: str, origin: Origin, key: str) -> None:
+    if accounts.sign_in_locked(key):
+        audit.record(
+            None,
+            "account:session:throttled",
+            login=login[:150],
+            via="registry",
+            **origin.audit_fields(),
+        )
         raise errors.TooManyRequests("Too many failed sign-ins; try again in a few minutes.")
+
+
+def authenticate(login: str, secret: str, origin: Origin) -> Caller:
+    """Check a user name (or email address) with a password or a personal access token.
+
+    A password sign-in is subject to the account's lockout, shared with the sign-in form
+    (``accounts.services.sign_in_locked``): failures count against the account whichever
+    login named it. A personal access token cannot be guessed and is not stopped by that
+    lockout (which anyone can set off for any account); a wrong one counts against the
+    login from the client's address."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in login):
+        # No account has such a name; PostgreSQL would not even take it as a parameter.
+        raise errors.Unauthorized("Incorrect user name or password.")
     if secret.startswith(accounts.TOKEN_PREFIX):
+        key = f"token:{login.strip().lower()[:254]}:{origin.ip_address or '-'}"
+        _refuse_if_locked(login, origin, key)
         try:
             token = accounts.authenticate_token(secret, origin=origin)
         except AuthenticationFailed as exc:
-            _failed(login, origin, exc.message)
+            _failed(login, origin, exc.message, key)
             raise errors.Unauthorized(exc.message) from None
         if login and login.lower() not in (token.user.username, token.user.email.lower()):
-            _failed(login, origin, "token of another user")
+            _failed(login, origin, "token of another user", key)
             raise errors.Unauthorized("This token belongs to another user.")
         return Caller(token.user, token)
+    key = accounts.sign_in_key(login, origin)
+    _refuse_if_locked(login, origin, key)
     user = User.objects.filter(Q(username=login.lower()) | Q(email__iexact=login)).first()
     if user is None or not user.is_active or not user.check_password(secret):
-        _failed(login, origin, "wrong credentials")
+        _failed(login, origin, "wrong credentials", key)
         raise errors.Unauthorized("Incorrect user name or password.")
     _check_password_sign_in(user)
     return Caller(user)
@@ -217,7 +270,7 @@ def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error, and non-ASCII input
         raise errors.Unauthorized("Malformed basic credentials.") from None
     login, sep, secret = decoded.partition(":")
     if not sep:

@@ -4,6 +4,9 @@ Content is addressed by digest. A blob's bytes live in the blob store; the datab
 which repositories link it (a blob is readable only through a repository that links it)
 and which manifests reference it (garbage collection keeps what is referenced). Manifest
 bytes are small (at most 4 MiB) and kept in the database, so a manifest GET is one query.
+
+A repository row exists once something was pushed to it (a finished upload, a mount or a
+manifest); an upload in progress names its repository and organisation instead.
 """
 
 from __future__ import annotations
@@ -36,9 +39,16 @@ class Repository(models.Model):
 
 
 class Blob(models.Model):
+    """A blob the store holds. While ``available`` is true its bytes are in the blob store:
+    the row is made available only in the transaction that committed the bytes, with the
+    row locked, and garbage collection deletes bytes only of a row it made unavailable
+    first, with the row locked again (see ``registry.gc``). An unavailable row is unknown to
+    pulls, mounts and manifests; uploading the same bytes again makes it available."""
+
     digest = models.CharField(max_length=200, unique=True)
     size = models.BigIntegerField()
     created_at = models.DateTimeField()
+    available = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return self.digest
@@ -128,10 +138,13 @@ class Tag(models.Model):
 
 
 class Upload(models.Model):
-    """An upload session; its bytes are staged in the blob store under ``id``."""
+    """An upload session; its bytes are staged in the blob store under ``id``. It names its
+    repository rather than linking a row: the repository is created when the upload (or
+    another push) completes, so an abandoned upload leaves no repository behind."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
-    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="uploads")
+    repository_name = models.CharField(max_length=255, db_index=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField()
     created_by_id = models.BigIntegerField(null=True, blank=True)
     # The sha256 of the first ``hashed_size`` bytes, computed while they streamed in, so that

@@ -21,9 +21,15 @@ from django.db.models import F, Sum
 from django.db.models.functions import Collate
 
 from portside.accounts import lookups
-from portside.accounts.models import Organization
+from portside.accounts.models import Organization, User
 from portside.audit import services as audit
-from portside.blobstore import UploadNotFound, UploadOffsetMismatch, UploadTooLarge
+from portside.blobstore import (
+    ClosingUpload,
+    UploadBusy,
+    UploadNotFound,
+    UploadOffsetMismatch,
+    UploadTooLarge,
+)
 from portside.core import clock, events
 from portside.core.origin import Origin
 from portside.oci import errors
@@ -58,32 +64,80 @@ def find_repository(name: str) -> Repository | None:
     return Repository.objects.select_related("organization").filter(name=name).first()
 
 
+def _pending(name: str, organization: Organization | None = None) -> Repository:
+    """An unsaved repository (``pk`` None): what a push to a new name goes to until the
+    push completes and :func:`_save_repository` creates it."""
+    organization = organization or namespace_of(name)
+    if organization is None:
+        raise errors.NameInvalid(
+            "Repositories live in an organisation's namespace: push to ORGANISATION/NAME."
+        )
+    return Repository(organization=organization, name=name)
+
+
 def repository_for_push(name: str) -> Repository:
-    """The repository, created on first push inside an organisation's namespace."""
+    """The repository, or for a name nobody pushed to yet, an unsaved one inside the
+    organisation's namespace: the first push that completes (a finished upload, a mount,
+    a manifest) creates it, so a refused mount or an abandoned upload leaves nothing."""
+    repository = find_repository(name)
+    return repository if repository is not None else _pending(name)
+
+
+def existing_repository(name: str) -> Repository:
+    """The repository, or an unsaved one for a name in an organisation's namespace that
+    nobody pushed to yet (the upload endpoints reach an upload in progress through it);
+    NAME_UNKNOWN otherwise. Reads and deletes answer NAME_UNKNOWN for an unsaved one
+    (:func:`_saved`)."""
     repository = find_repository(name)
     if repository is not None:
         return repository
     organization = namespace_of(name)
     if organization is None:
-        raise errors.NameInvalid(
-            "Repositories live in an organisation's namespace: push to ORGANISATION/NAME."
-        )
-    try:
-        with transaction.atomic():
-            return Repository.objects.create(
-                organization=organization, name=name, created_at=clock.now()
-            )
-    except IntegrityError:
-        found = find_repository(name)
-        assert found is not None
-        return found
-
-
-def existing_repository(name: str) -> Repository:
-    repository = find_repository(name)
-    if repository is None:
         raise errors.NameUnknown(f"Repository {name} is not known.")
+    return _pending(name, organization)
+
+
+def _saved(repository: Repository) -> Repository:
+    if repository.pk is None:
+        raise errors.NameUnknown(f"Repository {repository.name} is not known.")
     return repository
+
+
+def _save_repository(repository: Repository) -> bool:
+    """Create ``repository`` if it is still unsaved, inside the caller's transaction, and
+    fill in its key; True when this call created it (the caller then audits
+    ``registry:repository:created``, last in its transaction: see ``registry.gc`` for the
+    order of locks)."""
+    if repository.pk is not None:
+        return False
+    created = False
+    found = find_repository(repository.name)
+    if found is None:
+        try:
+            with transaction.atomic():
+                found = Repository.objects.create(
+                    organization=repository.organization,
+                    name=repository.name,
+                    created_at=clock.now(),
+                )
+            created = True
+        except IntegrityError:  # created by a concurrent push a moment ago
+            found = find_repository(repository.name)
+            assert found is not None
+    repository.pk, repository.created_at = found.pk, found.created_at
+    repository.organization = found.organization
+    return created
+
+
+def _record_created(repository: Repository, actor: Any, origin: Origin | None) -> None:
+    audit.record(
+        actor,
+        "registry:repository:created",
+        repository,
+        organization=repository.organization,
+        repository=repository.name,
+        **(origin.audit_fields() if origin else {}),
+    )
 
 
 # --- uploads ------------------------------------------------------------------------------
@@ -96,10 +150,19 @@ _MAX_HASHERS = 256
 
 
 def start_upload(*, repository: Repository, user_id: int | None) -> Upload:
+    """Open an upload to ``repository`` (saved or not: nothing is created until the upload
+    completes)."""
     upload = Upload.objects.create(
-        repository=repository, created_at=clock.now(), created_by_id=user_id
+        repository_name=repository.name,
+        organization=repository.organization,
+        created_at=clock.now(),
+        created_by_id=user_id,
     )
-    store().start_upload(upload.store_id)
+    try:
+        store().start_upload(upload.store_id)
+    except UploadNotFound:  # collected while it was being started
+        Upload.objects.filter(pk=upload.pk).delete()
+        raise errors.BlobUploadUnknown() from None
     return upload
 
 
@@ -108,7 +171,11 @@ def find_upload(repository: Repository, upload_id: str) -> Upload:
         key = uuid.UUID(upload_id)
     except ValueError:
         raise errors.BlobUploadUnknown() from None
-    upload = Upload.objects.filter(pk=key, repository=repository).first()
+    upload = (
+        Upload.objects.select_related("organization")
+        .filter(pk=key, repository_name=repository.name)
+        .first()
+    )
     if upload is None:
         raise errors.BlobUploadUnknown()
     return upload
@@ -133,7 +200,7 @@ def _quota_left(organization: Organization, *, besides: Upload | None = None) ->
         .aggregate(total=Sum("size"))["total"]
         or 0
     )
-    staging = Upload.objects.filter(repository__organization=organization)
+    staging = Upload.objects.filter(organization=organization)
     if besides is not None:
         staging = staging.exclude(pk=besides.pk)
     used += staging.aggregate(total=Sum("staged_size"))["total"] or 0
@@ -163,7 +230,7 @@ def append(*, upload: Upload, chunks: Iterable[bytes], start: int | None) -> int
                 hasher.update(chunk)
             yield chunk
 
-    left = _quota_left(upload.repository.organization, besides=upload)
+    left = _quota_left(upload.organization, besides=upload)
     limit = None if left is None else current + left
     try:
         size = store().append_upload(key, hashed(chunks), offset=current, limit=limit)
@@ -191,12 +258,16 @@ def append(*, upload: Upload, chunks: Iterable[bytes], start: int | None) -> int
     return size
 
 
-def _verify_upload(upload: Upload, digest: Digest, size: int) -> None:
-    if digest.algorithm == "sha256" and upload.hashed_size == size and upload.hashed_digest:
+def _verify_upload(upload: Upload, closing: ClosingUpload, digest: Digest) -> None:
+    """Check ``digest`` against exactly the bytes ``closing`` will commit. The running
+    hash stands for them when it covers all of them: an upload only grows, and an append
+    that fails is cut back to where it started, so the first ``hashed_size`` bytes never
+    change once an append has reported them."""
+    if digest.algorithm == "sha256" and upload.hashed_size == closing.size and upload.hashed_digest:
         actual = upload.hashed_digest
     else:
         hasher = Hasher(digest.algorithm)
-        for chunk in store().read_upload(upload.store_id):
+        for chunk in closing.read():
             hasher.update(chunk)
         actual = str(hasher.digest())
     if actual != str(digest):
@@ -207,18 +278,46 @@ def _verify_upload(upload: Upload, digest: Digest, size: int) -> None:
 
 
 def complete_upload(*, upload: Upload, digest: Digest) -> Blob:
-    """Verify the staged bytes against ``digest`` and make them a blob of the repository."""
-    upload = Upload.objects.get(pk=upload.pk)  # fresh hashed_* columns
-    size = upload_size(upload)
-    _verify_upload(upload, digest, size)
-    store().commit_upload(upload.store_id, str(digest))
+    """Verify the staged bytes against ``digest`` and make them a blob of the repository,
+    creating the repository if this is its first push.
+
+    The upload is held closed throughout (``BlobStore.close_upload``), so an append racing
+    this call is refused instead of adding bytes after the check; the blob row is locked
+    while the bytes are committed, so garbage collection cannot delete them in between
+    (see ``registry.gc``)."""
+    try:
+        with store().close_upload(upload.store_id) as closing:
+            # Read now that nothing can append: the running hash is then as far as it gets.
+            current = Upload.objects.select_related("organization").filter(pk=upload.pk).first()
+            if current is None:
+                raise errors.BlobUploadUnknown()
+            _verify_upload(current, closing, digest)
+            with transaction.atomic():
+                repository = find_repository(current.repository_name) or _pending(
+                    current.repository_name, current.organization
+                )
+                blob = _hold_blob(str(digest), closing.size)
+                closing.commit(str(digest))
+                created = _save_repository(repository)
+                _link(repository, blob)
+                Upload.objects.filter(pk=upload.pk).delete()
+                if created:
+                    _record_created(repository, _user(current.created_by_id), None)
+    except UploadNotFound:
+        raise errors.BlobUploadUnknown() from None
+    except UploadBusy:
+        raise errors.UploadBusy(
+            "The upload is still being written by another request; ask for its status "
+            "and close it once that request has finished.",
+            detail={"size": upload_size(upload)},
+        ) from None
     with _hashers_lock:
         _hashers.pop(upload.store_id, None)
-    with transaction.atomic():
-        blob = _blob_row(str(digest), size)
-        _link(upload.repository, blob)
-        Upload.objects.filter(pk=upload.pk).delete()
     return blob
+
+
+def _user(user_id: int | None) -> User | None:
+    return None if user_id is None else User.objects.filter(pk=user_id).first()
 
 
 def cancel_upload(upload: Upload) -> None:
@@ -228,15 +327,24 @@ def cancel_upload(upload: Upload) -> None:
     Upload.objects.filter(pk=upload.pk).delete()
 
 
-def _blob_row(digest: str, size: int) -> Blob:
-    blob = Blob.objects.filter(digest=digest).first()
-    if blob is not None:
-        return blob
-    try:
-        with transaction.atomic():
-            return Blob.objects.create(digest=digest, size=size, created_at=clock.now())
-    except IntegrityError:
-        return Blob.objects.get(digest=digest)
+def _hold_blob(digest: str, size: int, *, attempts: int = 5) -> Blob:
+    """The blob row, locked until the caller's transaction ends and marked available (or
+    created), for a caller that then makes sure the bytes are in the store. Holding the
+    lock while the bytes go in is what keeps garbage collection, which deletes bytes only
+    of an unavailable row it holds locked, from deleting them in between."""
+    for _ in range(attempts):
+        blob = Blob.objects.select_for_update().filter(digest=digest).first()
+        if blob is not None:
+            if not blob.available:
+                Blob.objects.filter(pk=blob.pk).update(available=True)
+                blob.available = True
+            return blob
+        try:
+            with transaction.atomic():
+                return Blob.objects.create(digest=digest, size=size, created_at=clock.now())
+        except IntegrityError:  # created by a concurrent push a moment ago: lock that one
+            continue
+    raise RuntimeError(f"could not hold the blob row of {digest}")
 
 
 def _link(repository: Repository, blob: Blob) -> None:
@@ -266,7 +374,7 @@ def _table(model: Any) -> str:
 _BLOB_SQL = (
     "SELECT b.id, b.digest, b.size FROM {blob} b "
     "JOIN {link} l ON l.blob_id = b.id JOIN {repo} r ON r.id = l.repository_id "
-    "WHERE b.digest = %s AND r.name = %s LIMIT 1"
+    "WHERE b.digest = %s AND r.name = %s AND b.available = %s LIMIT 1"
 )
 _MANIFEST_SQL = (
     "SELECT m.id, m.digest, m.media_type, m.content, r.id, r.name, o.id, o.name "
@@ -293,11 +401,12 @@ def _hot_sql(kind: str) -> str:
 
 
 def linked_blob_by_name(name: str, digest: Digest) -> Blob:
-    """The blob, if the repository called ``name`` links it; BLOB_UNKNOWN otherwise (even
-    when another repository has it: content is reachable only where it was pushed or
-    mounted). One query: this is the hot path of blob HEAD and GET."""
+    """The blob, if the repository called ``name`` links it and its bytes are available;
+    BLOB_UNKNOWN otherwise (even when another repository has it: content is reachable
+    only where it was pushed or mounted). One query: this is the hot path of blob HEAD
+    and GET."""
     with connection.cursor() as cursor:
-        cursor.execute(_hot_sql("blob"), [str(digest), name])
+        cursor.execute(_hot_sql("blob"), [str(digest), name, True])
         row = cursor.fetchone()
     if row is None:
         raise errors.BlobUnknown(detail={"digest": str(digest)})
@@ -340,37 +449,74 @@ def manifest_by_name(name: str, reference: Digest | str) -> PulledManifest:
     return PulledManifest(row[0], row[1], row[2], bytes(row[3]), *row[4:8])
 
 
-def mount(*, target: Repository, source: Repository | None, digest: Digest) -> Blob | None:
+def mount(
+    *,
+    target: Repository,
+    source: Repository | None,
+    digest: Digest,
+    user: Any = None,
+    origin: Origin | None = None,
+) -> Blob | None:
     """Link a blob the source repository has; None when it has not (the client then
-    uploads)."""
-    if source is None:
+    uploads). A mount into a repository nobody pushed to yet creates it."""
+    if source is None or source.pk is None:
         return None
-    blob = Blob.objects.filter(digest=str(digest), links__repository=source).first()
-    if blob is None:
-        return None
-    _link(target, blob)
+    with transaction.atomic():
+        blob = (
+            Blob.objects.select_for_update()
+            .filter(digest=str(digest), available=True, links__repository=source)
+            .first()
+        )
+        if blob is None:
+            return None
+        created = _save_repository(target)
+        _link(target, blob)
+        if created:
+            _record_created(target, user, origin)
     return blob
 
 
-def unlink_blob(*, repository: Repository, digest: Digest) -> None:
-    deleted, _ = RepositoryBlob.objects.filter(
-        repository=repository, blob__digest=str(digest)
-    ).delete()
-    if not deleted:
-        raise errors.BlobUnknown(detail={"digest": str(digest)})
+def unlink_blob(
+    *, repository: Repository, digest: Digest, user: Any = None, origin: Origin | None = None
+) -> None:
+    """Remove the repository's link to a blob (the bytes go when garbage collection finds
+    them unreferenced); audited as ``registry:blob:unlinked``."""
+    _saved(repository)
+    with transaction.atomic():
+        link = (
+            RepositoryBlob.objects.select_related("blob")
+            .filter(repository=repository, blob__digest=str(digest))
+            .first()
+        )
+        if link is None:
+            raise errors.BlobUnknown(detail={"digest": str(digest)})
+        RepositoryBlob.objects.filter(pk=link.pk).delete()
+        audit.record(
+            user,
+            "registry:blob:unlinked",
+            link.blob,
+            organization=repository.organization,
+            repository=repository.name,
+            digest=str(digest),
+            **(origin.audit_fields() if origin else {}),
+        )
 
 
 # --- manifests ----------------------------------------------------------------------------
 
 
 def _check_references(repository: Repository, parsed: ParsedManifest) -> list[Blob]:
+    """The blobs an image manifest references, locked; an unsaved repository (a first
+    push) has none, nor manifests."""
     if parsed.is_index:
         wanted = {str(d.digest) for d in parsed.manifests}
-        found = set(
-            Manifest.objects.filter(repository=repository, digest__in=wanted).values_list(
-                "digest", flat=True
+        found = set()
+        if repository.pk is not None:
+            found = set(
+                Manifest.objects.filter(repository=repository, digest__in=wanted).values_list(
+                    "digest", flat=True
+                )
             )
-        )
         missing = sorted(wanted - found)
         if missing:
             raise errors.ManifestBlobUnknown(
@@ -380,11 +526,13 @@ def _check_references(repository: Repository, parsed: ParsedManifest) -> list[Bl
         return []
     descriptors = [d for d in parsed.references() if not d.is_foreign]
     wanted = {str(d.digest) for d in descriptors}
-    blobs = list(
-        Blob.objects.select_for_update()
-        .filter(digest__in=wanted, links__repository=repository)
-        .order_by("pk")
-    )
+    blobs = []
+    if repository.pk is not None and wanted:
+        blobs = list(
+            Blob.objects.select_for_update()
+            .filter(digest__in=wanted, available=True, links__repository=repository)
+            .order_by("pk")
+        )
     missing = sorted(wanted - {b.digest for b in blobs})
     if missing:
         raise errors.ManifestBlobUnknown(
@@ -426,6 +574,7 @@ def put_manifest(
         # Checked inside the transaction with the blob rows locked: garbage collection
         # locks a row before deleting it, so the two can never interleave.
         blobs = _check_references(repository, parsed)
+        created = _save_repository(repository)
         manifest = Manifest.objects.filter(repository=repository, digest=str(digest)).first()
         if manifest is None:
             manifest = Manifest.objects.create(
@@ -455,6 +604,8 @@ def put_manifest(
                 repository=repository, name=tag, defaults={"manifest": manifest, "updated_at": now}
             )
         Repository.objects.filter(pk=repository.pk).update(pushed_at=now)
+        if created:
+            _record_created(repository, user, origin)
         audit.record(
             user,
             "registry:manifest:pushed",
@@ -477,7 +628,7 @@ def put_manifest(
 
 
 def find_manifest(repository: Repository | None, reference: Digest | str) -> Manifest:
-    if repository is not None:
+    if repository is not None and repository.pk is not None:
         if isinstance(reference, Digest):
             manifest = Manifest.objects.filter(repository=repository, digest=str(reference)).first()
         else:
@@ -503,6 +654,7 @@ def delete_manifest(
     *, repository: Repository, reference: Digest | str, user: Any, origin: Origin
 ) -> None:
     """By digest: the manifest and every tag on it. By tag: only the tag."""
+    _saved(repository)
     with transaction.atomic():
         if isinstance(reference, str):
             tag = (
@@ -545,6 +697,7 @@ def list_tags(
     """Tag names in "ASCIIbetical" order (distribution spec, "Listing Tags"), compared byte
     by byte whatever the database's collation, so that pages after ``last`` continue it.
     ``only`` limits the list to those tags (a customer sees the tags their tiers cover)."""
+    _saved(repository)
     name: Any = F("name")
     if connection.vendor == "postgresql":
         name = Collate("name", "C")
@@ -603,8 +756,24 @@ def store_blob(*, repository: Repository, data: bytes) -> Blob:
     digest.update(data)
     key = str(digest.digest())
     blobs = store()
-    if blobs.stat(key) is None:
-        blobs.put(key, data)
-    blob = _blob_row(key, len(data))
-    _link(repository, blob)
+    with transaction.atomic():
+        blob = _hold_blob(key, len(data))
+        if blobs.stat(key) != len(data):
+            blobs.put(key, data)
+        _link(_saved(repository), blob)
     return blob
+
+
+def blob_bytes_missing(*, digest: str) -> bool:
+    """Make the blob unavailable when its bytes are not in the store (found by a pull that
+    could not read them, or by garbage collection's listing): pulls then answer
+    BLOB_UNKNOWN instead of claiming it, and clients upload it again, which makes it
+    available. Checked with the row locked, since only then is the store's answer final.
+    True when the row was changed (audited as ``registry:blob:lost``)."""
+    with transaction.atomic():
+        blob = Blob.objects.select_for_update().filter(digest=digest, available=True).first()
+        if blob is None or store().stat(digest) is not None:
+            return False
+        Blob.objects.filter(pk=blob.pk).update(available=False)
+        audit.record(None, "registry:blob:lost", blob, digest=digest, size=blob.size)
+    return True

@@ -3,13 +3,16 @@ between HTTP and the registry's services."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import (
     FileResponse,
     HttpRequest,
@@ -20,6 +23,14 @@ from django.http import (
 )
 from django.views.decorators.csrf import csrf_exempt
 
+from portside.blobstore import (
+    BlobNotFound,
+    BlobStoreError,
+    UploadBusy,
+    UploadNotFound,
+    UploadOffsetMismatch,
+    UploadTooLarge,
+)
 from portside.core.origin import from_request
 from portside.oci import errors
 from portside.oci.digest import Digest
@@ -35,6 +46,7 @@ _CONTENT_RANGE = re.compile(r"\A(?:bytes )?(\d+)-(\d+)\Z")
 _RANGE = re.compile(r"\Abytes=(\d*)-(\d*)\Z")
 
 View = Callable[..., HttpResponseBase]
+logger = logging.getLogger(__name__)
 
 
 class PayloadTooLarge(errors.OCIError):
@@ -53,6 +65,36 @@ def _error_response(request: HttpRequest, exc: errors.OCIError) -> HttpResponse:
     return response
 
 
+def _translate(exc: Exception) -> errors.OCIError:
+    """The distribution API's error for a failure that is not one already: the blob store's
+    errors, a full disk, anything unexpected (logged, and answered 500 ``UNKNOWN`` with an
+    OCI body, never an HTML page)."""
+    if isinstance(exc, errors.OCIError):
+        return exc
+    if isinstance(exc, BlobNotFound):
+        return errors.BlobUnknown("The blob's content is missing from the store.")
+    if isinstance(exc, UploadNotFound):
+        return errors.BlobUploadUnknown()
+    if isinstance(exc, UploadOffsetMismatch):
+        return errors.RangeInvalid(detail={"size": exc.actual})
+    if isinstance(exc, UploadTooLarge):
+        return errors.Denied("The upload would pass its size limit.")
+    if isinstance(exc, UploadBusy):
+        # Another request (a PATCH still streaming) holds the upload; nothing was lost.
+        return errors.UploadBusy(
+            "The upload is still being written by another request; ask for its status and "
+            "close it once that request has finished."
+        )
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        logger.error("the blob store's disk is full: %s", exc)
+        return errors.InsufficientStorage()
+    if isinstance(exc, BlobStoreError):
+        logger.error("the blob store failed: %s", exc)
+        return errors.OCIError(f"The blob store could not complete the request: {exc}")
+    logger.exception("registry request failed")
+    return errors.OCIError("internal error")
+
+
 def registry_view(*methods: str) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @csrf_exempt
@@ -67,8 +109,10 @@ def registry_view(*methods: str) -> Callable[[View], View]:
             else:
                 try:
                     response = view(request, *args, **kwargs)
-                except errors.OCIError as exc:
-                    response = _error_response(request, exc)
+                except SuspiciousOperation:
+                    raise  # a forged Host header and the like: Django's own 400
+                except Exception as exc:
+                    response = _error_response(request, _translate(exc))
             response["Docker-Distribution-API-Version"] = API_VERSION
             return response
 
@@ -269,11 +313,8 @@ def _paged(
 def catalog(request: HttpRequest) -> HttpResponseBase:
     claims = auth.bearer_claims(request, "registry:catalog:*")
     if not claims.allows("registry", "catalog", "*"):
-        if claims.user_id is None:
-            raise auth.NeedsAuth(
-                auth.challenge(request, "registry:catalog:*", "insufficient_scope")
-            )
-        raise errors.Denied("The catalogue is for the store team.")
+        # The store team gets the scope; for anyone else a fresh token carries it no more.
+        raise auth.insufficient_scope(request, "registry:catalog:*")
     n, last = _pagination(request)
     names, more = services.catalog(n=n, last=last)
     return _paged("/v2/_catalog", "repositories", None, names, more, n)
@@ -405,8 +446,13 @@ def blob(request: HttpRequest, name: str, digest: str) -> HttpResponseBase:
     validate_name(name)
     key = Digest.parse(digest)
     if request.method == "DELETE":
-        auth.require(request, name, "delete")
-        services.unlink_blob(repository=services.existing_repository(name), digest=key)
+        claims = auth.require(request, name, "delete")
+        services.unlink_blob(
+            repository=services.existing_repository(name),
+            digest=key,
+            user=auth.user_of(claims),
+            origin=from_request(request),
+        )
         return _empty(202)
     claims = auth.require(request, name, "pull", digest)
     tags = claims.pull_tags(name)
@@ -442,16 +488,26 @@ def blob(request: HttpRequest, name: str, digest: str) -> HttpResponseBase:
         url = blobs.redirect_url(found.digest)
         if url and not partial:
             return _empty(307, Location=url, **{"Docker_Content_Digest": found.digest})
-        if not partial:
-            path = blobs.local_path(found.digest)
-            handle = open(path, "rb") if path else blobs.open(found.digest)
-            response = FileResponse(handle, content_type="application/octet-stream")
-        else:
-            response = StreamingHttpResponse(
-                _iter_file(blobs.open(found.digest, start, length), length),
-                status=206,
-                content_type="application/octet-stream",
-            )
+        try:
+            if not partial:
+                path = blobs.local_path(found.digest)
+                handle = open(path, "rb") if path else blobs.open(found.digest)
+                response = FileResponse(handle, content_type="application/octet-stream")
+            else:
+                response = StreamingHttpResponse(
+                    _iter_file(blobs.open(found.digest, start, length), length),
+                    status=206,
+                    content_type="application/octet-stream",
+                )
+        except (BlobNotFound, FileNotFoundError):
+            # The row is there but the bytes are not (lost, or collected a moment ago): the
+            # blob is made unavailable, so clients push it again.
+            logger.error("blob %s of %s is missing from the store", found.digest, name)
+            services.blob_bytes_missing(digest=found.digest)
+            raise errors.BlobUnknown(
+                "The blob's content is missing from the store.", detail={"digest": found.digest}
+            ) from None
+        if partial:
             response["Content-Range"] = f"bytes {start}-{end}/{size}"
         response["Content-Length"] = str(length)
     for key_, value in headers.items():
@@ -471,31 +527,61 @@ def _created(name: str, digest: str) -> HttpResponse:
     return _empty(201, Location=f"/v2/{name}/blobs/{digest}", **{"Docker_Content_Digest": digest})
 
 
+def _mount_source(request: HttpRequest, name: str) -> str | None:
+    """The ``from`` of a mount, when it names another repository validly; otherwise the
+    mount (if any) is tried in the target alone."""
+    source = request.GET.get("from")
+    if not request.GET.get("mount") or not source or source == name:
+        return None
+    try:
+        validate_name(source)
+    except errors.OCIError:
+        return None
+    return source
+
+
 @registry_view("POST")
 def upload_start(request: HttpRequest, name: str) -> HttpResponseBase:
     validate_name(name)
-    claims = auth.require(request, name, "push")
-    repository = services.repository_for_push(name)
+    source = _mount_source(request, name)
+    # A mount needs pull on its source as well: the challenge names both repositories.
+    also = (auth.repository_scope(source, "pull"),) if source else ()
+    claims = auth.require(request, name, "push", also=also)
     user = auth.user_of(claims)
-    mount_digest, source = request.GET.get("mount"), request.GET.get("from")
+    mount_digest = request.GET.get("mount")
     if mount_digest:
         key = Digest.parse(mount_digest)
-        source_tags = claims.pull_tags(source) if source else None
-        if (
-            source
-            and claims.allows("repository", source, "pull")
-            and (
-                source_tags is None
-                or auth.restricted_allows(claims, source, source_tags, str(key), blob=True)
-            )
-        ):
-            mounted = services.mount(
-                target=repository, source=services.find_repository(source), digest=key
-            )
-            if mounted is not None:
-                return _created(name, mounted.digest)
-        elif not source and services.mount(target=repository, source=repository, digest=key):
-            return _created(name, str(key))
+        if source and not claims.allows("repository", source, "pull"):
+            if auth.could_pull(claims, source):
+                # The token was asked for without the source: ask again, naming it.
+                scopes = " ".join([auth.repository_scope(name, "pull", "push"), *also])
+                raise auth.insufficient_scope(request, scopes)
+            source = None  # may not read it: an ordinary upload, as for any other refusal
+        elif source:
+            source_tags = claims.pull_tags(source)
+            if source_tags is None or auth.restricted_allows(
+                claims, source, source_tags, str(key), blob=True
+            ):
+                mounted = services.mount(
+                    target=services.repository_for_push(name),
+                    source=services.find_repository(source),
+                    digest=key,
+                    user=user,
+                    origin=from_request(request),
+                )
+                if mounted is not None:
+                    return _created(name, mounted.digest)
+        elif request.GET.get("from") in (None, "", name):
+            repository = services.repository_for_push(name)
+            if services.mount(
+                target=repository,
+                source=repository,
+                digest=key,
+                user=user,
+                origin=from_request(request),
+            ):
+                return _created(name, str(key))
+    repository = services.repository_for_push(name)
     upload = services.start_upload(repository=repository, user_id=user.pk if user else None)
     digest_param = request.GET.get("digest")
     if digest_param is not None:
@@ -503,7 +589,7 @@ def upload_start(request: HttpRequest, name: str) -> HttpResponseBase:
         try:
             services.append(upload=upload, chunks=body_chunks(request), start=0)
             created = services.complete_upload(upload=upload, digest=key)
-        except errors.OCIError:
+        except Exception:
             services.cancel_upload(upload)
             raise
         return _created(name, created.digest)
@@ -511,9 +597,10 @@ def upload_start(request: HttpRequest, name: str) -> HttpResponseBase:
     return _empty(202, **_upload_headers(name, upload_id, 0))
 
 
-def _chunk_start(request: HttpRequest, session: Any) -> int | None:
-    """The offset a chunk's Content-Range says it starts at (None without one); a range
-    that is not START-END, or disagrees with Content-Length, is refused."""
+def _chunk_range(request: HttpRequest, session: Any) -> tuple[int, int] | None:
+    """The offset a chunk's Content-Range says it starts at and the number of bytes it
+    says it carries (None without one). A range that is not START-END, or that disagrees
+    with Content-Length, is not satisfiable: 416, and nothing is written."""
     content_range = request.META.get("HTTP_CONTENT_RANGE")
     if not content_range:
         return None
@@ -523,17 +610,61 @@ def _chunk_start(request: HttpRequest, session: Any) -> int | None:
             "Content-Range must be START-END.",
             detail={"size": services.upload_size(session)},
         )
-    start = int(match[1])
-    length = request.META.get("CONTENT_LENGTH")
-    if length and length.isdigit() and int(length) != int(match[2]) - start + 1:
-        raise errors.BlobUploadInvalid("Content-Range and Content-Length disagree.")
-    return start
+    start, length = int(match[1]), int(match[2]) - int(match[1]) + 1
+    declared = request.META.get("CONTENT_LENGTH")
+    if declared and declared.isdigit() and int(declared) != length:
+        raise errors.RangeInvalid(
+            f"Content-Range {content_range.strip()} is {length} bytes; Content-Length says "
+            f"{declared}.",
+            detail={"size": services.upload_size(session)},
+        )
+    return start, length
+
+
+def _exactly(chunks: Iterator[bytes], length: int, start: int) -> Iterator[bytes]:
+    """The body of a chunk that declared ``length`` bytes at ``start``: a body that runs
+    longer or shorter raises 416 as the store writes it, so the store rolls the append back
+    and the upload keeps what it had (a chunked body has no Content-Length to check first)."""
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        if received > length:
+            raise errors.RangeInvalid(
+                f"The body carries more than the {length} bytes its Content-Range declares.",
+                detail={"size": start},
+            )
+        yield chunk
+    if received != length:
+        raise errors.RangeInvalid(
+            f"The body carries {received} bytes; its Content-Range declares {length}.",
+            detail={"size": start},
+        )
+
+
+def _append(request: HttpRequest, session: Any) -> int:
+    declared = _chunk_range(request, session)
+    if declared is None:
+        return services.append(upload=session, chunks=body_chunks(request), start=None)
+    start, length = declared
+    return services.append(
+        upload=session, chunks=_exactly(body_chunks(request), length, start), start=start
+    )
 
 
 @registry_view("GET", "PATCH", "PUT", "DELETE")
 def upload(request: HttpRequest, name: str, upload_id: str) -> HttpResponseBase:
     validate_name(name)
-    auth.require(request, name, "push")
+    if request.method == "GET":
+        # An upload's status is read with the token that created it (push) or with pull on
+        # the repository (clients recovering from a 416 use the token they pull with).
+        claims = auth.require(request, name, "push", accept=("pull",), ask=("pull",))
+        if not claims.allows("repository", name, "push") and claims.pull_tags(name) is not None:
+            raise errors.BlobUploadUnknown()  # a customer's token sees no upload sessions
+    elif request.method == "DELETE":
+        # Cancelling: the token that created the upload, or delete on the repository.
+        auth.require(request, name, "push", accept=("delete",), ask=("push",))
+    else:
+        auth.require(request, name, "push")
     repository = services.existing_repository(name)
     session = services.find_upload(repository, upload_id)
     upload_id = str(session.pk)
@@ -543,14 +674,12 @@ def upload(request: HttpRequest, name: str, upload_id: str) -> HttpResponseBase:
     if request.method == "GET":
         return _empty(204, **_upload_headers(name, upload_id, services.upload_size(session)))
     if request.method == "PATCH":
-        start = _chunk_start(request, session)
-        size = services.append(upload=session, chunks=body_chunks(request), start=start)
+        size = _append(request, session)
         return _empty(202, **_upload_headers(name, upload_id, size))
     # PUT: close the upload, with an optional last chunk (in order, like any other).
     key = _digest_param(request.GET.get("digest"))
     if has_body(request):
-        start = _chunk_start(request, session)
-        services.append(upload=session, chunks=body_chunks(request), start=start)
+        _append(request, session)
     created = services.complete_upload(upload=session, digest=key)
     return _created(name, created.digest)
 
