@@ -339,3 +339,19 @@ def test_files_a_cataloger_skips_become_warnings(tmp_path: Path) -> None:
     result = analyze(tmp_path)
     assert [p.name for p in result.inventory.packages] == ["good"]
     assert any("bad-1.0.dist-info/METADATA" in w for w in result.warnings), result.warnings
+
+
+def test_the_package_limit_counts_every_cataloger(tmp_path: Path) -> None:
+    """Three Python packages and a deb make four: past a limit of three, the analysis
+    stops with TooManyPackages, whichever catalogers found them."""
+    from portside.scanner.layers import Limits
+
+    status = "Package: zlib1g\nStatus: install ok installed\nVersion: 1\n"
+    site = "usr/lib/python3/site-packages"
+    members = [file("var/lib/dpkg/status", status)] + [
+        file(f"{site}/p{i}-1.0.dist-info/METADATA", f"Name: p{i}\nVersion: 1.0\n") for i in range(3)
+    ]
+    images.oci_layout(tmp_path, [layer(members)])
+    assert len(analyze(tmp_path, limits=Limits(max_packages=4)).inventory.packages) == 4
+    with pytest.raises(errors.TooManyPackages, match="the image lists more than 3 packages"):
+        analyze(tmp_path, limits=Limits(max_packages=3))

@@ -42,6 +42,12 @@ def _import(path: Path, directories: list[str]) -> None:
         store.close()
 
 
+def _body(response) -> bytes:
+    """A streamed download's bytes; the test client closes the response (and the
+    stored file) once they have been read."""
+    return b"".join(response.streaming_content)
+
+
 def _push_and_scan(as_owner, django_capture_on_commit_callbacks) -> Scan:
     with django_capture_on_commit_callbacks(execute=True):
         digest = debian_with_python(as_owner)
@@ -198,13 +204,13 @@ def test_sbom_downloads_are_valid_documents(
     client.force_login(world.owner, backend="django.contrib.auth.backends.ModelBackend")
     cdx = client.get(f"/orgs/acme/scans/{scan.pk}/sbom/cyclonedx")
     assert cdx.status_code == 200 and cdx["Content-Type"] == "application/vnd.cyclonedx+json"
-    document = json.loads(cdx.content)
+    document = json.loads(_body(cdx))
     assert document["specVersion"] == "1.6"
     names = {c["name"] for c in document["components"]}
     assert {"zlib1g", "Jinja2", "urllib3"} <= names
     assert document.get("vulnerabilities")
     spdx = client.get(f"/orgs/acme/scans/{scan.pk}/sbom/spdx")
-    assert spdx.status_code == 200 and json.loads(spdx.content)["spdxVersion"] == "SPDX-2.3"
+    assert spdx.status_code == 200 and json.loads(_body(spdx))["spdxVersion"] == "SPDX-2.3"
     assert client.get(f"/orgs/acme/scans/{scan.pk}/sbom/../../etc").status_code == 404
     assert client.get(f"/orgs/acme/scans/{scan.pk}/sbom/xml").status_code == 404
     page = client.get(f"/orgs/acme/scans/{scan.pk}/")
@@ -357,3 +363,23 @@ def test_the_api_gives_results_and_takes_scan_requests(as_owner, world, vulndb, 
         ).status_code
         == 404
     )
+
+
+def test_a_repeated_push_event_queues_one_scan(
+    as_owner, world, vulndb, django_capture_on_commit_callbacks
+):
+    """The event of a push may be delivered again (a worker died while delivering it):
+    the image is still scanned once."""
+    from django.tasks import default_task_backend
+
+    from portside.registry.models import Manifest
+    from portside.scanning import subscribers
+
+    with django_capture_on_commit_callbacks(execute=True):
+        as_owner.push_image("acme/once", "v1")
+    manifest = Manifest.objects.get(repository__name="acme/once")
+    queued = len(default_task_backend.results)
+    subscribers.scan_pushed_manifest(manifest_id=manifest.pk)
+    subscribers.scan_pushed_manifest(manifest_id=manifest.pk)
+    assert Scan.objects.filter(digest=manifest.digest).count() == 1
+    assert len(default_task_backend.results) == queued  # no second run_scan

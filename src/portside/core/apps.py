@@ -9,4 +9,5 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from portside.core import events, schedule
 
-        schedule.hourly("events.maintain", events.maintain_deliveries.enqueue)
+        schedule.every("events.recover", 60, events.recover_deliveries.enqueue)
+        schedule.hourly("tasks.prune", events.prune_tasks.enqueue)

@@ -9,7 +9,7 @@ delivered; once it commits, the delivery survives any crash of the emitting proc
 The worker runs each delivery. A subscriber that raises is tried again later, with the
 waits of :data:`BACKOFF_SECONDS`, up to ``EVENT_DELIVERY_ATTEMPTS`` tries; a delivery that
 a dead worker left running is put back in the queue after ``EVENT_DELIVERY_TIMEOUT``
-seconds (:func:`recover_stale`). So a subscriber may see one event more than once, and
+seconds (:func:`recover_stale`, every minute). So a subscriber may see one event more than once, and
 must be idempotent. What is waiting, retrying or given up on is listed by
 :func:`deliveries` (``portside events``, and the store team's operations page).
 
@@ -273,7 +273,12 @@ def prune(now: dt.datetime | None = None) -> int:
 
 
 @task()
-def maintain_deliveries() -> dict[str, int]:
-    """The worker's periodic look after deliveries: requeue what dead workers left
-    running, forget what finished long ago."""
-    return {"recovered": recover_stale(), "pruned": prune()}
+def recover_deliveries() -> int:
+    """Every minute: requeue what dead workers left running."""
+    return recover_stale()
+
+
+@task()
+def prune_tasks() -> int:
+    """Every hour: forget what finished long ago."""
+    return prune()

@@ -12,7 +12,9 @@ packages. Two rules then apply to the packages of all catalogers:
   first version of its first metadata file.
 
 The pass keeps the claimed bytes in memory (bounded by ``Limits.max_file_bytes`` and
-``max_claimed_bytes``) and only an index of everything else.
+``max_claimed_bytes``) and only an index of everything else. The packages are bounded by
+``Limits.max_packages``: the package databases stop at it as they are read, and the
+image's total is checked after each cataloger.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from dataclasses import dataclass
 
 from portside.scanner import layercache, runtime
 from portside.scanner.catalogers import default_catalogers, osrelease
-from portside.scanner.catalogers.base import Cataloger, Context, Entry, Files, FileVersion
+from portside.scanner.catalogers.base import (
+    Cataloger,
+    Context,
+    Entry,
+    Files,
+    FileVersion,
+    check_package_count,
+)
 from portside.scanner.layercache import LayerCache
 from portside.scanner.layers import LayerItem, LayerRef, Limits, Overlay, TarEntry, resolve
 from portside.scanner.model import Distro, Inventory, Layer, Package
@@ -83,12 +92,14 @@ def _analyze(
         and entry.layer == history[-1].layer
     }
     distro = detect_distro(files, index)
-    context = Context(layers=layers, distro=distro, index=index)
+    limit = image.limits.max_packages
+    context = Context(layers=layers, distro=distro, index=index, max_packages=limit)
     found: list[Package] = []
     warnings: list[str] = []
     for cataloger in chosen:
         result = cataloger.catalog(files, context)
         found.extend(result)
+        check_package_count(len(found), limit, "the image")
         warnings.extend(f"{cataloger.name}: {w}" for w in getattr(result, "warnings", ()))
     packages = _attribute(_drop_owned(found, index), files, context)
     inventory = Inventory(

@@ -101,6 +101,13 @@ class HeaderTooLarge(LimitExceeded):
     limit_name = "max_tar_header_bytes"
 
 
+class TooManyPackages(LimitExceeded):
+    """More packages than ``max_packages``: the inventory, its findings and its SBOMs grow
+    with the packages, so an image past the limit is refused before they are built."""
+
+    limit_name = "max_packages"
+
+
 # --- what the catalogers read -------------------------------------------------------------
 
 

@@ -90,6 +90,7 @@ class Limits:
     max_compression_ratio: int = 200  # uncompressed : compressed bytes of one layer
     ratio_grace_bytes: int = 16 * MiB  # the ratio is only checked past this output
     max_tar_header_bytes: int = 1 * MiB  # one pax or GNU long-name header
+    max_packages: int = 100_000  # packages of all catalogers together
 
 
 @dataclass(frozen=True)

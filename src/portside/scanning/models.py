@@ -2,14 +2,23 @@
 
 A ``Scan`` is the latest analysis of one image (a manifest digest in a repository). Its
 inventory (layers, operating system, packages with their layer) is stored as JSON, so a
-change of vulnerability data is matched again without reading the image. ``Finding`` rows
-are the vulnerabilities matched to its packages; they keep the time they were first seen,
-and the time they stopped matching, so that SLA clocks can start and stop per finding.
+change of vulnerability data is matched again without reading the image; its SBOMs are
+files in the default storage, made once by the worker. ``Finding`` rows are the
+vulnerabilities matched to its packages; they keep the time they were first seen, and the
+time they stopped matching, so that SLA clocks can start and stop per finding.
 ``LayerRecord`` caches what one pass read from a layer, by layer digest, so that a base
 layer shared by many images is read once.
+
+A run or a re-match writes its new findings in batches, as ``pending`` rows that the
+default manager hides, and makes them visible with the rest of its result in one short
+transaction at the end (``services``): no transaction is held while the image is read,
+matched or its SBOMs written.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from django.db import models
 
@@ -33,6 +42,18 @@ class Severity(models.TextChoices):
 SEVERITY_ORDER = [Severity.CRITICAL, Severity.MAJOR, Severity.MINOR, Severity.UNKNOWN]
 
 
+class Encoded(str):
+    """JSON already encoded, stored as it is: a large inventory is encoded before the
+    transaction that stores it begins, not while it holds the database's write lock."""
+
+
+class InventoryEncoder(json.JSONEncoder):
+    def encode(self, o: Any) -> str:
+        if isinstance(o, Encoded):
+            return str.__str__(o)
+        return super().encode(o)
+
+
 class Scan(models.Model):
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="scans")
     digest = models.CharField(max_length=200)
@@ -47,13 +68,28 @@ class Scan(models.Model):
     distro = models.CharField(max_length=128, blank=True)
     package_count = models.IntegerField(default=0)
     layer_count = models.IntegerField(default=0)
-    # The inventory as portside.scanning.inventory writes it: layers, distro, packages.
-    inventory = models.JSONField(default=dict, blank=True)
+    # The inventory (ScanInventory), kept apart from this row: the row changes often
+    # (status, heartbeats) and SQLite rewrites a whole row, however little changes.
+    inventory_row = models.ForeignKey(
+        "ScanInventory", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     practices = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
     # The CycloneDX SBOM attached to the image as an OCI referrer (an artifact manifest
     # whose subject is the image), so that registry clients can find it.
     sbom_digest = models.CharField(max_length=200, blank=True)
+    # The SBOM documents as files in the default storage (sboms/<sha256>.<kind>.json),
+    # made by the worker and served as they are.
+    sbom_cyclonedx = models.CharField(max_length=200, blank=True)
+    sbom_spdx = models.CharField(max_length=200, blank=True)
+    # Runs begun since the scan was last requested (a run that died is queued again until
+    # max_attempts); every run ever begun, whose number identifies the current one; and
+    # the current run's last sign of life.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    run_number = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Matches stored so far; a finding seen by the latest carries its number (seen_in).
+    match_count = models.PositiveIntegerField(default=0)
     critical = models.IntegerField(default=0)
     major = models.IntegerField(default=0)
     minor = models.IntegerField(default=0)
@@ -67,6 +103,46 @@ class Scan(models.Model):
 
     def __str__(self) -> str:
         return f"scan of {self.repository.name}@{self.digest}"
+
+    @property
+    def inventory(self) -> dict[str, Any]:
+        """The inventory as ``scanner.model.inventory_to_dict`` writes it (layers, distro,
+        packages), or ``{}`` before the first result; read once per instance."""
+        if self.inventory_row_id is None:
+            return {}
+        cached: dict[str, Any] | None = self.__dict__.get("_inventory")
+        if cached is None:
+            found = ScanInventory.objects.filter(pk=self.inventory_row_id)
+            cached = found.values_list("data", flat=True).first() or {}
+            self.__dict__["_inventory"] = cached
+        return cached
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.pop("_inventory", None)
+        super().refresh_from_db(*args, **kwargs)
+
+
+class ScanInventory(models.Model):
+    """A scan's inventory as JSON: a run writes a new one before it switches its result,
+    so the switch only points the scan at it."""
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="inventories")
+    data = models.JSONField(default=dict, blank=True, encoder=InventoryEncoder)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"inventory of scan {self.scan_id}"
+
+
+class VisibleFindings(models.Manager["Finding"]):
+    """Findings of stored results only: not the rows a run or re-match is still writing."""
+
+    def get_queryset(self) -> models.QuerySet[Finding]:
+        return super().get_queryset().filter(pending=False)
+
+
+class EveryFinding(models.Manager["Finding"]):
+    """Every row, pending ones included: for the code that writes and switches them."""
 
 
 class Finding(models.Model):
@@ -94,8 +170,16 @@ class Finding(models.Model):
     reclassified_reason = models.TextField(blank=True)
     reclassified_by_id = models.BigIntegerField(null=True, blank=True)
     reclassified_at = models.DateTimeField(null=True, blank=True)
+    # Written by a run or re-match that has not finished yet (hidden until it does).
+    pending = models.BooleanField(default=False)
+    # The scan's match_count when it last matched this finding.
+    seen_in = models.PositiveIntegerField(default=0)
+
+    objects = VisibleFindings()
+    every_row = EveryFinding()
 
     class Meta:
+        base_manager_name = "every_row"
         constraints = [
             models.UniqueConstraint(
                 fields=["scan", "advisory_id", "package_type", "package_name", "package_version"],

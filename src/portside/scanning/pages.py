@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -107,16 +107,31 @@ def finding_reclassify(request: HttpRequest, name: str, pk: int, finding: int) -
 
 
 @login_required
-def scan_sbom(request: HttpRequest, name: str, pk: int, kind: str) -> HttpResponse:
+def scan_sbom(request: HttpRequest, name: str, pk: int, kind: str) -> HttpResponseBase:
+    """The scan's SBOM, as the worker stored it: the file is streamed, never rendered
+    here. A scan done before SBOMs were stored gets them from the worker: the answer is
+    503 with Retry-After until then."""
     scan = _scan(request, name, pk)
     if kind not in sbom.KINDS:
         raise Http404("SBOMs come as cyclonedx or spdx.")
     if scan.status != "done":
         raise Http404("This scan has no results yet.")
-    base = request.build_absolute_uri("/").rstrip("/")
-    body, content_type = sbom.render(scan, kind, base_url=base)
-    response = HttpResponse(body, content_type=content_type)
-    safe = scan.repository.name.replace("/", "_")
-    suffix = "cdx.json" if kind == "cyclonedx" else "spdx.json"
-    response["Content-Disposition"] = f'attachment; filename="{safe}-{scan.digest[7:19]}.{suffix}"'
-    return response
+    handle = sbom.open_document(getattr(scan, sbom.FIELDS[kind]))
+    if handle is None:
+        from portside.scanning.tasks import refresh_sboms
+
+        refresh_sboms.enqueue(scan_id=scan.pk, kinds=[kind])
+        response = HttpResponse(
+            "The SBOM of this scan is being prepared; try again in a minute.\n",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+        response["Retry-After"] = "60"
+        return response
+    described = sbom.headers(scan, kind)
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=described["filename"],
+        content_type=described["content_type"],
+    )

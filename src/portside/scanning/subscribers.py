@@ -1,4 +1,5 @@
-"""What scanning does when the registry tells it something happened."""
+"""What scanning does when the registry tells it something happened. Deliveries may
+repeat: each subscriber is idempotent."""
 
 from __future__ import annotations
 
@@ -22,11 +23,14 @@ def scan_pushed_manifest(*, manifest_id: int, **_: Any) -> None:
     found = manifest.first()
     if found is None or not services.is_scannable(found):
         return
+    if Scan.objects.filter(repository=found.repository, digest=found.digest).exists():
+        return  # scanned, or queued, already: a repeated delivery, or the same image re-pushed
     services.request_scan(repository=found.repository, digest=found.digest, user=None)
 
 
 def forget_deleted_manifest(*, repository: str, digest: str, tag: str = "", **_: Any) -> None:
-    """A manifest deleted by digest takes its scan with it; deleting a tag does not."""
+    """A manifest deleted by digest takes its scan with it (audited); deleting a tag
+    does not."""
     if tag:
         return
-    Scan.objects.filter(repository__name=repository, digest=digest).delete()
+    services.forget_image(repository=repository, digest=digest, reason="the image was deleted")

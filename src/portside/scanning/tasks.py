@@ -1,3 +1,5 @@
+"""The scanning tasks the worker runs: thin, they take ids and call the services."""
+
 from django.tasks import task
 
 from portside.scanning import services
@@ -11,3 +13,13 @@ def run_scan(scan_id: int) -> str:
 @task()
 def rematch_all() -> dict[str, int]:
     return services.rematch_all()
+
+
+@task()
+def refresh_sboms(scan_id: int, kinds: list[str] | None = None) -> bool:
+    return services.refresh_sboms(scan_id=scan_id, kinds=kinds or ["cyclonedx", "spdx"])
+
+
+@task()
+def sweep_scans() -> dict[str, int]:
+    return services.sweep()

@@ -252,6 +252,91 @@ def test_status_like_text_raises_only_database_errors(text: str) -> None:
         pass
 
 
+def _reference_records(data: bytes, *, status_d: bool = False) -> list[tuple[str, ...]]:
+    """The installed packages as python-debian's general deb822 parser reads them, after
+    the same line checks: the reference for the cataloger's own one-pass reader."""
+    from debian import deb822
+
+    text = data.decode("utf-8", errors="replace")
+    # The line grammar is checked by parse_status itself; an input it refuses is not
+    # compared.
+    records = []
+    for paragraph in deb822.Deb822.iter_paragraphs(text, use_apt_pkg=False):
+        if not paragraph:
+            continue
+        status = paragraph.get("Status", "").split()
+        if status_d and not status:
+            status = ["install", "ok", "installed"]
+        if len(status) == 3 and status[2] == "installed":
+            records.append(
+                tuple(
+                    paragraph.get(name, "").strip()
+                    for name in ("Package", "Version", "Architecture", "Maintainer")
+                )
+            )
+    return records
+
+
+_PIECES = [
+    "Package: foo",
+    "Package:bar",
+    "package:  baz  ",
+    "Status: install ok installed",
+    "Status: deinstall ok config-files",
+    "Status: install ok\n installed",
+    "Version: 1.0",
+    "Version:2:1.0-1 ",
+    "Architecture: amd64",
+    "Maintainer: A <a@example.org>",
+    "Maintainer: A\n continued",
+    "Description: x\n long\n .\n more",
+    "X-Foo: \u00a0v\u00a0",
+    "Multi: a\r\n b",
+    "Package: q\u2028Status: install ok installed",
+    "",
+    " ",
+    "\t",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=14), st.booleans())
+def test_the_one_pass_reader_agrees_with_python_debian(pieces: list[str], status_d: bool) -> None:
+    data = "\n".join(pieces).encode()
+    try:
+        found = parse_status(data, status_d=status_d)
+    except errors.PackageDatabaseError:
+        return
+    assert [(r.name, r.version, r.architecture, r.maintainer) for r in found] == _reference_records(
+        data, status_d=status_d
+    )
+
+
+def _status(count: int) -> bytes:
+    return "".join(
+        f"Package: p{i}\nStatus: install ok installed\nVersion: 1.{i}\n"
+        f"Description: package {i}\n a longer description\n\n"
+        for i in range(count)
+    ).encode()
+
+
+def test_more_packages_than_the_limit_is_a_clear_error(tmp_path: Path) -> None:
+    assert len(parse_status(_status(20), limit=20)) == 20
+    with pytest.raises(errors.TooManyPackages, match=r"more than 19 packages.*max_packages"):
+        parse_status(_status(20), "/var/lib/dpkg/status", limit=19)
+    # Packages only listed (not installed) do not count.
+    removed = _status(5).replace(b"install ok installed", b"deinstall ok config-files")
+    assert parse_status(removed + _status(3), limit=3)
+    # The image's limit reaches the cataloger through the analysis.
+    from portside.scanner.layers import Limits
+
+    oci_layout(tmp_path, [layer([file("var/lib/dpkg/status", _status(30))], "none")])
+    with pytest.raises(errors.TooManyPackages) as raised:
+        analyze(tmp_path, catalogers=[DpkgCataloger()], limits=Limits(max_packages=29))
+    assert raised.value.limit == 29 and raised.value.limit_name == "max_packages"
+    assert len(analyze(tmp_path, limits=Limits(max_packages=30)).inventory.packages) == 30
+
+
 def _licence_synopses(path: Path) -> tuple[str, ...] | None:
     """python-debian's own DEP-5 model: the reference for machine-readable files."""
     with warnings.catch_warnings():

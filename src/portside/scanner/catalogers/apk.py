@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from packageurl import PackageURL
 
 from portside.scanner.catalogers import introduced, osrelease
-from portside.scanner.catalogers.base import Context, Files
+from portside.scanner.catalogers.base import Context, Files, check_package_count, text_lines
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
@@ -54,7 +54,7 @@ class ApkCataloger:
             database = files.final(path)
             if database is None:
                 continue
-            records = parse_installed(database.data, path)
+            records = parse_installed(database.data, path, limit=context.max_packages)
             since = introduced(files.history(path), _keys, final=(r.key for r in records))
             return [
                 self._package(record, path, since.get(record.key, database.layer), context)
@@ -102,18 +102,22 @@ def _keys(data: bytes) -> Iterator[tuple[str, str, str]]:
     return (record.key for record in parse_installed(data))
 
 
-def parse_installed(data: bytes, path: str = DATABASES[0]) -> list[_Record]:
-    """Every package paragraph of an apk ``installed`` file."""
+def parse_installed(
+    data: bytes, path: str = DATABASES[0], *, limit: int | None = None
+) -> list[_Record]:
+    """Every package paragraph of an apk ``installed`` file (``TooManyPackages`` past
+    ``limit`` of them)."""
     if b"\0" in data:
         raise PackageDatabaseError(f"{path} is not a text file (it has NUL bytes)")
     records: list[_Record] = []
     current = _Record()
     directory: str | None = None
-    for number, raw in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+    for number, raw in enumerate(text_lines(data.decode("utf-8", errors="replace")), 1):
         line = raw.rstrip("\r")
         if not line.strip():
             if current.fields or current.files:
                 records.append(_finished(current, path))
+                check_package_count(len(records), limit, path)
             current, directory = _Record(), None
             continue
         if len(line) < 2 or line[1] != ":" or not line[0].isascii() or not line[0].isalpha():
@@ -132,6 +136,7 @@ def parse_installed(data: bytes, path: str = DATABASES[0]) -> list[_Record]:
             current.fields[key] = value
     if current.fields or current.files:
         records.append(_finished(current, path))
+        check_package_count(len(records), limit, path)
     return records
 
 

@@ -9,10 +9,12 @@ is only indexed. After the last layer, with whiteouts applied, each cataloger's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from portside.scanner.errors import TooManyPackages
 from portside.scanner.model import Distro, Layer, Package
 
 
@@ -70,9 +72,36 @@ class Context:
     layers: tuple[Layer, ...]
     distro: Distro | None
     index: Mapping[str, Entry]  # the final file system, by absolute path
+    max_packages: int | None = None  # a database listing more is refused as it is read
 
     def layer_digest(self, index: int) -> str:
         return self.layers[index].digest if 0 <= index < len(self.layers) else ""
+
+
+# Where str.splitlines() breaks a line.
+_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def text_lines(text: str) -> Iterator[str]:
+    """``text.splitlines()``, one line at a time: a package database of a few hundred
+    thousand packages has millions of lines, and a list of them all costs more than the
+    text itself."""
+    start = 0
+    for found in _BREAK.finditer(text):
+        yield text[start : found.start()]
+        start = found.end()
+    if start < len(text):
+        yield text[start:]
+
+
+def check_package_count(count: int, limit: int | None, where: str) -> None:
+    """Refuse a package database (or an image) past ``limit`` packages, as soon as the
+    count passes it: parsing the rest would only cost memory."""
+    if limit is not None and count > limit:
+        raise TooManyPackages(
+            f"{where} lists more than {limit} packages; the limit is {limit} (max_packages)",
+            limit=limit,
+        )
 
 
 class Findings(list[Package]):

@@ -10,12 +10,15 @@ Owned files come from ``/var/lib/dpkg/info/<name>[:<arch>].list`` (or the md5sum
 status.d), licences from ``/usr/share/doc/<name>/copyright`` when it is machine-readable
 (DEP-5: the ``License`` synopsis of each ``Files`` paragraph).
 
-The status file is checked line by line before python-debian splits it: python-debian
-skips what it does not understand, so a damaged database would silently lose packages.
-A line that is neither a field, a continuation nor a paragraph break, a repeated field,
-a NUL byte or an installed package without name or version raises
-``PackageDatabaseError``. Owned-file lists and copyright files are only informative: a
-damaged one is ignored.
+The status file is read in one pass over its lines, keeping only the current paragraph
+and the fields the cataloger uses (a general deb822 parser kept every field of every
+paragraph, several kilobytes a package), and every line is checked on the way: a general
+parser skips what it does not understand, so a damaged database would silently lose
+packages. A line that is neither a field, a continuation nor a paragraph break, a
+repeated field, a NUL byte or an installed package without name or version raises
+``PackageDatabaseError``; more installed packages than the image's ``max_packages``
+raise ``TooManyPackages`` as soon as the count passes it. Owned-file lists and
+copyright files are only informative: a damaged one is ignored.
 """
 
 from __future__ import annotations
@@ -24,11 +27,16 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from debian import deb822
 from packageurl import PackageURL
 
 from portside.scanner.catalogers import introduced, osrelease
-from portside.scanner.catalogers.base import Context, Files, FileVersion
+from portside.scanner.catalogers.base import (
+    Context,
+    Files,
+    FileVersion,
+    check_package_count,
+    text_lines,
+)
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.layers import resolve
 from portside.scanner.model import Package
@@ -89,10 +97,17 @@ class DpkgCataloger:
             for v in files.present()
             if v.path.startswith(STATUS_D) and not v.path.endswith(".md5sums")
         )
-        packages = []
+        packages: list[Package] = []
         for database in databases:
             in_status_d = database.path != STATUS
-            records = parse_status(database.data, database.path, status_d=in_status_d)
+            records = parse_status(
+                database.data,
+                database.path,
+                status_d=in_status_d,
+                limit=None
+                if context.max_packages is None
+                else context.max_packages - len(packages),
+            )
             since = introduced(
                 files.history(database.path),
                 _keys(database.path, in_status_d),
@@ -149,57 +164,80 @@ def _keys(path: str, status_d: bool) -> Callable[[bytes], Iterator[tuple[str, st
     return keys
 
 
-def parse_status(data: bytes, path: str = STATUS, *, status_d: bool = False) -> list[_Record]:
+def parse_status(
+    data: bytes, path: str = STATUS, *, status_d: bool = False, limit: int | None = None
+) -> list[_Record]:
     """The installed packages of a status file (or a status.d paragraph, which has no
-    ``Status`` and is installed by being there)."""
-    text = _checked_text(data, path)
+    ``Status`` and is installed by being there). Past ``limit`` installed packages,
+    ``TooManyPackages`` is raised."""
     records = []
-    for paragraph in deb822.Deb822.iter_paragraphs(text, use_apt_pkg=False):
-        if not paragraph:
-            continue
-        status = paragraph.get("Status", "").split()
+    for fields in _paragraphs(data, path):
+        status = fields.get("status", "").split()
         if status_d and not status:
             status = ["install", "ok", "installed"]
         if len(status) != 3:
             raise PackageDatabaseError(
-                f"{path}: package {paragraph.get('Package', '?')!r:.80} has a malformed Status"
+                f"{path}: package {fields.get('package', '?').strip()!r:.80} has a malformed Status"
             )
         if status[2] != "installed":
             continue
-        records.append(_record(paragraph, path))
+        records.append(_record(fields, path))
+        check_package_count(len(records), limit, path)
     return records
 
 
-def _checked_text(data: bytes, path: str) -> str:
+def _paragraphs(data: bytes, path: str) -> Iterator[dict[str, str]]:
+    """Each paragraph's fields that the cataloger reads (names in lower case, values
+    stripped, continuation lines kept after a newline), checking every line on the way.
+
+    One pass over the text, keeping only the current paragraph: the deb822 grammar of a
+    status file is simple, and a general parser kept every field of every paragraph.
+    """
     if b"\0" in data:
         raise PackageDatabaseError(f"{path} is not a text file (it has NUL bytes)")
     text = data.decode("utf-8", errors="replace")
-    fields: set[str] = set()
-    for number, line in enumerate(text.splitlines(), 1):
+    seen: set[str] = set()
+    fields: dict[str, str] = {}
+    current = ""  # the wanted field the last line belongs to, or ""
+    for number, line in enumerate(text_lines(text), 1):
         if not line.strip():
-            fields = set()
+            if seen:
+                yield {name: value.strip() for name, value in fields.items()}
+            seen, fields, current = set(), {}, ""
         elif line[0] in " \t":
-            if not fields:
+            if not seen:
                 raise PackageDatabaseError(f"{path}: line {number} continues no field")
+            if current:
+                fields[current] += "\n" + line
         elif match := _FIELD.match(line):
             name = match.group()[:-1].lower()
-            if name in fields:
+            if name in seen:
                 raise PackageDatabaseError(f"{path}: line {number} repeats the field {name!r}")
-            fields.add(name)
+            seen.add(name)
+            if name in _WANTED:
+                fields[name], current = line[match.end() :].strip(), name
+            else:
+                current = ""
         else:
             raise PackageDatabaseError(f"{path}: line {number} is not a field: {line!r:.80}")
-    return text
+    if seen:
+        yield {name: value.strip() for name, value in fields.items()}
 
 
-def _record(paragraph: deb822.Deb822, path: str) -> _Record:
-    name = paragraph.get("Package", "").strip()
-    version = paragraph.get("Version", "").strip()
+_WANTED = frozenset(
+    {"package", "status", "version", "architecture", "source", "maintainer", "installed-size"}
+)
+
+
+def _record(fields: dict[str, str], path: str) -> _Record:
+    name = fields.get("package", "")
+    version = fields.get("version", "")
     if not _NAME.fullmatch(name):
         raise PackageDatabaseError(f"{path}: an installed package has no valid name: {name!r:.80}")
     if not _VERSION.fullmatch(version):
         raise PackageDatabaseError(f"{path}: package {name} has no valid version: {version!r:.80}")
     source_name, source_version = name, version
-    if source := paragraph.get("Source", "").strip():
+    if source := fields.get("source", ""):
         match = _SOURCE.fullmatch(source)
         if match is None:
             raise PackageDatabaseError(f"{path}: package {name} has a malformed Source")
@@ -207,11 +245,11 @@ def _record(paragraph: deb822.Deb822, path: str) -> _Record:
     return _Record(
         name=name,
         version=version,
-        architecture=paragraph.get("Architecture", "").strip(),
+        architecture=fields.get("architecture", ""),
         source_name=source_name,
         source_version=source_version,
-        maintainer=paragraph.get("Maintainer", "").strip(),
-        installed_size=paragraph.get("Installed-Size", "").strip(),
+        maintainer=fields.get("maintainer", ""),
+        installed_size=fields.get("installed-size", ""),
     )
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from packageurl import PackageURL
 
 from portside.scanner.catalogers import introduced, osrelease
-from portside.scanner.catalogers.base import Context, Files
+from portside.scanner.catalogers.base import Context, Files, check_package_count
 from portside.scanner.errors import PackageDatabaseError, RpmHeaderError
 from portside.scanner.model import Package
 
@@ -94,7 +94,7 @@ class RpmCataloger:
             def keys(data: bytes, kind: str = kind) -> Iterator[tuple[str, str, str]]:
                 return (p.key for p in read_packages(data, kind, identity_only=True))
 
-            listed = read_packages(database.data, kind)
+            listed = read_packages(database.data, kind, limit=context.max_packages)
             since = introduced(files.history(path), keys, final=(p.key for p in listed))
             return [
                 self._package(found, path, since.get(found.key, database.layer), context)
@@ -148,15 +148,19 @@ def _source(found: RpmPackage) -> tuple[str, str]:
     return parts[0], f"{prefix}{parts[1]}-{parts[2]}"
 
 
-def read_packages(data: bytes, kind: str, *, identity_only: bool = False) -> list[RpmPackage]:
+def read_packages(
+    data: bytes, kind: str, *, identity_only: bool = False, limit: int | None = None
+) -> list[RpmPackage]:
     """The packages of a database file (``kind``: sqlite, ndb or bdb), without the
-    ``gpg-pubkey`` entries rpm uses to store imported signing keys."""
+    ``gpg-pubkey`` entries rpm uses to store imported signing keys (``TooManyPackages``
+    past ``limit`` of them)."""
     readers = {"sqlite": sqlite_blobs, "ndb": ndb_blobs, "bdb": bdb_blobs}
     packages = []
     for blob in readers[kind](data):
         found = package(parse_header(blob, IDENTITY if identity_only else WANTED))
         if found.name != "gpg-pubkey":
             packages.append(found)
+            check_package_count(len(packages), limit, f"the rpm database ({kind})")
     return packages
 
 

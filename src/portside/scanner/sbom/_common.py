@@ -16,6 +16,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from packageurl import PackageURL
 
@@ -35,18 +36,24 @@ _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,254}")
 PROPERTY_PREFIX = "portside:"
 
 
+class Writable(Protocol):
+    """Where a writer puts the document: a text file, a ``StringIO``, anything with
+    ``write(str)``."""
+
+    def write(self, text: str, /) -> object: ...
+
+
 class SbomError(ScanError):
     """An SBOM could not be written, or what was written failed its format's validation."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """One package as it appears in an SBOM: duplicates merged, purl made canonical."""
 
     key: str  # stable hex identity, from the purl (or name and version) and the layer
     package: Package
-    purl: PackageURL | None  # None when the reported purl does not parse
-    purl_text: str  # the canonical purl, or "" when there is none
+    purl_text: str  # the canonical purl, or "" when the reported one does not parse
     paths: tuple[str, ...]
     licenses: tuple[str, ...]
     layer: Layer | None
@@ -167,14 +174,13 @@ def build_view(inventory: Inventory, *, image_name: str | None = None) -> SbomVi
     merged: dict[str, Item] = {}
     for package in inventory.packages:
         parsed = canonical_purl(package.purl)
-        purl, purl_text = parsed if parsed is not None else (None, "")
+        purl_text = parsed[1] if parsed is not None else ""
         key = _key(_identity(package, purl_text), package.layer)
         known = merged.get(key)
         if known is None:
             merged[key] = Item(
                 key=key,
                 package=package,
-                purl=purl,
                 purl_text=purl_text,
                 paths=tuple(dict.fromkeys(package.paths)),
                 licenses=tuple(dict.fromkeys(x for x in package.licenses if x.strip())),
@@ -184,7 +190,6 @@ def build_view(inventory: Inventory, *, image_name: str | None = None) -> SbomVi
             merged[key] = Item(
                 key=key,
                 package=known.package,
-                purl=known.purl,
                 purl_text=known.purl_text,
                 paths=_merge(known.paths, package.paths),
                 licenses=_merge(known.licenses, (x for x in package.licenses if x.strip())),

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
+import itertools
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache, lru_cache
 from typing import Any, Protocol
 
@@ -28,6 +30,7 @@ from portside.scanner.sbom._common import (
     Item,
     SbomError,
     SbomView,
+    Writable,
     build_view,
     canonical_purl,
     derived_uuid,
@@ -97,63 +100,137 @@ def to_cyclonedx(
     on top): for a report that goes straight to its reader, as ``portside scan`` writes it.
     The tests check this writer against the official schema, hostile inventories included.
     """
-    with runtime.gc_paused():
-        document = _document(inventory, findings, tool_version, image_name, created)
-        if validate:
-            from portside.scanner.sbom._schema import first_error  # jsonschema: when asked
+    out = io.StringIO()
+    write_cyclonedx(
+        out,
+        inventory,
+        findings=findings,
+        tool_version=tool_version,
+        image_name=image_name,
+        created=created,
+        validate=validate,
+    )
+    return out.getvalue()
 
-            error = first_error(document)
-            if error is not None:
-                raise SbomError(f"the CycloneDX document does not validate: {shorten(error)}")
-        return json.dumps(document, indent=2, ensure_ascii=True)
 
-
-def _document(
+def write_cyclonedx(
+    out: Writable,
     inventory: Inventory,
-    findings: Iterable[Finding] | None,
+    *,
+    findings: Iterable[Finding] | None = None,
     tool_version: str,
-    image_name: str | None,
-    created: dt.datetime | None,
-) -> Json:
-    view = build_view(inventory, image_name=image_name)
-    components = [_package_component(item) for item in view.items]
-    by_purl: dict[str, list[Json]] = {}
-    for item, component in zip(view.items, components, strict=True):
-        if item.purl_text:
-            by_purl.setdefault(item.purl_text, []).append(component)
-    if inventory.distro is not None:
-        components.append(_distro_component(inventory.distro))
-    components.sort(key=_component_order)
-    vulnerabilities = _vulnerabilities(findings or (), by_purl)
-    finding_ids = sorted(v["bom-ref"] for v in vulnerabilities)
-    serial = derived_uuid("cyclonedx", view.fingerprint, tool_version, *finding_ids)
+    image_name: str | None = None,
+    created: dt.datetime | None = None,
+    validate: bool = True,
+    view: SbomView | None = None,
+) -> None:
+    """:func:`to_cyclonedx`, written to ``out`` as it is made (``view``: the inventory's
+    :func:`build_view` for ``image_name``, when the caller has it already).
 
-    metadata: Json = {
-        "timestamp": document_time(created).isoformat(),
-        "tools": {
-            "components": [{"type": "application", "name": "portside", "version": tool_version}]
-        },
-        "component": _image_component(view, inventory),
-    }
-    if inventory.platform:
-        metadata["properties"] = [_property("platform", inventory.platform)]
-    document: Json = {
-        "$schema": SCHEMA_URL,
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.6",
-        "serialNumber": serial.urn,
-        "version": 1,
-        "metadata": metadata,
-    }
-    if components:
-        document["components"] = components
-    # The graph: the image depends on every component, which depend on nothing known.
-    refs = sorted(c["bom-ref"] for c in components)
-    image: Json = {"ref": "image", "dependsOn": refs} if refs else {"ref": "image"}
-    document["dependencies"] = [image, *({"ref": ref} for ref in refs)]
-    if vulnerabilities:
-        document["vulnerabilities"] = vulnerabilities
-    return document
+    The components, the dependency graph and the vulnerabilities are built, checked and
+    written a chunk at a time, so the memory used besides the inventory does not grow
+    with it. With ``validate``, each chunk is checked against the schema inside the
+    document's head (the schema's ``uniqueItems`` hold because every ``bom-ref`` is
+    checked to be unique); on :class:`SbomError` what was written is incomplete.
+    """
+    with runtime.gc_paused():
+        view = view or build_view(inventory, image_name=image_name)
+        by_purl: dict[str, list[tuple[str, str | None]]] = {}
+        for item in view.items:
+            if item.purl_text:
+                by_purl.setdefault(item.purl_text, []).append(
+                    (_ref(item), _bounded_version(item.package.version))
+                )
+        vulnerabilities = _vulnerabilities(findings or (), by_purl)
+        finding_ids = sorted(v["bom-ref"] for v in vulnerabilities)
+        serial = derived_uuid("cyclonedx", view.fingerprint, tool_version, *finding_ids)
+        metadata: Json = {
+            "timestamp": document_time(created).isoformat(),
+            "tools": {
+                "components": [{"type": "application", "name": "portside", "version": tool_version}]
+            },
+            "component": _image_component(view, inventory),
+        }
+        if inventory.platform:
+            metadata["properties"] = [_property("platform", inventory.platform)]
+        head: Json = {
+            "$schema": SCHEMA_URL,
+            "bomFormat": "CycloneDX",
+            "specVersion": "1.6",
+            "serialNumber": serial.urn,
+            "version": 1,
+            "metadata": metadata,
+        }
+        check = _checker(head) if validate else None
+        if check is not None:
+            check(None, [])
+        items = sorted(view.items, key=_item_order)
+        refs = sorted([*(_ref(item) for item in items), *(["os"] if inventory.distro else [])])
+        if len(set(refs)) != len(refs):
+            raise SbomError("the CycloneDX document would repeat a bom-ref")
+        text = json.dumps(head, indent=2, ensure_ascii=True)
+        out.write(text[: text.rindex("}")].rstrip())
+        components: Iterator[Json] = (_package_component(item) for item in items)
+        if inventory.distro is not None:
+            components = itertools.chain(components, [_distro_component(inventory.distro)])
+        _write_array(out, "components", components, check)
+        # The graph: the image depends on every component, which depend on nothing known.
+        image: Json = {"ref": "image", "dependsOn": refs} if refs else {"ref": "image"}
+        _write_array(
+            out, "dependencies", itertools.chain([image], ({"ref": r} for r in refs)), check
+        )
+        _write_array(out, "vulnerabilities", iter(vulnerabilities), check)
+        out.write("\n}")
+
+
+_CHUNK = 500
+
+
+def _write_array(
+    out: Writable,
+    key: str,
+    values: Iterator[Json],
+    check: Callable[[str | None, list[Json]], None] | None,
+) -> None:
+    """``"key": [values]`` at the top level of the document, one value a line, checked
+    and written a chunk at a time; nothing when there are no values (the schema wants at
+    least one item in some of these arrays)."""
+    first = True
+    while chunk := list(itertools.islice(values, _CHUNK)):
+        if check is not None:
+            check(key, chunk)
+        for value in chunk:
+            out.write(f',\n  "{key}": [\n    ' if first else ",\n    ")
+            out.write(json.dumps(value, ensure_ascii=True))
+            first = False
+    if not first:
+        out.write("\n  ]")
+
+
+def _checker(head: Json) -> Callable[[str | None, list[Json]], None]:
+    from portside.scanner.sbom._schema import ComponentCheck, first_error  # when asked
+
+    components = ComponentCheck(head)
+
+    def check(key: str | None, chunk: list[Json]) -> None:
+        if key == "components":
+            error = components(chunk)
+        else:
+            error = first_error({**head, key: chunk} if key else head)
+        if error is not None:
+            raise SbomError(f"the CycloneDX document does not validate: {shorten(error)}")
+
+    return check
+
+
+def _ref(item: Item) -> str:
+    return f"pkg-{item.key[:32]}"
+
+
+def _item_order(item: Item) -> tuple[str, str, str]:
+    """Components in the order (type, name, version, bom-ref); every package is a
+    library, and the operating system ("operating-system") comes after them."""
+    return (item.package.name, _bounded_version(item.package.version) or "", _ref(item))
 
 
 def _property(name: str, value: str) -> Json:
@@ -163,15 +240,6 @@ def _property(name: str, value: str) -> Json:
 def _properties(pairs: Iterable[tuple[str, str]]) -> list[Json]:
     """Properties in a stable order (by name, then value), repeats written once."""
     return [_property(name, value) for name, value in sorted(set(pairs))]
-
-
-def _component_order(component: Json) -> tuple[str, str, str, str]:
-    return (
-        component["type"],
-        component["name"],
-        component.get("version", ""),
-        component["bom-ref"],
-    )
 
 
 def _image_component(view: SbomView, inventory: Inventory) -> Json:
@@ -221,13 +289,13 @@ def _package_component(item: Item) -> Json:
     version = _bounded_version(package.version)
     if version != (package.version or None):
         pairs.append(("version", package.version))
-    if package.purl and item.purl is None:
+    if package.purl and not item.purl_text:
         # Keep what the cataloger reported, so a reviewer can see why there is no purl.
         pairs.append(("invalid-purl", package.purl))
-    component: Json = {"type": "library", "bom-ref": f"pkg-{item.key[:32]}", "name": package.name}
+    component: Json = {"type": "library", "bom-ref": _ref(item), "name": package.name}
     if version:
         component["version"] = version
-    if item.purl is not None:
+    if item.purl_text:
         component["purl"] = item.purl_text
     licenses = _licenses(item.licenses)
     if licenses:
@@ -296,7 +364,11 @@ def _is_expression(value: str) -> bool:
     return bool(_spdx().is_expression(value))
 
 
-def _vulnerabilities(findings: Iterable[Finding], by_purl: dict[str, list[Json]]) -> list[Json]:
+def _vulnerabilities(
+    findings: Iterable[Finding], by_purl: dict[str, list[tuple[str, str | None]]]
+) -> list[Json]:
+    """The vulnerabilities, each affecting the components with its purl; ``by_purl``
+    gives each purl's components as (bom-ref, version)."""
     result: dict[str, Json] = {}
     for finding in findings:
         parsed = canonical_purl(finding.package_purl)
@@ -323,17 +395,13 @@ def _vulnerabilities(findings: Iterable[Finding], by_purl: dict[str, list[Json]]
             vulnerability["recommendation"] = f"Upgrade to a fixed version: {', '.join(fixed)}."
         targets = [
             {
-                "ref": component["bom-ref"],
+                "ref": ref,
                 "versions": [
-                    *(
-                        [{"version": component["version"], "status": "affected"}]
-                        if "version" in component
-                        else []
-                    ),
+                    *([{"version": version, "status": "affected"}] if version else []),
                     *({"version": v, "status": "unaffected"} for v in fixed),
                 ],
             }
-            for component in by_purl.get(purl_text, ())
+            for ref, version in by_purl.get(purl_text, ())
         ]
         for target in targets:
             if not target["versions"]:

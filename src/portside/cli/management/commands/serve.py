@@ -1,4 +1,9 @@
-"""``portside serve``: migrate, then run the web server and the background worker."""
+"""``portside serve``: migrate, then run the web server and the background worker.
+
+The web server is the store: if it stops, ``serve`` stops. The worker is supervised: when
+it dies (killed, out of memory, a crash), it is started again with a growing delay and
+the web server keeps serving meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from argparse import ArgumentParser
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -40,48 +46,51 @@ class Command(PortsideCommand):
             raise CommandError(f"--port must be between 1 and 65535, not {port}")
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
-            call_command("createcachetable", verbosity=0)
+        # The cache table holds sign-in throttles: needed even when migrations are left to
+        # another node (it is created only if missing).
+        call_command("createcachetable", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
 
         bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         url_host = f"[{host}]" if ":" in host else host
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="portside.config.settings")
-        children: list[subprocess.Popen[bytes]] = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "portside.config.wsgi:application",
-                    "--bind",
-                    bind,
-                    "--workers",
-                    str(options["workers"]),
-                    "--threads",
-                    str(options["threads"]),
-                    "--worker-class",
-                    "gthread",
-                    "--timeout",
-                    "300",
-                    "--graceful-timeout",
-                    "30",
-                    "--access-logfile",
-                    "-",
-                    "--no-control-socket",
-                    "--log-level",
-                    settings.LOG_LEVEL.lower(),
-                ],
-                env=env,
-            )
-        ]
-        if not options["no_worker"]:
-            children.append(
-                subprocess.Popen([sys.executable, "-m", "portside.cli.main", "worker"], env=env)
-            )
+        web = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "portside.config.wsgi:application",
+                "--bind",
+                bind,
+                "--workers",
+                str(options["workers"]),
+                "--threads",
+                str(options["threads"]),
+                "--worker-class",
+                "gthread",
+                # Request lines up to 8 KiB: the search API's parameters allow long ones.
+                "--limit-request-line",
+                "8190",
+                "--timeout",
+                "300",
+                "--graceful-timeout",
+                "30",
+                "--access-logfile",
+                "-",
+                "--no-control-socket",
+                "--log-level",
+                settings.LOG_LEVEL.lower(),
+            ],
+            env=env,
+        )
+        worker = None if options["no_worker"] else Supervised(self._say, env)
+        stopping = False
 
         def stop(signum: int, frame: Any) -> None:
-            for child in children:
-                if child.poll() is None:
+            nonlocal stopping
+            stopping = True
+            for child in (web, worker.process if worker else None):
+                if child is not None and child.poll() is None:
                     child.send_signal(signal.SIGTERM)
 
         signal.signal(signal.SIGTERM, stop)
@@ -90,7 +99,7 @@ class Command(PortsideCommand):
         wildcard = host in ("0.0.0.0", "::", "")  # noqa: S104  (compared, not bound)
         probe = f"http://{'127.0.0.1' if wildcard else url_host}:{port}/health"
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and all(c.poll() is None for c in children):
+        while time.monotonic() < deadline and web.poll() is None and not stopping:
             try:
                 with urllib.request.urlopen(probe, timeout=2):
                     break
@@ -98,24 +107,78 @@ class Command(PortsideCommand):
                 break  # it answers (a 400 only means 127.0.0.1 is not an allowed host)
             except OSError:
                 time.sleep(0.2)
-        if all(c.poll() is None for c in children):
-            self.stdout.write(
+        if web.poll() is None and not stopping:
+            self._say(
                 f"Portside is running at http://{url_host}:{port}/ "
                 f"(data in {settings.DATA_DIR}; press Ctrl+C to stop)"
             )
-            self.stdout.flush()
 
-        exit_code = 0
-        while True:
-            for child in children:
-                code = child.poll()
-                if code is not None:
-                    exit_code = exit_code or code
-                    stop(signal.SIGTERM, None)
-                    for other in children:
-                        try:
-                            other.wait(timeout=35)
-                        except subprocess.TimeoutExpired:
-                            other.kill()
-                    sys.exit(exit_code if exit_code > 0 else 0)
+        # The web server is the store: when it stops, everything stops. The worker is
+        # restarted whenever it dies, so that a crash in background work (a scan that
+        # runs out of memory, say) never takes the web server down with it.
+        while web.poll() is None and not stopping:
+            if worker is not None:
+                worker.check()
             time.sleep(0.5)
+        asked_to_stop = stopping
+        stop(signal.SIGTERM, None)
+        for child in (web, worker.process if worker else None):
+            if child is None:
+                continue
+            try:
+                child.wait(timeout=35)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        code = web.returncode or 0
+        sys.exit(code if code > 0 and not asked_to_stop else 0)
+
+    def _say(self, message: str) -> None:
+        self.stdout.write(message)
+        self.stdout.flush()
+
+
+class Supervised:
+    """The background worker as a child process, started again whenever it exits: after
+    1 s, then twice as long each time it dies again, up to a minute; a worker that ran
+    for a minute or more counts as healthy again."""
+
+    FIRST_DELAY = 1.0
+    MAX_DELAY = 60.0
+    HEALTHY_AFTER = 60.0
+
+    def __init__(self, say: Callable[[str], None], env: dict[str, str]) -> None:
+        self.say = say
+        self.env = env
+        self.delay = self.FIRST_DELAY
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started = 0.0
+        self.restart_at: float | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "portside.cli.main", "worker"], env=self.env
+        )
+        self.started = time.monotonic()
+        self.restart_at = None
+        self.say(f"The background worker is running (pid {self.process.pid}).")
+
+    def check(self) -> None:
+        """Restart the worker if it has died and its delay has passed."""
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start()
+            return
+        if self.process is None or self.process.poll() is None:
+            return
+        code = self.process.returncode
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        if now - self.started >= self.HEALTHY_AFTER:
+            self.delay = self.FIRST_DELAY
+        self.say(
+            f"The background worker (pid {self.process.pid}) {how}; "
+            f"starting it again in {self.delay:g} s."
+        )
+        self.restart_at = now + self.delay
+        self.delay = min(self.delay * 2, self.MAX_DELAY)
