@@ -120,7 +120,7 @@ def _scanned_image(repository: Any) -> tuple[Any, Any, str]:
     from portside.core import clock
     from portside.oci import mediatypes
     from portside.registry.models import Manifest
-    from portside.scanning.models import Finding, Scan, ScanStatus
+    from portside.scanning.models import Finding, Scan, ScanInventory, ScanStatus
 
     body = json.dumps(
         {
@@ -150,8 +150,15 @@ def _scanned_image(repository: Any) -> tuple[Any, Any, str]:
         status=ScanStatus.DONE,
         requested_at=now,
         finished_at=now,
-        inventory={"image": digest, "layers": [], "packages": []},
     )
+    scan.inventory_row = ScanInventory.objects.create(
+        scan=scan, data={"image": digest, "layers": [], "packages": []}, created_at=now
+    )
+    scan.save(update_fields=["inventory_row"])
+    # Its SBOM documents, as the worker makes them for a finished scan.
+    from portside.scanning import services as scanning
+
+    scanning.refresh_sboms(scan_id=scan.pk, kinds=["cyclonedx", "spdx"])
     finding = Finding.objects.create(
         scan=scan,
         advisory_id="CVE-2024-0001",
@@ -175,6 +182,7 @@ def check(client: Client, world: World, row: Row, role: str) -> None:
         for key, value in row.data.items()
     }
     response = getattr(client, row.method.lower())(path, data=data)
+    response.close()  # a streamed file (an SBOM) is not read here
     expected = row.expect[role]
     if expected == LOGIN:
         assert response.status_code == 302, f"{row.id} as {role}: {response.status_code}"

@@ -15,6 +15,12 @@ _SCAN = outcomes(default=200, customer=404, other_member=404)
 _SCAN_NOW = outcomes(
     default=403, customer=404, other_member=404, editor=302, owner=302, security=302, admin=302
 )
+
+
+def _store_team(status: int) -> dict[str, int | str]:
+    return dict.fromkeys(("moderator", "security", "admin"), status)
+
+
 _RECLASSIFY = outcomes(default=403, customer=404, other_member=404, security=302, admin=302)
 
 ROWS = [
@@ -27,7 +33,8 @@ ROWS = [
     Row("GET", "/accounts/2fa/", outcomes(default=200)),
     Row("GET", "/accounts/email/", outcomes(default=200)),
     # The account pages of the signed-in user. Second-factor pages send a user without a
-    # second factor elsewhere (302) or answer 404 for what does not exist yet.
+    # second factor elsewhere (302) or answer 404 for what does not exist yet; the store
+    # team has a second factor (the store requires it), so theirs exist.
     Row("GET", "/accounts/logout/", outcomes(anonymous=302, default=200)),
     Row("GET", "/accounts/password/change/", outcomes(default=200)),
     Row("GET", "/accounts/password/set/", outcomes(default=302)),
@@ -43,9 +50,9 @@ ROWS = [
     Row("GET", "/accounts/reauthenticate/code/", outcomes(default=200)),
     Row("GET", "/accounts/reauthenticate/code/confirm/", outcomes(default=302)),
     Row("GET", "/accounts/2fa/authenticate/", outcomes(default=302)),
-    Row("GET", "/accounts/2fa/reauthenticate/", outcomes(default=302)),
+    Row("GET", "/accounts/2fa/reauthenticate/", outcomes(default=302, **_store_team(200))),
     Row("GET", "/accounts/2fa/totp/activate/", outcomes(default=302)),
-    Row("GET", "/accounts/2fa/totp/deactivate/", outcomes(default=404)),
+    Row("GET", "/accounts/2fa/totp/deactivate/", outcomes(default=404, **_store_team(302))),
     Row("GET", "/accounts/2fa/recovery-codes/", outcomes(default=404)),
     Row("GET", "/accounts/2fa/recovery-codes/download/", outcomes(default=404)),
     Row("GET", "/accounts/2fa/recovery-codes/generate/", outcomes(default=302)),
@@ -180,3 +187,25 @@ def test_every_url_has_a_row():
     assert not missing, sorted(missing)
     assert COVERED_ELSEWHERE <= routes
     assert LOGIN == "login"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["moderator", "security", "admin"])
+def test_every_staff_page_asks_a_store_team_member_without_2fa_to_set_it_up(client, role):
+    """Before any view runs, so for every route under /staff/ whatever its arguments."""
+    from django.urls import get_resolver
+
+    from tests.factories import make_user
+
+    client.force_login(make_user(f"new-{role}", store_role=role, two_factor=False))
+    staff = sorted(
+        "/" + re.sub(r"<[^>]+>", "1", _normal(route))
+        for route in _routes(get_resolver().url_patterns)
+        if _normal(route).startswith("staff/")
+    )
+    assert len(staff) >= 8, staff
+    for path in staff:
+        for method in ("get", "post"):
+            response = getattr(client, method)(path)
+            assert response.status_code == 302, (method, path, response.status_code)
+            assert response["Location"] == "/accounts/2fa/totp/activate/", (method, path)

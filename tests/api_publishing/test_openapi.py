@@ -95,8 +95,8 @@ def test_every_publishing_path_and_operation_is_described(document: dict[str, An
             if successes[0] != "204":
                 body = success["content"]["application/json"]["schema"]
                 assert _resolve(document, body) or body.get("type") == "array"
-            for code in ("401", "403", "404"):
-                problem = responses[code]["content"]["application/json"]["schema"]
+            for code in ("401", "403", "404", "422"):
+                problem = responses[code]["content"]["application/problem+json"]["schema"]
                 assert problem == {"$ref": "#/components/schemas/Problem"}, (path, method, code)
             if method != "get":
                 assert "422" in responses and "409" in responses, (path, method)
@@ -148,3 +148,53 @@ def test_no_two_schemas_share_a_component_name() -> None:
     assert owners, "no API schemas found"
     shared = {name: where for name, where in owners.items() if len(where) > 1}
     assert shared == {}
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_every_refusal_of_every_operation_is_described_as_a_problem(
+    document: dict[str, Any],
+) -> None:
+    """Of the whole API, not only publishing: what the layer every request passes through
+    may answer is described for each operation it can reach, as problem+json."""
+    operations = _operations(document)
+    assert len(operations) >= 50
+    for path, method, operation in operations:
+        responses = operation["responses"]
+        expected = {"422"}
+        if operation.get("security"):
+            expected |= {"401", "403"}
+        if "requestBody" in operation:
+            expected |= {"400", "413"}
+        if "{" in path:
+            expected.add("404")
+        assert expected <= set(responses), (path, method, expected - set(responses))
+        for code, response in responses.items():
+            if code.startswith("2") or code == "414":
+                continue
+            assert set(response["content"]) == {"application/problem+json"}, (path, method, code)
+            assert response["description"], (path, method, code)
+    # A scan names its repository in the body: one that does not exist is a 404.
+    assert "404" in document["paths"]["/api/v1/scans"]["post"]["responses"]
+
+
+def test_limits_are_described(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    for path in (
+        "/api/v1/orgs/{org}/products",
+        "/api/v1/review-queue",
+        "/api/v1/commerce/orders",
+        "/api/v1/catalog/search",
+    ):
+        parameters = {p["name"]: p["schema"] for p in paths[path]["get"]["parameters"]}
+        assert parameters["page"]["minimum"] == 1 and parameters["page"]["maximum"], path
+    queue = {p["name"]: p["schema"] for p in paths["/api/v1/review-queue"]["get"]["parameters"]}
+    assert queue["publisher"]["maxLength"] == 100 and queue["category"]["maxLength"] == 50
+    shot = paths[PRODUCT + "/screenshots"]["post"]["parameters"]
+    assert next(p for p in shot if p["name"] == "caption")["schema"]["maxLength"] == 200

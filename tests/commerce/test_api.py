@@ -619,7 +619,7 @@ def test_the_openapi_document_describes_every_operation(client: Client, db: Any)
             assert len(successes) == 1, (path, method)
             assert responses[successes[0]]["content"]["application/json"]["schema"]
             for code in ("401", "403", "404", "422"):
-                schema = responses[code]["content"]["application/json"]["schema"]
+                schema = responses[code]["content"]["application/problem+json"]["schema"]
                 assert schema == problem_ref, (path, method, code)
             moves = method != "get" and path != C + "/quotes"
             if moves:

@@ -113,10 +113,10 @@ def _publish(server: Server, mailbox: Mailbox, browser: Any, tmp_path: Path) -> 
         ("Business", "29.00", "monthly", ["acme/cache:1.0", "acme/cache:2.0"]),
     ]:
         form = page.locator("#tier-form")
-        form.locator("#id_name").fill(name)
-        form.locator("#id_price").fill(price)
-        form.locator("#id_currency").select_option("EUR")
-        form.locator("#id_billing_period").select_option(period)
+        form.locator("#tier_name").fill(name)
+        form.locator("#tier_price").fill(price)
+        form.locator("#tier_currency").select_option("EUR")
+        form.locator("#tier_billing_period").select_option(period)
         for grant in grants:
             form.locator(f"input[name=access][value='{grant}']").check()
         form.get_by_role("button", name="Add tier").click()

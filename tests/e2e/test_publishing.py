@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from PIL import Image
 
@@ -51,13 +52,34 @@ def _png(path: Path, size: tuple[int, int], color: tuple[int, int, int]) -> str:
     return str(path)
 
 
+# The authenticator secrets of the store-team members set up in this process's tests.
+_SECRETS: dict[str, str] = {}
+
+
 def _sign_in(page: Any, base: str, login: str, password: str) -> None:
+    """Sign in as a person would. The store team must have two-factor authentication:
+    the first time, a member is sent to set it up (the password is asked again, then a
+    code from the new authenticator); later, the code is asked after the password."""
     page.goto(f"{base}/accounts/login/")
     page.fill("#id_login", login)
     page.fill("#id_password", password)
     page.locator("main form button[type=submit]").first.click()
     page.wait_for_load_state()
     assert "/accounts/login/" not in page.url, page.content()[:2000]
+    if "/2fa/authenticate/" in page.url:
+        page.fill("#id_code", pyotp.TOTP(_SECRETS[login]).now())
+        page.locator("main form button[type=submit]").first.click()
+        page.wait_for_load_state()
+    elif "/reauthenticate/" in page.url or "/2fa/totp/activate/" in page.url:
+        if "/reauthenticate/" in page.url:
+            page.fill("#id_password", password)
+            page.locator("main form button[type=submit]").first.click()
+            page.wait_for_url("**/accounts/2fa/totp/activate/")
+        _SECRETS[login] = page.input_value("#authenticator_secret")
+        page.fill("#id_code", pyotp.TOTP(_SECRETS[login]).now())
+        page.locator("main form button[type=submit]").first.click()
+        page.wait_for_load_state()
+        assert "/2fa/totp/activate/" not in page.url, page.content()[:2000]
 
 
 def _push(server: Server, tmp_path: Path, tag: str) -> None:
@@ -164,10 +186,10 @@ def test_publish_review_and_find(store, browser, screenshots, tmp_path):
     ]
     for name, price, currency, period, grants in tiers:
         form = page.locator("#tier-form")
-        form.locator("#id_name").fill(name)
-        form.locator("#id_price").fill(price)
-        form.locator("#id_currency").select_option(currency)
-        form.locator("#id_billing_period").select_option(period)
+        form.locator("#tier_name").fill(name)
+        form.locator("#tier_price").fill(price)
+        form.locator("#tier_currency").select_option(currency)
+        form.locator("#tier_billing_period").select_option(period)
         for grant in grants:
             form.locator(f"input[name=access][value='{grant}']").check()
         form.get_by_role("button", name="Add tier").click()

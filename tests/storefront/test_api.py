@@ -58,6 +58,7 @@ def test_search_everything_and_pages(client: Client, catalogue: dict[str, Any]) 
         {"price": "cheap"},
         {"certified": "maybe"},
         {"q": "x" * 1001},
+        {"q": "redis\x00"},  # a NUL is refused by the whole API before any view
     ],
 )
 def test_search_refuses_bad_parameters(
@@ -66,7 +67,7 @@ def test_search_refuses_bad_parameters(
     assert client.get("/api/v1/catalog/search", params).status_code == 422
 
 
-@pytest.mark.parametrize("q", ['"', "NEAR(", "{name}: redis", "redis\x00", "*", "AND OR NOT"])
+@pytest.mark.parametrize("q", ['"', "NEAR(", "{name}: redis", "*", "AND OR NOT"])
 def test_search_takes_hostile_queries_as_words(
     client: Client, catalogue: dict[str, Any], q: str
 ) -> None:

@@ -8,6 +8,8 @@ by a service maps to its status here, and input that ninja refuses before a view
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from functools import wraps
 from http import HTTPStatus
@@ -129,13 +131,67 @@ def invalid_input(errors: list[dict[str, Any]]) -> JsonResponse:
     )
 
 
+# Characters no database column can hold: NUL (PostgreSQL refuses it in text) and the
+# halves of a surrogate pair, which JSON's \u escapes can carry alone but UTF-8 cannot.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SCREENED = "_portside_input_screened"
+
+
+def _unstorable_in(value: Any, where: str) -> str | None:
+    """Where in a decoded JSON value the first unstorable string is (``""`` for the value
+    itself), or None."""
+    if isinstance(value, str):
+        return where if _UNSTORABLE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            if _UNSTORABLE.search(str(key)):
+                return inner
+            found = _unstorable_in(item, inner)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable_in(item, f"{where}.{index}" if where else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+def _unstorable_input(request: HttpRequest, path_params: dict[str, Any]) -> str | None:
+    """The name of the first path parameter, query parameter or JSON body item that holds
+    a character that cannot be stored, or None."""
+    for name, value in path_params.items():
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            return name
+    for name, values in request.GET.lists():
+        if _UNSTORABLE.search(name) or any(_UNSTORABLE.search(v) for v in values):
+            return _UNSTORABLE.sub("?", name)
+    if request.content_type in _JSON and request.body:
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return None  # ninja answers a body that is not JSON (400)
+        return _unstorable_in(body, "")
+    return None
+
+
+_JSON = ("application/json", "application/problem+json")
+
+
 def input_problems(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A JSON body too large to hold in memory answers 413 as a problem, before ninja
-    would read it and fail with a bare server error."""
+    """Input refused before ninja reads it: a JSON body too large to hold in memory
+    answers 413 (ninja would fail with a bare server error), and a value holding a NUL
+    character or a lone surrogate, in the path, the query or the JSON body, answers 422
+    naming it (the database would fail on it). Applied to the whole API; a router that
+    applies it too screens each request once."""
 
     @wraps(run)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.content_type in ("application/json", "application/problem+json"):
+        if getattr(request, _SCREENED, False):
+            return run(request, *args, **kwargs)
+        setattr(request, _SCREENED, True)
+        if request.content_type in _JSON:
             try:
                 request.body  # noqa: B018 - read (and cached) here to measure it
             except RequestDataTooBig:
@@ -144,6 +200,15 @@ def input_problems(run: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
                     f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.",
                     code=ValidationFailed.code,
                 )
+        where = _unstorable_input(request, kwargs)
+        if where is not None:
+            return problem(
+                422,
+                (f"{where}: " if where else "")
+                + "A NUL character or an unpaired surrogate cannot be stored.",
+                code=ValidationFailed.code,
+                field=where or None,
+            )
         return run(request, *args, **kwargs)
 
     return wrapper

@@ -7,9 +7,11 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 
 from portside.accounts.api import router as accounts_router
-from portside.api.problems import invalid_input, refused
+from portside.api.openapi import describe_refusals
+from portside.api.problems import input_problems, invalid_input, refused
 from portside.catalog.api import router as catalog_router
 from portside.commerce.api import router as commerce_router
 from portside.core.errors import PortsideError
@@ -18,13 +20,28 @@ from portside.publishers.api import router as publishers_router
 from portside.scanning.api import router as scanning_router
 from portside.storefront.api import router as storefront_router
 
-api = NinjaAPI(
+
+class PortsideAPI(NinjaAPI):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        """The document, with every refusal described (``openapi.describe_refusals``)."""
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        describe_refusals(document)
+        return document
+
+
+api = PortsideAPI(
     title="Portside API",
     version="1",
     description="Publishers, catalogue and store-team operations of a Portside store.",
     urls_namespace="api",
     docs_url=None,
 )
+
+# Every operation: oversized JSON bodies and unstorable characters are refused before the
+# view runs (as problems), whatever its router.
+api.add_decorator(input_problems, mode="view")
 
 
 @api.exception_handler(AuthenticationError)

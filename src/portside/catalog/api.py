@@ -25,6 +25,7 @@ from pydantic import ConfigDict
 from portside.accounts import permissions
 from portside.accounts.models import Organization, User
 from portside.api.auth import TokenAuth, read_auth
+from portside.api.openapi import checked
 from portside.api.problems import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -35,6 +36,7 @@ from portside.api.problems import (
 from portside.catalog import manifest as items
 from portside.catalog import services
 from portside.catalog.models import (
+    MAX_SHORT_DESCRIPTION,
     BillingPeriod,
     Listing,
     Platform,
@@ -55,6 +57,14 @@ from portside.core.origin import from_request
 router = Router(tags=["catalog"])
 WRITE = [TokenAuth("write"), SessionAuth()]
 _P = "/orgs/{org}/products/{slug}"
+# Past this page every list is empty anyway; capped so that the offset fits the database.
+MAX_PAGE = 10_000
+MAX_CAPTION = 200
+# Limits of the columns the values are kept in.
+MAX_URL = 500
+MAX_EMAIL = 254
+MAX_SUPPORT_HOURS = 200
+MAX_TIER_NAME = 60
 
 
 router.add_decorator(input_problems, mode="view")
@@ -181,7 +191,7 @@ class ProductOut(Schema):
 class ProductIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str
+    name: str = Field(json_schema_extra=checked(items.MAX_NAME))
 
 
 class ProductPatch(Schema):
@@ -190,17 +200,27 @@ class ProductPatch(Schema):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str | None = None
-    short_description: str | None = Field(None, description="At most 140 characters.")
+    name: str | None = Field(None, json_schema_extra=checked(items.MAX_NAME))
+    short_description: str | None = Field(
+        None,
+        description="At most 140 characters.",
+        json_schema_extra=checked(MAX_SHORT_DESCRIPTION),
+    )
     category: str | None = Field(None, description="The slug of one of the store's categories.")
     search_tags: list[str] | None = None
-    long_description: str | None = Field(None, description="Markdown.")
-    support_url: str | None = None
-    support_email: str | None = None
-    self_help: str | None = Field(None, description="Markdown.")
-    install_instructions: str | None = Field(None, description="Markdown.")
-    license_url: str | None = None
-    support_hours: str | None = None
+    long_description: str | None = Field(
+        None, description="Markdown.", json_schema_extra=checked(items.MAX_MARKDOWN)
+    )
+    support_url: str | None = Field(None, json_schema_extra=checked(MAX_URL))
+    support_email: str | None = Field(None, max_length=MAX_EMAIL)
+    self_help: str | None = Field(
+        None, description="Markdown.", json_schema_extra=checked(items.MAX_MARKDOWN)
+    )
+    install_instructions: str | None = Field(
+        None, description="Markdown.", json_schema_extra=checked(items.MAX_MARKDOWN)
+    )
+    license_url: str | None = Field(None, json_schema_extra=checked(MAX_URL))
+    support_hours: str | None = Field(None, max_length=MAX_SUPPORT_HOURS)
     response_critical_hours: int | None = None
     response_major_hours: int | None = None
     response_minor_hours: int | None = None
@@ -238,9 +258,13 @@ class SourceIn(Schema):
 class TierIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str
-    description: str = Field("", description="Markdown.")
-    price: str = Field(description="A decimal with at most two places, such as 0 or 9.99.")
+    name: str = Field(json_schema_extra=checked(MAX_TIER_NAME))
+    description: str = Field(
+        "", description="Markdown.", json_schema_extra=checked(items.MAX_MARKDOWN)
+    )
+    price: str = Field(
+        max_length=40, description="A decimal with at most two places, such as 0 or 9.99."
+    )
     currency: str = Field("USD", json_schema_extra={"enum": list(items.CURRENCIES)})
     billing_period: str = Field(json_schema_extra={"enum": list(BillingPeriod.values)})
     access: list[AccessItem] = Field(
@@ -271,7 +295,7 @@ class RevisionOut(Schema):
 
 
 class Paging(Schema):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(50, ge=1, le=100)
 
 
@@ -574,7 +598,12 @@ def product_icon(request: HttpRequest, org: str, slug: str) -> Any:
     "640x360 px)",
     openapi_extra=_IMAGE_BODY,
 )
-def screenshot_add(request: HttpRequest, org: str, slug: str, caption: Query[str] = "") -> Any:
+def screenshot_add(
+    request: HttpRequest,
+    org: str,
+    slug: str,
+    caption: str = Query("", max_length=MAX_CAPTION),
+) -> Any:
     product = product_for(request, org, slug)
     if product is None:
         return not_found(_NO_PRODUCT)

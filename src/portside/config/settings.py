@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "portside.accounts.middleware.StoreTeamTwoFactorMiddleware",
 ]
 
 ROOT_URLCONF = "portside.config.urls"
@@ -217,6 +218,9 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # One period either side absorbs clock drift between phone and server.
 MFA_TOTP_TOLERANCE = 1
 MFA_TOTP_ISSUER = env.get_str("PORTSIDE_SITE_NAME", "Portside")
+# Store-team members (moderators, security, admins) must set up two-factor authentication
+# before any page their role opens (accounts/middleware.py); off restores the old rule.
+STORE_TEAM_REQUIRE_2FA = env.get_bool("PORTSIDE_STORE_TEAM_REQUIRE_2FA", True)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -21,6 +21,7 @@ from pydantic import ConfigDict
 from portside.accounts import permissions
 from portside.accounts.models import User
 from portside.api.auth import read_auth
+from portside.api.openapi import checked
 from portside.api.problems import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -122,22 +123,24 @@ class QueuePage(Schema):
 class QueueFilters(Paging):
     state: str = Field(
         "waiting",
+        max_length=20,
         description="waiting (submitted or resubmitted), open, or one state.",
         json_schema_extra={"enum": ["waiting", "open", *State.values]},
     )
     assigned: str = Field(
         "",
+        max_length=10,
         description="me, nobody, or empty for anyone.",
         json_schema_extra={"enum": ["", "me", "nobody"]},
     )
-    category: str = Field("", description="A category's slug.")
-    publisher: str = Field("", description="An organisation's name.")
+    category: str = Field("", max_length=50, description="A category's slug.")
+    publisher: str = Field("", max_length=100, description="An organisation's name.")
 
 
 class CommentIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    body: str
+    body: str = Field(json_schema_extra=checked(services.MAX_COMMENT))
     field: str = Field(
         "",
         description="The manifest item it is about, or empty.",
@@ -148,7 +151,7 @@ class CommentIn(Schema):
 class ChangesIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    comment: str
+    comment: str = Field(json_schema_extra=checked(services.MAX_COMMENT))
     field: str = Field(
         "",
         description="The manifest item to change, or empty.",
@@ -159,19 +162,21 @@ class ChangesIn(Schema):
 class RejectIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    reason: str
+    reason: str = Field(json_schema_extra=checked(services.MAX_COMMENT))
 
 
 class AssignIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    reviewer: str | None = Field(description="A moderator's username, or null for nobody.")
+    reviewer: str | None = Field(
+        max_length=150, description="A moderator's username, or null for nobody."
+    )
 
 
 class TakeDownIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    reason: str
+    reason: str = Field(max_length=2000)
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.responses import Status
 from ninja.security import SessionAuth
 from pydantic import ConfigDict
@@ -20,6 +20,7 @@ from portside.accounts import permissions
 from portside.accounts.models import Organization, User
 from portside.api.auth import TokenAuth, read_auth
 from portside.api.problems import READ_ERRORS, WRITE_ERRORS, input_problems, problem
+from portside.core import markdown
 from portside.core.errors import (
     NotFound,
     PermissionDenied,
@@ -57,11 +58,12 @@ class ProfileIn(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    legal_name: str | None = None
-    website: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    story: str | None = None
+    # The services check each value, with their own message; described here.
+    legal_name: str | None = Field(None, json_schema_extra={"maxLength": 200})
+    website: str | None = Field(None, json_schema_extra={"maxLength": 500})
+    phone: str | None = Field(None, json_schema_extra={"maxLength": 40})
+    email: str | None = Field(None, json_schema_extra={"maxLength": 254})
+    story: str | None = Field(None, json_schema_extra={"maxLength": markdown.MAX_SOURCE})
 
 
 class VerificationOut(Schema):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from argparse import ArgumentParser
 from typing import Any
 
@@ -8,7 +9,17 @@ from django.core.management.base import CommandError
 from portside.accounts import services
 from portside.accounts.models import AccessToken, TokenScope, User
 from portside.cli.base import PortsideCommand
+from portside.core import clock
 from portside.core.origin import CLI
+
+
+def _state(token: AccessToken, now: dt.datetime) -> str:
+    """What the token is worth now: a revoked or expired token no longer works."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at <= now:
+        return "expired"
+    return "active"
 
 
 class Command(PortsideCommand):
@@ -52,12 +63,11 @@ class Command(PortsideCommand):
             )
             self.stdout.write(secret)
         elif options["action"] == "list":
+            now = clock.now()
             for t in AccessToken.objects.filter(user=user):
-                state = "revoked" if t.revoked_at else "active"
                 scopes = ",".join(t.scopes)
-                self.stdout.write(
-                    f"{t.prefix}  {t.name}  {scopes}  expires {t.expires_at:%Y-%m-%d}  {state}"
-                )
+                expires = f"expires {t.expires_at:%Y-%m-%d}"
+                self.stdout.write(f"{t.prefix}  {t.name}  {scopes}  {expires}  {_state(t, now)}")
         else:
             found = AccessToken.objects.filter(user=user, prefix=options["prefix"]).first()
             if found is None:
