@@ -1151,6 +1151,10 @@ class _TarParser:
             raise errors.LayerFormatError(f"{self.label} is not a valid tar ({exc})") from None
 
     def _extension(self, header: _Member) -> _Member:
+        if header.size < 0:  # a base-256 size can be negative: it would read backwards
+            raise errors.LayerFormatError(
+                f"{self.label} has a tar extension header of negative size ({header.size})"
+            )
         if header.size > self.limit:
             raise errors.HeaderTooLarge(
                 f"{self.label} has a {header.size}-byte tar extension header; the limit is "

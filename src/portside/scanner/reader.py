@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import os
 import stat
 import tarfile
@@ -405,11 +406,17 @@ def _docker_archive(
     document = _json(store.read("manifest.json", limits), "manifest.json")
     if not isinstance(document, list) or not all(isinstance(e, dict) for e in document):
         raise errors.ImageFormatError("manifest.json is not a list of objects")
+    for entry in document:
+        repo_tags = entry.get("RepoTags")
+        if repo_tags is not None and (
+            not isinstance(repo_tags, list) or not all(isinstance(t, str) for t in repo_tags)
+        ):
+            raise errors.ImageFormatError("manifest.json: RepoTags must be a list of strings")
     entries = document
     if reference is not None:
         entries = [e for e in document if reference in (e.get("RepoTags") or [])]
     if len(entries) != 1:
-        tags = sorted(t for e in document for t in (e.get("RepoTags") or []) if isinstance(t, str))
+        tags = sorted(t for e in document for t in (e.get("RepoTags") or []))
         problem = "no image" if not entries else "several images"
         raise errors.ImageFormatError(
             f"{problem} in the archive{f' named {reference!r}' if reference else ''}; "
@@ -606,7 +613,7 @@ class _ArchiveStore(_StoreBase):
     def __init__(self, path: Path, limits: Limits) -> None:
         try:
             self.tar = tarfile.open(path, mode="r:*")  # closed by close()
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
             raise errors.ImageFormatError(f"{path} is not a tar archive: {exc}") from exc
         self.members: dict[str, tarfile.TarInfo] = {}
         try:
@@ -617,7 +624,7 @@ class _ArchiveStore(_StoreBase):
                         limit=limits.max_entries_per_layer,
                     )
                 self.members[_archive_name(member.name)] = member
-        except (tarfile.TarError, OSError, EOFError, zlib.error, ValueError) as exc:
+        except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
             self.tar.close()
             raise errors.ImageFormatError(f"{path} is not a readable tar archive: {exc}") from exc
         except BaseException:
