@@ -556,6 +556,9 @@ def _tiers(org: str, slug: str, prices: str) -> list[dict[str, Any]]:
 def build_catalogue() -> dict[str, Listing]:
     """The 30 live listings of :data:`CATALOGUE`, keyed ``org/slug``, published one day
     apart in list order (the last is the newest)."""
+    from tests.moderation.world import ensure_categories
+
+    ensure_categories()
     listings = {}
     for n, (org, slug, name, short, tags, category, prices, certified, pulls, long) in enumerate(
         CATALOGUE

@@ -39,7 +39,7 @@ def flaky(**payload: Any) -> None:
 
 
 @pytest.fixture
-def db_events(transactional_db: Any) -> Any:
+def db_events(db: Any) -> Any:
     received.clear()
     events.subscribe("test:durable:happened", collect)
     events.subscribe("test:durable:flaked", flaky)
@@ -48,7 +48,18 @@ def db_events(transactional_db: Any) -> Any:
 
 
 def run_worker() -> None:
-    Worker(
+    """The database backend's own worker loop, in this process and this test's
+    transaction (its check for stale connections would close the test's, so it is off)."""
+    from unittest import mock
+
+    with mock.patch(
+        "django_tasks_db.management.commands.db_worker.close_old_connections", lambda: None
+    ):
+        _worker().run()
+
+
+def _worker() -> Worker:
+    return Worker(
         queue_names=["events"],
         interval=0,
         batch=True,
@@ -57,7 +68,7 @@ def run_worker() -> None:
         max_tasks=None,
         worker_id="test-worker",
         excluded_queue_names=[],
-    ).run()
+    )
 
 
 def deliveries() -> Any:
