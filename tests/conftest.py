@@ -74,14 +74,18 @@ def make_org(db: Any) -> Any:
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Any:
     """Rate-limit counters live in the cache: each test starts with none. So with the
-    entitlements' memo of which publisher owns a product: a database flushed by a
-    transactional test gives the next test's products the same ids again."""
+    process-wide memos keyed by ids (which publisher owns a product, parsed revisions,
+    the digests a token reaches): a database flushed by a transactional test gives the
+    next test's rows the same ids again."""
     from django.core.cache import cache
 
     from portside.commerce import entitlements
+    from portside.registry import restricted
 
     cache.clear()
     entitlements._publisher_of.clear()
+    entitlements.REVISIONS.clear()
+    restricted.CACHE.clear()
     yield
     cache.clear()
 

@@ -181,6 +181,17 @@ def run(scan_id: int) -> dict[str, object]:
     }
 
 
+def _own_peak_mib() -> float:
+    """This process's peak resident set since it started running Python (VmHWM, which
+    exec resets; getrusage's ru_maxrss is not reset by exec, so it also counts the pages
+    of the forked parent, a test worker that may hold hundreds of MiB)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def main(argv: list[str]) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portside.config.settings")
     import django
@@ -189,7 +200,9 @@ def main(argv: list[str]) -> None:
     if argv[0] == "prepare":
         print(prepare(*(int(value) for value in argv[1:3])), flush=True)
     elif argv[0] == "run":
-        print(json.dumps(run(int(argv[1]))), flush=True)
+        result = run(int(argv[1]))
+        result["peak_mib"] = _own_peak_mib()
+        print(json.dumps(result), flush=True)
     else:
         raise SystemExit(f"unknown command {argv[0]!r}")
 

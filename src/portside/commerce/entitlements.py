@@ -127,6 +127,10 @@ class _Revisions:
                 self._items.popitem(last=False)
         return parsed
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
 
 REVISIONS = _Revisions()
 
