@@ -90,7 +90,7 @@ elif role == "push":
     # What a registry client may be told while collection runs: its upload was collected
     # (the collector has no grace period), or a blob it uploaded went before its manifest.
     expected = (errors.BlobUploadUnknown, errors.ManifestBlobUnknown, errors.UploadBusy)
-    stats = {"pushed": 0, "refused": 0, "violations": []}
+    stats = {"pushed": 0, "refused": 0, "violations": [], "ended_pushed": False}
     deadline = time.monotonic() + seconds
     last = False
     while not last:
@@ -108,7 +108,9 @@ elif role == "push":
             )
         except expected as exc:
             stats["refused"] += 1
-            last = False  # end on a successful push
+            # End on a successful push, but not forever: on a slow store a collector
+            # with no grace period can keep taking each upload before its manifest.
+            last = time.monotonic() >= deadline + 60
             continue
         stats["pushed"] += 1
         # The tag was just pushed: HEAD must find its blobs, and GET must read them.
@@ -121,6 +123,7 @@ elif role == "push":
                 continue
             if not readable(digest):
                 stats["violations"].append(f"HEAD 200 but unreadable {digest}")
+        stats["ended_pushed"] = last
         if not last:
             services.delete_manifest(
                 repository=repository, reference=Digest.parse(manifest.digest), user=user,
@@ -219,4 +222,5 @@ def test_collection_racing_pushes_never_loses_a_referenced_blob(scratch_env, tmp
     # The race really ran: blobs were collected between the pushes.
     assert collected["deleted"] > 0, collected
     final = _run(scratch_env, "verify", str(stop))
-    assert final["problems"] == [] and final["referenced"] == 2 * PUSHERS, final
+    kept = sum(1 for outcome in results if outcome["ended_pushed"])
+    assert final["problems"] == [] and final["referenced"] == 2 * kept, (final, results)
