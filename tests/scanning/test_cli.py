@@ -74,6 +74,17 @@ def test_scan_json_lists_packages_with_layers_and_findings(data, layout):
         "unknown",
     )
     assert any(r["id"] == "PS-001" and r["status"] == "fail" for r in report["practices"])
+    # The report names the data it was matched against.
+    assert report["vulnerability_data"]["matched"] is True
+    (feed,) = report["vulnerability_data"]["feeds"]
+    assert feed["kind"] == "osv" and feed["records"] > 0 and feed["updated"]
+
+
+def test_the_table_names_the_feeds(data, layout):
+    done = portside(data, "scan", str(layout))
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("Vulnerability data:"))
+    assert "(updated 20" in line and " UTC)" in line
 
 
 def test_exit_code_and_severity_filter(data, layout):
@@ -102,8 +113,29 @@ def test_sbom_formats(data, layout, kind, key, tmp_path):
 def test_without_a_database_it_lists_packages_and_says_so(tmp_path, layout):
     done = portside(tmp_path, "scan", str(layout), "--format", "json")
     assert done.returncode == 0
-    assert json.loads(done.stdout)["findings"] == []
-    assert "No vulnerability database" in done.stderr
+    report = json.loads(done.stdout)
+    assert report["findings"] == [] and report["packages"]
+    assert report["vulnerability_data"] == {"matched": False, "feeds": []}
+    assert "Not matched: no vulnerability data" in done.stderr
+    assert "portside vulndb sync" in done.stderr
+    table = portside(tmp_path, "scan", str(layout))
+    assert "Not matched: no vulnerability data" in table.stdout
+    assert "No known vulnerabilities" not in table.stdout
+    sbom = portside(tmp_path, "scan", str(layout), "--format", "cyclonedx")
+    properties = json.loads(sbom.stdout)["metadata"]["properties"]
+    assert {"name": "portside:vulnerability-data", "value": "none: not matched"} in properties
+
+
+def test_an_empty_database_is_no_data_either(tmp_path, layout):
+    """A database file with no feed in it (created by `vulndb status`, or emptied) is not
+    a scan that found nothing."""
+    from portside.vulndb.store import VulnStore, default_path
+
+    VulnStore.open(default_path(tmp_path)).close()
+    done = portside(tmp_path, "scan", str(layout))
+    assert done.returncode == 0, done.stderr
+    assert "Not matched: no vulnerability data" in done.stdout
+    assert "Vulnerability data: none" in done.stdout
 
 
 @pytest.mark.parametrize(

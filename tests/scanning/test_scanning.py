@@ -80,6 +80,42 @@ def test_every_pushed_image_is_scanned_layer_by_layer(
     assert results["PS-001"]["status"] == "fail"  # no USER: runs as root
 
 
+def test_the_scan_page_says_what_it_was_matched_against(
+    client, as_owner, world, vulndb, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from portside.scanning.sbom import read_document
+
+    scan = _push_and_scan(as_owner, django_capture_on_commit_callbacks)
+    assert scan.status == ScanStatus.DONE and scan.feeds == []
+    client.force_login(world.owner)
+    url = reverse("scan_detail", args=["acme", scan.pk])
+    page = client.get(url).content.decode()
+    assert "Not matched: no vulnerability data." in page
+    assert "No known vulnerabilities" not in page
+    sbom = json.loads(read_document(scan.sbom_cyclonedx))
+    assert {"name": "portside:vulnerability-data", "value": "none: not matched"} in sbom[
+        "metadata"
+    ]["properties"]
+    # The first data arrives: every stored image is matched and its SBOM says so.
+    _import(vulndb, ["jinja2"])
+    services.rematch_all()
+    assert services.refresh_sboms(scan_id=scan.pk)  # queued by the match; the worker runs it
+    scan.refresh_from_db()
+    (feed,) = scan.feeds
+    assert feed["name"] == "pypa" and feed["kind"] == "osv" and feed["records"] > 0
+    page = client.get(url).content.decode()
+    assert "Not matched" not in page
+    assert "Matched against 1 vulnerability feed," in page and "<strong>pypa</strong>" in page
+    values = [
+        p["value"]
+        for p in json.loads(read_document(scan.sbom_cyclonedx))["metadata"]["properties"]
+        if p["name"] == "portside:vulnerability-data"
+    ]
+    assert values == [f"pypa (osv) updated {feed['updated']}"]
+
+
 def test_index_and_artifact_manifests_are_not_scanned(
     as_owner, world, vulndb, django_capture_on_commit_callbacks
 ):
@@ -352,6 +388,9 @@ def test_the_api_gives_results_and_takes_scan_requests(as_owner, world, vulndb, 
     assert result.status_code == 200
     names = {p["name"] for p in result.json()["packages"]}
     assert {"zlib1g", "Jinja2", "urllib3"} <= names
+    # No vulnerability data: the answer says the image was not matched.
+    assert result.json()["findings"] == []
+    assert result.json()["vulnerability_data"]["matched"] is False
     assert client.get(f"/api/v1/scans/{scan_id}", **token(world.other, ["read"])).status_code == 404
     wrong = json.dumps({"repository": "acme/app", "digest": "sha256:" + "0" * 64})
     assert (

@@ -9,6 +9,7 @@ standalone scanner's does. The management command of the same name wraps it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -90,9 +91,9 @@ def run(options: dict[str, Any], stdout: TextIO, stderr: TextIO) -> int:
     finally:
         if progress is not None:
             progress.done()
-    findings, note = _match(analysis)
+    findings, feeds, note = _match(analysis)
     reported = [f for f in findings if str(f.severity) in wanted]
-    text = _render(options["format"], analysis, reported, findings)
+    text = _render(options["format"], analysis, reported, findings, feeds)
     if options["output"]:
         Path(options["output"]).write_text(text)
     else:
@@ -134,25 +135,37 @@ def _open(options: dict[str, Any]) -> Image:
     )
 
 
-def _match(analysis: Analysis) -> tuple[list[Any], str]:
+def _match(analysis: Analysis) -> tuple[list[Any], list[dict[str, Any]], str]:
+    """The findings, the feeds they were matched against and a note for the terminal;
+    no feed means nothing was matched, which the report says."""
     path = paths.vulndb_path()
+    missing = (
+        f"Not matched: no vulnerability data in {path}: packages only. Fetch it with "
+        "`portside vulndb sync` (or set PORTSIDE_VULNDB_PATH to a synced database)."
+    )
     if not path.exists():
-        return [], (
-            f"No vulnerability database at {path}: packages only. Import one with "
-            "`portside vulndb import osv PATH` (or set PORTSIDE_VULNDB_PATH)."
-        )
+        return [], [], missing
     from portside.vulndb import matcher
     from portside.vulndb.store import VulnStore
 
     store = VulnStore.open(path, readonly=True)
     try:
+        feeds = [source.summary() for source in store.sources()]
+        if not feeds:
+            return [], [], missing
         inventory = analysis.inventory
-        return list(matcher.match(inventory.packages, inventory.distro, store)), ""
+        return list(matcher.match(inventory.packages, inventory.distro, store)), feeds, ""
     finally:
         store.close()
 
 
-def _render(kind: str, analysis: Analysis, reported: list[Any], every: list[Any]) -> str:
+def _render(
+    kind: str,
+    analysis: Analysis,
+    reported: list[Any],
+    every: list[Any],
+    feeds: list[dict[str, Any]],
+) -> str:
     inventory = analysis.inventory
     if kind == "cyclonedx":
         from portside.scanner.sbom import to_cyclonedx
@@ -162,6 +175,7 @@ def _render(kind: str, analysis: Analysis, reported: list[Any], every: list[Any]
             findings=[_View(f) for f in every],
             tool_version=paths.portside_version(),
             validate=False,  # tests/scanning/test_cli.py checks this output with the schema
+            vulnerability_data=feeds,
         )
     if kind == "spdx":
         from portside.scanner.sbom import to_spdx
@@ -175,11 +189,13 @@ def _render(kind: str, analysis: Analysis, reported: list[Any], every: list[Any]
 
     practices = review(analysis)
     if kind == "json":
-        return json.dumps(_as_json(analysis, reported, practices), indent=2) + "\n"
-    return _table(analysis, reported, practices)
+        return json.dumps(_as_json(analysis, reported, practices, feeds), indent=2) + "\n"
+    return _table(analysis, reported, practices, feeds)
 
 
-def _as_json(analysis: Analysis, findings: list[Any], practices: list[Any]) -> dict[str, Any]:
+def _as_json(
+    analysis: Analysis, findings: list[Any], practices: list[Any], feeds: list[dict[str, Any]]
+) -> dict[str, Any]:
     inventory = analysis.inventory
     distro = inventory.distro
     return {
@@ -222,16 +238,20 @@ def _as_json(analysis: Analysis, findings: list[Any], practices: list[Any]) -> d
             }
             for f in findings
         ],
+        "vulnerability_data": {"matched": bool(feeds), "feeds": feeds},
         "practices": [r.as_dict() if hasattr(r, "as_dict") else str(r) for r in practices],
     }
 
 
-def _table(analysis: Analysis, findings: list[Any], practices: list[Any]) -> str:
+def _table(
+    analysis: Analysis, findings: list[Any], practices: list[Any], feeds: list[dict[str, Any]]
+) -> str:
     inventory = analysis.inventory
     lines = [
         f"{inventory.image} ({inventory.platform or 'unknown platform'})",
         f"OS: {inventory.distro.pretty_name if inventory.distro else 'unknown'}; "
         f"{len(inventory.packages)} packages in {len(inventory.layers)} layers",
+        _feeds_line(feeds),
         "",
     ]
     order = {s: n for n, s in enumerate(SEVERITIES)}
@@ -254,8 +274,10 @@ def _table(analysis: Analysis, findings: list[Any], practices: list[Any]) -> str
         counts = {s: sum(1 for f in findings if str(f.severity) == s) for s in SEVERITIES}
         lines.append("")
         lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none")
-    else:
+    elif feeds:
         lines.append("No known vulnerabilities reported.")
+    else:
+        lines.append("Not matched: no vulnerability data (run `portside vulndb sync`).")
     failed = [r for r in practices if str(getattr(r, "status", "")) == "fail"]
     if failed:
         lines.append("")
@@ -264,6 +286,23 @@ def _table(analysis: Analysis, findings: list[Any], practices: list[Any]) -> str
             check = result.check
             lines.append(f"  {check.id} {check.title}: {result.message}")
     return "\n".join(lines) + "\n"
+
+
+def _feeds_line(feeds: list[dict[str, Any]]) -> str:
+    """``Vulnerability data: osv-pypi (updated 2026-12-05 10:00 UTC), ...``."""
+    if not feeds:
+        return "Vulnerability data: none"
+    return "Vulnerability data: " + ", ".join(
+        f"{feed['name']} (updated {_when(str(feed.get('updated', '')))})" for feed in feeds
+    )
+
+
+def _when(stamp: str) -> str:
+    try:
+        when = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp or "never"
+    return f"{when.replace(tzinfo=when.tzinfo or dt.UTC).astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
 
 
 class _View:

@@ -40,6 +40,23 @@ class FindingOut(Schema):
     reclassified_reason: str
 
 
+class FeedOut(Schema):
+    name: str
+    kind: str
+    records: int
+    updated: str
+    checked: str
+
+
+class VulnerabilityDataOut(Schema):
+    """Whether the image was matched at all, and against which feeds: with ``matched``
+    false an empty ``findings`` means "not matched", not "no vulnerabilities"."""
+
+    matched: bool
+    matched_at: dt.datetime | None
+    feeds: list[FeedOut]
+
+
 class ScanOut(Schema):
     id: int
     repository: str
@@ -52,6 +69,7 @@ class ScanOut(Schema):
     counts: dict[str, int]
     packages: list[dict[str, Any]]
     findings: list[FindingOut]
+    vulnerability_data: VulnerabilityDataOut
     practices: list[dict[str, Any]]
 
 
@@ -100,6 +118,20 @@ def _out(scan: Scan) -> ScanOut:
             )
             for f in open_findings
         ],
+        vulnerability_data=VulnerabilityDataOut(
+            matched=bool(scan.feeds),
+            matched_at=scan.matched_at,
+            feeds=[
+                FeedOut(
+                    name=str(f.get("name", "")),
+                    kind=str(f.get("kind", "")),
+                    records=int(f.get("records", 0)),
+                    updated=str(f.get("updated", "")),
+                    checked=str(f.get("checked", "")),
+                )
+                for f in scan.feeds
+            ],
+        ),
         practices=list(scan.practices),
     )
 

@@ -75,6 +75,9 @@ class Scan(models.Model):
     )
     practices = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # The vulnerability feeds the latest match read (name, kind, records, when updated and
+    # checked); empty when there was no vulnerability data, so nothing was matched.
+    feeds = models.JSONField(default=list, blank=True)
     # The CycloneDX SBOM attached to the image as an OCI referrer (an artifact manifest
     # whose subject is the image), so that registry clients can find it.
     sbom_digest = models.CharField(max_length=200, blank=True)

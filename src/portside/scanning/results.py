@@ -78,6 +78,8 @@ class Plan:
     open: list[Finding] = field(default_factory=list)  # the open findings afterwards
     unmatched: list[dict[str, str]] = field(default_factory=list)  # packages not matched
     resolving: int = 0  # open findings this match no longer finds
+    #: the feeds matched against (``SourceInfo.summary``); empty: no vulnerability data
+    feeds: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -100,7 +102,7 @@ def plan(scan: Scan, inventory: Inventory, *, vulndb: VulnStore | None = None) -
     """
     now = clock.now()
     result = Plan(scan_id=scan.pk, generation=scan.match_count + 1, now=now)
-    found, unmatched = _match(inventory, vulndb)
+    found, unmatched, result.feeds = _match(inventory, vulndb)
     result.unmatched = [
         {
             "package": u.package_name,
@@ -180,13 +182,20 @@ def plan(scan: Scan, inventory: Inventory, *, vulndb: VulnStore | None = None) -
     return result
 
 
-def _match(inventory: Inventory, vulndb: VulnStore | None) -> tuple[list[Any], list[Any]]:
+def _match(
+    inventory: Inventory, vulndb: VulnStore | None
+) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
+    """The findings, the packages not matched and the feeds matched against; no feed at
+    all means nothing was matched, which a scan must say rather than "no vulnerabilities"."""
     if vulndb is None and not vulndb_path().exists():
-        return [], []
+        return [], [], []
     db = vulndb or open_vulndb()
     try:
+        feeds = [source.summary() for source in db.sources()]
+        if not feeds:
+            return [], [], []
         matched = matcher.match(inventory.packages, inventory.distro, db)
-        return list(matched), list(matched.unmatched)
+        return list(matched), list(matched.unmatched), feeds
     finally:
         if vulndb is None:
             db.close()
@@ -224,6 +233,7 @@ def switch(result: Plan, *, condition: dict[str, Any], fields: dict[str, Any]) -
     ).update(
         match_count=result.generation,
         matched_at=result.now,
+        feeds=result.feeds,
         **result.counts,
         **fields,
     )

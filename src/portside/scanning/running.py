@@ -126,7 +126,7 @@ def _run(scan: Scan, number: int) -> None:
     results.write(planned)
     current.finished_at = clock.now()
     try:
-        names = documents.produce(current, inventory, planned.open)
+        names = documents.produce(current, inventory, planned.open, feeds=planned.feeds)
     except scan_errors.ScanError as exc:  # an SBOM that does not validate
         results.discard_pending(scan.pk)
         _fail(scan.pk, number, str(exc))

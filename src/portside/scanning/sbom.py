@@ -50,16 +50,20 @@ def produce(
     findings: Iterable[Finding],
     *,
     kinds: Iterable[str] = ("cyclonedx", "spdx"),
+    feeds: list[dict[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Write the scan's documents (``kinds`` of them) to the default storage; returns the
     stored name of each. ``findings`` are the open findings the CycloneDX document lists
-    as vulnerabilities. Validation errors (``SbomError``) propagate."""
+    as vulnerabilities, matched against ``feeds`` (the scan's own, by default).
+    Validation errors (``SbomError``) propagate."""
     image = f"{scan.repository.name}@{scan.digest}"
     view = build_view(inventory, image_name=image)  # both documents list the same packages
     names: dict[str, str] = {}
     try:
         for kind in kinds:
-            names[kind] = _write(kind, scan, inventory, findings, view, image)
+            names[kind] = _write(
+                kind, scan, inventory, findings, view, image, scan.feeds if feeds is None else feeds
+            )
     except BaseException:
         discard(names.values())  # the documents of a result that will not be stored
         raise
@@ -73,6 +77,7 @@ def _write(
     findings: Iterable[Finding],
     view: SbomView,
     image: str,
+    feeds: list[dict[str, Any]],
 ) -> str:
     """One document, streamed to a temporary file and then kept under its digest."""
     with tempfile.TemporaryFile() as raw:
@@ -86,6 +91,7 @@ def _write(
                 image_name=image,
                 created=scan.finished_at,
                 view=view,
+                vulnerability_data=feeds,
             )
         elif kind == "spdx":
             from portside.scanner.sbom.spdx import write_spdx  # spdx-tools: when asked

@@ -138,7 +138,9 @@ def rematch(scan: Scan, *, vulndb: VulnStore | None = None) -> int:
     fields = {"warnings": results.warnings_with(scan.warnings, planned)}
     with transaction.atomic():
         switched = results.switch(planned, condition={"status": ScanStatus.DONE}, fields=fields)
-        if switched and planned.changes:
+        # The CycloneDX document lists the findings and says whether anything was matched:
+        # written again when either changes (not for newer feeds that changed nothing).
+        if switched and (planned.changes or bool(planned.feeds) != bool(scan.feeds)):
             from portside.scanning.tasks import refresh_sboms as refresh
 
             transaction.on_commit(partial(refresh.enqueue, scan_id=scan.pk))

@@ -19,7 +19,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache, lru_cache
 from typing import Any, Protocol
 
@@ -90,6 +90,7 @@ def to_cyclonedx(
     image_name: str | None = None,
     created: dt.datetime | None = None,
     validate: bool = True,
+    vulnerability_data: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     """The inventory (and optionally its vulnerabilities) as CycloneDX 1.6 JSON.
 
@@ -99,6 +100,8 @@ def to_cyclonedx(
     costs more than writing the document (importing jsonschema and loading the schema come
     on top): for a report that goes straight to its reader, as ``portside scan`` writes it.
     The tests check this writer against the official schema, hostile inventories included.
+    ``vulnerability_data`` names the feeds the findings were matched against (name, kind,
+    ``updated``); given empty, the document says that nothing was matched.
     """
     out = io.StringIO()
     write_cyclonedx(
@@ -109,6 +112,7 @@ def to_cyclonedx(
         image_name=image_name,
         created=created,
         validate=validate,
+        vulnerability_data=vulnerability_data,
     )
     return out.getvalue()
 
@@ -123,6 +127,7 @@ def write_cyclonedx(
     created: dt.datetime | None = None,
     validate: bool = True,
     view: SbomView | None = None,
+    vulnerability_data: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """:func:`to_cyclonedx`, written to ``out`` as it is made (``view``: the inventory's
     :func:`build_view` for ``image_name``, when the caller has it already).
@@ -151,8 +156,10 @@ def write_cyclonedx(
             },
             "component": _image_component(view, inventory),
         }
-        if inventory.platform:
-            metadata["properties"] = [_property("platform", inventory.platform)]
+        properties = [_property("platform", inventory.platform)] if inventory.platform else []
+        properties.extend(_feed_properties(vulnerability_data))
+        if properties:
+            metadata["properties"] = properties
         head: Json = {
             "$schema": SCHEMA_URL,
             "bomFormat": "CycloneDX",
@@ -231,6 +238,22 @@ def _item_order(item: Item) -> tuple[str, str, str]:
     """Components in the order (type, name, version, bom-ref); every package is a
     library, and the operating system ("operating-system") comes after them."""
     return (item.package.name, _bounded_version(item.package.version) or "", _ref(item))
+
+
+def _feed_properties(feeds: Sequence[Mapping[str, Any]] | None) -> list[Json]:
+    """``portside:vulnerability-data`` properties: one per feed matched against, as
+    ``name (kind) updated <time>``, or one saying that nothing was matched."""
+    if feeds is None:
+        return []
+    if not feeds:
+        return [_property("vulnerability-data", "none: not matched")]
+    return [
+        _property(
+            "vulnerability-data",
+            f"{feed.get('name', '')} ({feed.get('kind', '')}) updated {feed.get('updated', '')}",
+        )
+        for feed in feeds
+    ]
 
 
 def _property(name: str, value: str) -> Json:

@@ -3,6 +3,7 @@ those contexts importing scanning."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import template
@@ -21,3 +22,15 @@ def scans_of(repository: Any) -> dict[str, Scan]:
 @register.filter
 def lookup(mapping: dict[str, Any], key: str) -> Any:
     return mapping.get(key)
+
+
+@register.filter
+def feed_time(stamp: str) -> str:
+    """A feed's stored ISO time as ``2026-12-05 10:00 UTC``, or ``never``."""
+    try:
+        when = dt.datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return "never"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return f"{when.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
