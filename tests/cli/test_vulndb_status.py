@@ -12,7 +12,9 @@ from tests.servers import embedded_env
 
 pytestmark = pytest.mark.nodb
 
-PYPA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "vulndb" / "pypa" / "vulns"
+PYPA = (
+    Path(__file__).parents[2] / ".." / "shared" / "data" / "vulndb" / "pypa" / "vulns"
+).resolve()
 
 
 def portside(data: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -95,6 +95,31 @@ def test_a_failed_write_changes_nothing(store: VulnStore, tmp_path: Path) -> Non
     assert store.get_advisory("OSV-1") is not None and store.get_advisory("OSV-2") is None
 
 
+def test_an_import_from_elsewhere_that_drops_records_is_refused(store: VulnStore) -> None:
+    from portside.vulndb.errors import WouldReplace
+    from portside.vulndb.model import DistroRecord
+
+    def rows(n: int) -> list[DistroRecord]:
+        return [
+            DistroRecord("alpine", "v3.20", f"p{i}", f"CVE-2026-{i:04}", "resolved", "1")
+            for i in range(n)
+        ]
+
+    store.replace_distro("alpine", rows(3), kind="alpine", digest="a", origin="/a")
+    # The same origin again, or more records from elsewhere: an update, not a loss.
+    store.replace_distro("alpine", rows(2), kind="alpine", digest="b", origin="/a", replace=False)
+    store.replace_distro("alpine", rows(4), kind="alpine", digest="c", origin="/b", replace=False)
+    with pytest.raises(WouldReplace, match="1 of the old ones would go"):
+        store.replace_distro(
+            "alpine", rows(3), kind="alpine", digest="d", origin="/c", replace=False
+        )
+    with pytest.raises(WouldReplace, match="4 of the old ones would go"):
+        store.replace_nvd("alpine", [], digest="e", origin="/d", replace=False)  # another kind
+    assert store.source("alpine").records == 4  # type: ignore[union-attr]
+    store.replace_distro("alpine", rows(1), kind="alpine", digest="f", origin="/c")
+    assert store.source("alpine").records == 1  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("name", ["", "has space", "semi;colon", "slash/name"])
 def test_source_names_are_words(store: VulnStore, name: str) -> None:
     with pytest.raises(VulnDBError, match="source name"):

@@ -63,6 +63,11 @@ class SchemaMismatch(DatabaseUnusable):
     code = "vulndb_schema"
 
 
+class WouldReplace(VulnDBError):
+    """An import would drop records that another origin put under the same feed name;
+    nothing was written. The message says what would go and how to go ahead."""
+
+
 class SyncFailed(VulnDBError):
     """A feed could not be downloaded: HTTP error, refused URL, timeout or oversize."""
 

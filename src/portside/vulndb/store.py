@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from portside.core import clock
-from portside.vulndb.errors import DatabaseUnusable, SchemaMismatch, VulnDBError
+from portside.vulndb.errors import DatabaseUnusable, SchemaMismatch, VulnDBError, WouldReplace
 from portside.vulndb.model import (
     Advisory,
     CvssMetric,
@@ -139,6 +139,17 @@ class SourceInfo:
     digest: str
     etag: str = ""
     last_modified: str = ""
+
+    def summary(self) -> dict[str, str | int]:
+        """What a scan records of the feed it was matched against: its name and kind, how
+        many records it held, when its content last changed and when it was last checked."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "records": self.records,
+            "updated": self.imported_at,
+            "checked": self.checked_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -331,10 +342,21 @@ class VulnStore:
         return ImportResult(name, row[0], row[1], digest, changed=False)
 
     def _begin_replace(
-        self, db: sqlite3.Connection, name: str, kind: str, origin: str, records: int, digest: str
+        self,
+        db: sqlite3.Connection,
+        name: str,
+        kind: str,
+        origin: str,
+        records: int,
+        digest: str,
+        *,
+        replace: bool = True,
+        ids: set[str] | None = None,
     ) -> None:
         if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise VulnDBError(f"source name {name!r} must be letters, digits, '-', '_' or '.'")
+        if not replace:
+            self._refuse_loss(db, name, kind, origin, records, ids)
         db.execute(
             "DELETE FROM affected WHERE advisory IN (SELECT pk FROM advisory WHERE source = ?)",
             (name,),
@@ -356,6 +378,44 @@ class VulnStore:
         )
         self.cache.clear()
 
+    def _refuse_loss(
+        self,
+        db: sqlite3.Connection,
+        name: str,
+        kind: str,
+        origin: str,
+        records: int,
+        ids: set[str] | None,
+    ) -> None:
+        """Raise :class:`WouldReplace` when source ``name`` came from another origin and
+        this import would drop some of its records: a second tree imported under the name
+        of the first must not silently empty it. A newer copy of the same origin, or one
+        that only adds records, goes ahead."""
+        row = db.execute(
+            "SELECT kind, origin, records, imported_at FROM source WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None or row[1] == origin:
+            return
+        old_kind, old_origin, old_records, imported_at = row
+        if old_kind != kind:
+            going = old_records
+        elif ids is not None:
+            going = sum(
+                1
+                for (ident,) in db.execute("SELECT id FROM advisory WHERE source = ?", (name,))
+                if ident not in ids
+            )
+        else:
+            going = max(0, old_records - records)
+        if going:
+            raise WouldReplace(
+                f"feed {name} holds {old_records:,} {old_kind} records from {old_origin} "
+                f"(imported {imported_at[:16].replace('T', ' ')} UTC); importing {origin} "
+                f"under the same name would replace them with {records:,} records, and "
+                f"{going:,} of the old ones would go. Import it under another name with "
+                "--name, or pass --replace to replace the feed."
+            )
+
     # --- writing --------------------------------------------------------------------
 
     def replace_advisories(
@@ -366,10 +426,15 @@ class VulnStore:
         kind: str,
         digest: str,
         origin: str,
+        replace: bool = True,
     ) -> ImportResult:
-        """Make ``advisories`` the whole content of source ``name``."""
+        """Make ``advisories`` the whole content of source ``name`` (with ``replace``
+        false, only if that drops none of another origin's: see :meth:`_refuse_loss`)."""
         with self._transaction() as db:
-            self._begin_replace(db, name, kind, origin, len(advisories), digest)
+            ids = {advisory.id for advisory in advisories}
+            self._begin_replace(
+                db, name, kind, origin, len(advisories), digest, replace=replace, ids=ids
+            )
             for advisory in advisories:
                 withdrawn = advisory.withdrawn is not None
                 pk = db.execute(
@@ -404,9 +469,10 @@ class VulnStore:
         *,
         digest: str,
         origin: str,
+        replace: bool = True,
     ) -> ImportResult:
         with self._transaction() as db:
-            self._begin_replace(db, name, "nvd", origin, len(records), digest)
+            self._begin_replace(db, name, "nvd", origin, len(records), digest, replace=replace)
             db.executemany(
                 "INSERT INTO nvd (source, cve, modified, description) VALUES (?, ?, ?, ?)",
                 [
@@ -433,9 +499,10 @@ class VulnStore:
         kind: str,
         digest: str,
         origin: str,
+        replace: bool = True,
     ) -> ImportResult:
         with self._transaction() as db:
-            self._begin_replace(db, name, kind, origin, len(records), digest)
+            self._begin_replace(db, name, kind, origin, len(records), digest, replace=replace)
             db.executemany(
                 "INSERT INTO distro (source, distro, release, package, vuln, status, fixed, "
                 "urgency, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -113,6 +113,7 @@ def import_alpine(
     limits: Limits | None = None,
     origin: str = "",
     force: bool = False,
+    replace: bool = True,
 ) -> ImportResult:
     """Replace source ``source`` with the secdb files in ``paths`` (validated in full
     first, written in one transaction; skipped when the content is unchanged)."""
@@ -122,5 +123,5 @@ def import_alpine(
         return unchanged
     origin = origin or ", ".join(map(str, listed))
     return store.replace_distro(
-        source, _parse_all(inputs), kind="alpine", digest=digest, origin=origin
+        source, _parse_all(inputs), kind="alpine", digest=digest, origin=origin, replace=replace
     )

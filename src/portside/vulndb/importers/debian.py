@@ -87,6 +87,7 @@ def import_debian(
     limits: Limits | None = None,
     origin: str = "",
     force: bool = False,
+    replace: bool = True,
 ) -> ImportResult:
     """Replace source ``source`` with the tracker document at ``path`` (validated in
     full first, written in one transaction; skipped when the content is unchanged).
@@ -97,5 +98,5 @@ def import_debian(
         return unchanged
     records = parse_debian(str(path), load_json(str(path), data), releases=releases)
     return store.replace_distro(
-        source, records, kind="debian", digest=digest, origin=origin or str(path)
+        source, records, kind="debian", digest=digest, origin=origin or str(path), replace=replace
     )

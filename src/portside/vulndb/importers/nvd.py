@@ -179,6 +179,7 @@ def import_nvd(
     limits: Limits | None = None,
     origin: str = "",
     force: bool = False,
+    replace: bool = True,
 ) -> ImportResult:
     """Replace source ``source`` with the CVE records in ``paths`` (validated in full
     first, written in one transaction; skipped when the content is unchanged)."""
@@ -187,4 +188,6 @@ def import_nvd(
     if not force and (unchanged := store.unchanged(source, digest)) is not None:
         return unchanged
     origin = origin or ", ".join(map(str, listed))
-    return store.replace_nvd(source, _parse_all(inputs), digest=digest, origin=origin)
+    return store.replace_nvd(
+        source, _parse_all(inputs), digest=digest, origin=origin, replace=replace
+    )

@@ -173,6 +173,7 @@ def import_osv(
     limits: Limits | None = None,
     origin: str = "",
     force: bool = False,
+    replace: bool = True,
 ) -> ImportResult:
     """Replace source ``source`` in ``store`` with the records under ``path``.
 
@@ -188,5 +189,5 @@ def import_osv(
             return unchanged
     advisories, digest = read_osv(path, limits=limits)
     return store.replace_advisories(
-        source, advisories, kind="osv", digest=digest, origin=origin or str(path)
+        source, advisories, kind="osv", digest=digest, origin=origin or str(path), replace=replace
     )

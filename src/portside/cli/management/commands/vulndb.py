@@ -22,6 +22,7 @@ from portside.cli.base import PortsideCommand
 from portside.core import clock
 from portside.vulndb.errors import VulnDBError
 from portside.vulndb.importers import import_alpine, import_debian, import_nvd, import_osv
+from portside.vulndb.importers.naming import default_name
 from portside.vulndb.store import VulnStore
 from portside.vulndb.sync import KINDS, Feed, sync
 
@@ -73,8 +74,17 @@ class Command(PortsideCommand):
         imp = sub.add_parser("import", help="import a feed from a file or directory")
         imp.add_argument("source", choices=sorted(IMPORTERS))
         imp.add_argument("path", type=Path)
-        imp.add_argument("--name", help="the source's name in the database (default: SOURCE)")
+        imp.add_argument(
+            "--name",
+            help="the feed's name in the database (default: from what is imported, such as "
+            "osv-pypi or alpine-v3.20-main)",
+        )
         imp.add_argument("--force", action="store_true", help="import even if unchanged")
+        imp.add_argument(
+            "--replace",
+            action="store_true",
+            help="replace a feed of the same name imported from elsewhere, even if records go",
+        )
         imp.add_argument("--no-rematch", action="store_true")
         syn = sub.add_parser("sync", help="download and import the configured feeds")
         syn.add_argument("--force", action="store_true")
@@ -96,9 +106,15 @@ class Command(PortsideCommand):
             if options["action"] == "import":
                 if not options["path"].exists():
                     raise CommandError(f"{options['path']}: no such file or directory")
-                source = options["name"] or options["source"]
+                given = options["path"]
+                source = options["name"] or default_name(options["source"], given)
                 result = IMPORTERS[options["source"]](
-                    store, options["path"], source=source, force=options["force"]
+                    store,
+                    given,
+                    source=source,
+                    force=options["force"],
+                    replace=options["replace"],
+                    origin=str(given.resolve()),
                 )
                 verb = "imported" if result.changed else "unchanged:"
                 self.stdout.write(f"{source}: {verb} {result.records} records")
