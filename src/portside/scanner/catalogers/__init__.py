@@ -2,10 +2,11 @@
 
 ``default_catalogers`` returns the operating-system catalogers (dpkg, apk, rpm) and
 whichever language catalogers are installed beside them (``python``, ``npm``, ``golang``,
-``java``, ``ruby``, ``binaries``), plus the secrets collector of the best-practices
-review when it exists, so that one analysis pass gathers what the review reads. A module
-offers its catalogers as a ``catalogers()`` function or a ``CATALOGERS`` sequence; failing
-both, every class it defines whose name ends in ``Cataloger`` is instantiated.
+``java``, ``ruby``, ``composer``, ``dotnet``, ``rust``, ``binaries``), plus the secrets
+collector of the best-practices review when it exists, so that one analysis pass gathers
+what the review reads. A module offers its catalogers as a ``catalogers()`` function or a
+``CATALOGERS`` sequence; failing both, every class it defines whose name ends in
+``Cataloger`` is instantiated.
 
 ``introduced`` is the layer attribution the OS catalogers share.
 """
@@ -21,7 +22,17 @@ from typing import cast
 from portside.scanner.catalogers.base import Cataloger, FileVersion
 from portside.scanner.errors import ScanError
 
-LANGUAGE_MODULES = ("python", "npm", "golang", "java", "ruby", "binaries")
+LANGUAGE_MODULES = (
+    "python",
+    "npm",
+    "golang",
+    "java",
+    "ruby",
+    "composer",
+    "dotnet",
+    "rust",
+    "binaries",
+)
 
 
 def default_catalogers() -> list[Cataloger]:
