@@ -6,8 +6,9 @@ findings, with every package it could not decide about in ``result.unmatched``.
 Language packages (``pypi``, ``npm``, ``golang`` including the ``stdlib`` pseudo-module,
 ``maven``, ``gem``, ``cargo``, ``nuget``, ``composer``) are looked up in the OSV index by
 ecosystem and normalised name (PEP 503 for PyPI, Go module paths as they are, Maven as
-``group:artifact``, npm with its scope) and evaluated by the OSV rules in
-:mod:`.versions`.
+``group:artifact``, npm with its scope, Packagist as ``vendor/project`` and NuGet in lower
+case, since both are case-insensitive, crates.io as it is) and evaluated by the OSV rules
+in :mod:`.versions`.
 
 Distribution packages are matched through their *source* package (the analyser's
 ``source_name`` and ``source_version``, falling back to the binary's), because that is
@@ -329,14 +330,17 @@ def _for_package(finding: Finding, pkg: PackageLike) -> Finding:
 
 
 def language_name(pkg: PackageLike) -> str:
-    """The package's name as its ecosystem's advisories spell it. Maven and npm names
-    have two parts (group and artifact, scope and name); when the analyser reports only
-    the second, the package URL's namespace supplies the first."""
-    if pkg.type not in ("maven", "npm") or not pkg.purl:
+    """The package's name as its ecosystem's advisories spell it. Maven, npm and
+    Composer names have two parts (group and artifact, scope and name, vendor and
+    project); when the analyser reports only the second, the package URL's namespace
+    supplies the first."""
+    if pkg.type not in ("maven", "npm", "composer") or not pkg.purl:
         return pkg.name
     if pkg.type == "maven" and ":" in pkg.name:
         return pkg.name
     if pkg.type == "npm" and pkg.name.startswith("@"):
+        return pkg.name
+    if pkg.type == "composer" and "/" in pkg.name:
         return pkg.name
     try:
         purl = PackageURL.from_string(pkg.purl)

@@ -1,11 +1,13 @@
 """Version schemes per ecosystem, package name normalisation, and OSV range evaluation.
 
 Each ecosystem compares versions by its own rules; the comparisons come from libraries
-rather than from hand-written parsers: ``packaging`` for PyPI (PEP 440) and ``univers``
-for the rest (semantic versions for npm, crates.io and OSV ``SEMVER`` ranges; Go module
-versions; Maven, RubyGems, NuGet, Composer, Debian, Alpine and RPM versions). A scheme
-turns a version string into a key that orders as the ecosystem orders; parsing is cached
-because the same few thousand bounds are compared over and over.
+rather than from hand-written parsers where a library orders as the ecosystem does:
+``packaging`` for PyPI (PEP 440) and ``univers`` for the rest (semantic versions for npm,
+crates.io and OSV ``SEMVER`` ranges; Go module versions; Maven, RubyGems, NuGet (SemVer
+2 with a fourth number, ``1.0.0.1`` after ``1.0.0``, prerelease labels compared without
+regard to case), Debian, Alpine and RPM versions). Composer is the exception (below). A
+scheme turns a version string into a key that orders as the ecosystem orders; parsing is
+cached because the same few thousand bounds are compared over and over.
 
 Adjustments made before a string reaches the library, each because the library's
 grammar is narrower than what real packages carry:
@@ -14,11 +16,23 @@ grammar is narrower than what real packages carry:
   ``1.21.3`` and ``go1.21rc2`` becomes ``1.21.0-rc.2``, as the Go vulnerability database
   writes them; a leading ``v`` and build metadata such as ``+incompatible`` are dropped,
   since semantic versioning ignores build metadata when ordering.
-* Semantic versions: build metadata is dropped for the same reason.
+* Semantic versions and NuGet: build metadata is dropped for the same reason (univers
+  ignores it when ordering NuGet versions but not when testing them for equality, which
+  the ``versions`` lists need).
 * Alpine: univers follows Gentoo's suffix rules, which lack apk's post-release VCS
   suffixes ``_cvs``, ``_svn``, ``_git`` and ``_hg``; they are read as Gentoo's ``_p``
   (also a post-release suffix). This orders them correctly against every other version
   except a ``_p`` release of the same base version, where apk puts ``_git`` first.
+
+* Composer (Packagist): univers puts ``1.2.3-RC1`` before ``1.2.3-beta2``, ``-dev``
+  after ``-alpha``, ``-p1`` (a patch release) before ``1.2.3`` and ``1.2.3.4`` equal to
+  ``1.2.3``, where Composer does the opposite of each. Composer's own two steps are
+  followed instead: its normalisation (an optional ``v``, up to four numbers padded to
+  four, a stability suffix ``alpha``/``a``, ``beta``/``b``, ``RC``, ``patch``/``pl``/``p``
+  or ``stable`` with an optional number, ``-dev``, build metadata dropped; date versions;
+  numeric branches such as ``2.x-dev``), then PHP's ``version_compare`` on the result,
+  whose order of labels is ``dev`` < ``alpha`` < ``beta`` < ``RC`` < a release <
+  ``patch``. Named branches (``dev-main``) have no order and are refused.
 
 A string a scheme cannot read raises :class:`UnparseableVersion`; the matcher reports
 it, never treating it as "not affected".
@@ -155,6 +169,87 @@ def _alpine(text: str) -> Any:
     return uv.AlpineLinuxVersion(_APK_VCS.sub(r"_p\1", text.strip()))
 
 
+_COMPOSER_MODIFIER = r"[._-]?(?:(stable|beta|b|rc|alpha|a|patch|pl|p)((?:[.-]?\d+)*)?)?([.-]?dev)?"
+_COMPOSER_CLASSIC = re.compile(
+    r"v?(\d{1,5})(\.\d+)?(\.\d+)?(\.\d+)?" + _COMPOSER_MODIFIER, re.IGNORECASE
+)
+_COMPOSER_DATE = re.compile(
+    r"v?(\d{4}(?:[.:-]?\d{2}){1,6}(?:[.:-]?\d{1,3}){0,2})" + _COMPOSER_MODIFIER, re.IGNORECASE
+)
+_COMPOSER_BRANCH = re.compile(
+    r"v?(\d+)(\.(?:\d+|[x*]))?(\.(?:\d+|[x*]))?(\.(?:\d+|[x*]))?[.-]?dev", re.IGNORECASE
+)
+_COMPOSER_FLAG = re.compile(r"@(?:stable|rc|beta|alpha|dev)$", re.IGNORECASE)
+_COMPOSER_LABELS = {"a": "alpha", "b": "beta", "p": "patch", "pl": "patch", "rc": "RC"}
+
+
+def composer_version(text: str) -> str:
+    """A Composer version normalised as Composer normalises it (``v1.2`` ->
+    ``1.2.0.0``, ``1.0-b2`` -> ``1.0.0.0-beta2``, ``2.x-dev`` -> ``2.9999999.9999999.9999999-dev``);
+    ``ValueError`` for a named branch or anything else Composer would refuse."""
+    text = text.strip()
+    if len(text) > 128:
+        raise ValueError(text[:40])
+    alias = text.split(" as ", 1)
+    text = _COMPOSER_FLAG.sub("", alias[0].strip())
+    lowered = text.lower()
+    if lowered.startswith("dev-") or lowered in ("master", "trunk", "default"):
+        raise ValueError(f"{text!r} is a branch")
+    text = text.split("+", 1)[0]
+    if m := _COMPOSER_CLASSIC.fullmatch(text):
+        numbers = [m.group(1), *((g or ".0")[1:] for g in m.groups()[1:4])]
+        normal, modifier = ".".join(numbers), m.groups()[4:]
+    elif m := _COMPOSER_DATE.fullmatch(text):
+        normal, modifier = re.sub(r"\D", ".", m.group(1)), m.groups()[1:]
+    elif m := _COMPOSER_BRANCH.fullmatch(text):
+        parts = [m.group(1), *((g or ".x")[1:] for g in m.groups()[1:4])]
+        return ".".join(p if p.isdigit() else "9999999" for p in parts) + "-dev"
+    else:
+        raise ValueError(text)
+    label, number, dev = modifier
+    if label and label.lower() != "stable":
+        label = _COMPOSER_LABELS.get(label.lower(), label.lower())
+        normal += f"-{label}{(number or '').lstrip('.-')}"
+    return normal + ("-dev" if dev else "")
+
+
+# PHP's version_compare: the rank of a label by its first letters, numbers rank 4.
+_PHP_LABELS: tuple[tuple[str, int], ...] = (
+    ("dev", 0),
+    ("alpha", 1),
+    ("a", 1),
+    ("beta", 2),
+    ("b", 2),
+    ("RC", 3),
+    ("rc", 3),
+    ("#", 4),
+    ("pl", 5),
+    ("p", 5),
+)
+_PHP_PARTS = re.compile(r"\d+|[^\d.]+")
+# Where a version ends: after every number, before every label that precedes a release
+# ("1.0" < "1.0.1", "1.0-beta" < "1.0"), before "patch" ("1.0" < "1.0-patch1").
+_PHP_END = (4, -1)
+
+
+def _php_rank(label: str) -> int:
+    return next((rank for prefix, rank in _PHP_LABELS if label.startswith(prefix)), -6)
+
+
+def _composer(text: str) -> Any:
+    normal = composer_version(text)
+    canonical = re.sub(r"[^0-9A-Za-z]+", ".", normal)
+    parts = tuple(
+        (4, int(part)) if part.isdigit() else (_php_rank(part), 0)
+        for part in _PHP_PARTS.findall(canonical)
+    )
+    return (*parts, _PHP_END)
+
+
+def _nuget(text: str) -> Any:
+    return uv.NugetVersion(_strip_build(text.strip())).value
+
+
 def _univers(cls: type[uv.Version]) -> Callable[[str], Any]:
     """For the univers classes that order by their ``value``: the value is the key, which
     skips a layer of comparison wrappers."""
@@ -176,8 +271,8 @@ _SCHEMES: dict[str, Scheme] = {
     "crates.io": SEMVER,
     "Maven": Scheme("Maven", _univers(uv.MavenVersion)),
     "RubyGems": Scheme("RubyGems", _univers(uv.RubygemsVersion)),
-    "NuGet": Scheme("NuGet", _univers(uv.NugetVersion)),
-    "Packagist": Scheme("Composer", _univers(uv.ComposerVersion)),
+    "NuGet": Scheme("NuGet", _nuget),
+    "Packagist": Scheme("Composer", _composer),
     "Debian": (DEBIAN := Scheme("Debian", _univers(uv.DebianVersion))),
     "Ubuntu": DEBIAN,
     "Alpine": (APK := Scheme("Alpine", _alpine)),
