@@ -9,6 +9,7 @@
 #   debootstrap rpm
 #   golang-go npm       the scanner's fixtures: a Debian root, rpm databases, Go binaries,
 #                       npm packages
+#   binutils            objcopy, to give a program cargo auditable's .dep-v0 section
 SYSTEM_PACKAGES=(
   "/usr/bin/chromium:chromium"
   "skopeo:skopeo"
@@ -20,6 +21,7 @@ SYSTEM_PACKAGES=(
   "rpm:rpm"
   "go:golang-go"
   "npm:npm"
+  "objcopy:binutils"
 )
 
 missing_system_packages() {

@@ -1,0 +1,306 @@
+"""Rust crates: those compiled into executables built with ``cargo auditable``, and those
+a ``Cargo.lock`` pins.
+
+``cargo auditable build`` embeds the crate graph in an ELF section named ``.dep-v0``:
+zlib-compressed JSON whose ``packages`` list holds, for each crate, its ``name``,
+``version``, ``source`` (``crates.io``, ``local``, ``git``, ``registry`` or ``other``), its
+``kind`` (``build`` for a crate only the build ran, such as a build script's dependency;
+``runtime``, the default, for a crate compiled into the program), the indices of its
+``dependencies`` and ``root`` for the program's own crate. The crates compiled into the
+program are reported, the program's own included; build-only crates are not, since none
+of their code is in the file.
+
+A ``Cargo.lock`` lists every crate of a workspace as a ``[[package]]`` table with
+``name``, ``version`` and, for a crate from a registry or git, ``source``. Every one is
+reported (the workspace's own crates too, with no ``source``). A lock file inside
+``.cargo/registry`` belongs to a downloaded crate's source and pins only that crate's
+development tools; it is not read.
+
+Only the ELF section headers and the section itself are read. Hostile input: the
+parsers raise ``RustMetadataError`` (a ``PackageDatabaseError``, so a ``ScanError``) for
+an ELF whose headers point outside the file or hold too many sections, a section too
+large or whose JSON decompresses past ``MAX_AUDIT_JSON_BYTES`` (a zlib bomb is cut off
+there, never inflated in full) or is truncated, JSON or TOML that cannot be read, and a
+file listing more than ``MAX_PACKAGES`` crates; entries of the wrong type are passed
+over. An executable that is not ELF or has no ``.dep-v0`` section is simply not a
+``cargo auditable`` binary. ``catalog`` never raises: it skips the file and returns a
+``Findings`` list whose ``warnings`` name it and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import tomllib
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from packageurl import PackageURL
+
+from portside.scanner.catalogers import introduced
+from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
+from portside.scanner.catalogers.jsonfile import load_json
+from portside.scanner.errors import PackageDatabaseError
+from portside.scanner.model import Package
+
+MAX_BINARY_BYTES = 256 * 1024 * 1024
+MIN_BINARY_BYTES = 1024
+MAX_SECTIONS = 65_536
+MAX_SECTION_BYTES = 8 * 1024 * 1024  # compressed
+MAX_AUDIT_JSON_BYTES = 16 * 1024 * 1024  # decompressed
+MAX_LOCK_BYTES = 16 * 1024 * 1024
+MAX_PACKAGES = 100_000
+
+SECTION = b".dep-v0"
+LOCK_FILE = "Cargo.lock"
+_ELF = b"\x7fELF"
+_SHT_NOBITS = 8
+
+# Executables that are certainly not compiled programs, told apart by name alone.
+_NOT_BINARY = (".so", ".sh", ".py", ".pl", ".rb", ".js", ".txt", ".conf", ".json", ".a", ".o")
+
+# Crate names: ASCII letters, digits, "-" and "_" (crates.io allows 64 characters; a
+# workspace's own crates are not bound by that).
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# Cargo's versions are semantic versions.
+_VERSION = re.compile(
+    r"^[0-9]{1,18}\.[0-9]{1,18}\.[0-9]{1,18}"
+    r"(?:-[0-9A-Za-z.-]{1,128})?(?:\+[0-9A-Za-z.-]{1,128})?$"
+)
+
+
+class RustMetadataError(PackageDatabaseError):
+    """A ``.dep-v0`` section or a ``Cargo.lock`` that cannot be read as one."""
+
+
+@dataclass(frozen=True)
+class Crate:
+    name: str
+    version: str
+    source: str = ""
+    root: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, self.version)
+
+
+def _valid(name: object, version: object) -> bool:
+    return (
+        isinstance(name, str)
+        and isinstance(version, str)
+        and _NAME.match(name) is not None
+        and _VERSION.match(version) is not None
+    )
+
+
+def _once(crates: list[Crate]) -> list[Crate]:
+    found: dict[tuple[str, str], Crate] = {}
+    for crate in crates:
+        found.setdefault(crate.key, crate)
+    return list(found.values())
+
+
+# --- ELF ----------------------------------------------------------------------------------
+
+
+def _section(data: bytes, wanted: bytes) -> bytes | None:
+    """The bytes of the ELF section named ``wanted``, or None when there is none."""
+    if len(data) < 64 or data[:4] != _ELF or data[4] not in (1, 2) or data[5] not in (1, 2):
+        raise RustMetadataError("not a readable ELF header")
+    wide = data[4] == 2
+    order = "<" if data[5] == 1 else ">"
+    if wide:
+        (shoff,) = struct.unpack_from(order + "Q", data, 0x28)
+        entsize, count, names_index = struct.unpack_from(order + "HHH", data, 0x3A)
+        header = order + "IIQQQQIIQQ"
+    else:
+        (shoff,) = struct.unpack_from(order + "I", data, 0x20)
+        entsize, count, names_index = struct.unpack_from(order + "HHH", data, 0x2E)
+        header = order + "IIIIIIIIII"
+    if shoff == 0:
+        return None  # no section headers (a stripped program keeps them; this one did not)
+    needed = struct.calcsize(header)
+    if entsize < needed:
+        raise RustMetadataError(f"section headers of {entsize} bytes, fewer than {needed}")
+
+    def section(index: int) -> tuple[int, int, int, int, int]:
+        """name offset, type, file offset, size, link"""
+        at = shoff + index * entsize
+        if at < 0 or at + needed > len(data):
+            raise RustMetadataError(f"section header {index} lies outside the file")
+        fields = struct.unpack_from(header, data, at)
+        return fields[0], fields[1], fields[4], fields[5], fields[6]
+
+    if count == 0 or names_index == 0xFFFF:  # more sections than the header can say
+        _, _, _, real_count, link = section(0)
+        count = real_count if count == 0 else count
+        names_index = link if names_index == 0xFFFF else names_index
+    if count > MAX_SECTIONS:
+        raise RustMetadataError(f"{count} sections, more than {MAX_SECTIONS}")
+    if names_index >= count:
+        raise RustMetadataError(f"section name table {names_index} of {count} sections")
+    _, _, names_at, names_size, _ = section(names_index)
+    if names_at + names_size > len(data):
+        raise RustMetadataError("the section name table lies outside the file")
+    names = memoryview(data)[names_at : names_at + names_size]
+    for index in range(count):
+        name, kind, offset, size, _ = section(index)
+        if bytes(names[name : name + len(wanted) + 1]) != wanted + b"\x00":
+            continue
+        if kind == _SHT_NOBITS:
+            return None
+        if size > MAX_SECTION_BYTES:
+            raise RustMetadataError(f"section {wanted.decode()} of {size} bytes")
+        if offset + size > len(data):
+            raise RustMetadataError(f"section {wanted.decode()} lies outside the file")
+        return data[offset : offset + size]
+    return None
+
+
+def _inflate(compressed: bytes) -> bytes:
+    """The JSON of the section, never more than ``MAX_AUDIT_JSON_BYTES`` of it."""
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(compressed, MAX_AUDIT_JSON_BYTES + 1)
+    except zlib.error as error:
+        raise RustMetadataError(f"the crate list is not zlib data: {error}") from error
+    if len(out) > MAX_AUDIT_JSON_BYTES or inflater.unconsumed_tail:
+        raise RustMetadataError(f"the crate list inflates past {MAX_AUDIT_JSON_BYTES} bytes")
+    if not inflater.eof:
+        raise RustMetadataError("the crate list is truncated")
+    return out
+
+
+def parse_audit_json(data: bytes) -> list[Crate]:
+    """The crates compiled into the program, from the section's JSON."""
+    document = load_json(data, MAX_AUDIT_JSON_BYTES, RustMetadataError)
+    packages = document.get("packages") if isinstance(document, dict) else None
+    if not isinstance(packages, list):
+        raise RustMetadataError("the crate list has no packages list")
+    if len(packages) > MAX_PACKAGES:
+        raise RustMetadataError(f"the crate list has more than {MAX_PACKAGES} packages")
+    found: list[Crate] = []
+    for entry in packages:
+        if not isinstance(entry, dict) or entry.get("kind", "runtime") != "runtime":
+            continue  # a build-only crate: none of its code is in the program
+        name, version, source = entry.get("name"), entry.get("version"), entry.get("source")
+        if _valid(name, version):
+            assert isinstance(name, str) and isinstance(version, str)
+            found.append(
+                Crate(
+                    name=name,
+                    version=version,
+                    source=source if isinstance(source, str) and len(source) <= 20 else "",
+                    root=entry.get("root") is True,
+                )
+            )
+    return _once(found)
+
+
+def read_audit_info(data: bytes) -> list[Crate] | None:
+    """The crates of a ``cargo auditable`` ELF binary; None for any other file."""
+    if data[:4] != _ELF or SECTION not in data:
+        return None  # every such binary names the section in its section name table
+    try:
+        compressed = _section(data, SECTION)
+    except struct.error as error:
+        raise RustMetadataError(f"unreadable ELF headers: {error}") from error
+    if compressed is None:
+        return None
+    return parse_audit_json(_inflate(compressed))
+
+
+# --- Cargo.lock ---------------------------------------------------------------------------
+
+
+def parse_lock(data: bytes) -> list[Crate]:
+    """The crates a ``Cargo.lock`` lists."""
+    if len(data) > MAX_LOCK_BYTES:
+        raise RustMetadataError(f"file is {len(data)} bytes, over {MAX_LOCK_BYTES}")
+    try:
+        document: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise RustMetadataError(f"Cargo.lock is not UTF-8: {error}") from error
+    except RecursionError as error:
+        raise RustMetadataError("TOML is nested too deeply") from error
+    except tomllib.TOMLDecodeError as error:
+        raise RustMetadataError(f"not valid TOML: {str(error)[:200]}") from error
+    packages = document.get("package", [])
+    if not isinstance(packages, list):
+        raise RustMetadataError("Cargo.lock's package is not an array of tables")
+    if len(packages) > MAX_PACKAGES:
+        raise RustMetadataError(f"Cargo.lock lists more than {MAX_PACKAGES} packages")
+    found: list[Crate] = []
+    for entry in packages:
+        if not isinstance(entry, dict):
+            continue
+        name, version, source = entry.get("name"), entry.get("version"), entry.get("source")
+        if _valid(name, version):
+            assert isinstance(name, str) and isinstance(version, str)
+            source = source.split("+", 1)[0] if isinstance(source, str) else "local"
+            found.append(Crate(name=name, version=version, source=source[:20]))
+    return _once(found)
+
+
+def purl(name: str, version: str) -> str:
+    return PackageURL(type="cargo", name=name, version=version).to_string()
+
+
+class RustCataloger:
+    """Crates compiled into ``cargo auditable`` binaries and listed by ``Cargo.lock``."""
+
+    name = "rust"
+
+    def claims(self, path: str, mode: int, size: int) -> bool:
+        basename = path.rpartition("/")[2]
+        if basename == LOCK_FILE:
+            return size <= MAX_LOCK_BYTES and "/.cargo/registry/" not in path
+        if not mode & 0o111 or not MIN_BINARY_BYTES <= size <= MAX_BINARY_BYTES:
+            return False
+        return ".so." not in basename and not basename.endswith(_NOT_BINARY)
+
+    def catalog(self, files: Files, context: Context) -> Findings:
+        found = Findings()
+        for current in files.present():
+            if not self.claims(current.path, current.mode, len(current.data)):
+                continue  # another cataloger's file
+            lock = current.path.rpartition("/")[2] == LOCK_FILE
+            try:
+                crates = parse_lock(current.data) if lock else read_audit_info(current.data)
+            except RustMetadataError as error:
+                found.warnings.append(f"{current.path}: {error}")
+                continue
+            if crates is not None:
+                found.extend(self._packages(current, crates, files, context, lock))
+        return found
+
+    def _packages(
+        self, current: FileVersion, crates: list[Crate], files: Files, context: Context, lock: bool
+    ) -> list[Package]:
+        def keys(data: bytes) -> list[tuple[str, str]]:
+            if data is current.data:
+                return [crate.key for crate in crates]
+            earlier = parse_lock(data) if lock else read_audit_info(data)
+            return [crate.key for crate in earlier or ()]
+
+        since = introduced(files.history(current.path), keys)
+        origin = {"lock_file": current.path} if lock else {"binary": current.path}
+        return [
+            Package(
+                type="cargo",
+                name=crate.name,
+                version=crate.version,
+                purl=purl(crate.name, crate.version),
+                cataloger=self.name,
+                layer=context.layer_digest(since.get(crate.key, current.layer)),
+                paths=(current.path,),
+                metadata={
+                    **origin,
+                    **({"source": crate.source} if crate.source else {}),
+                    **({"root": True} if crate.root else {}),
+                },
+            )
+            for crate in crates
+        ]
