@@ -47,12 +47,15 @@ def test_installed_packages_match_what_npm_reports(npm_project: Path) -> None:
 
     assert found.warnings == []
     want = {
-        (name, version, f"/srv/app/{location}/package.json")
+        (name, version, f"/srv/app/{location}/package.json".replace("//", "/"))
         for name, version, location in npm_query(npm_project)
-        if location  # the application itself is private
     }
     assert {(p.name, p.version, p.paths[0]) for p in found} == want
-    assert len(want) == 5  # the nested copy and the alias are each a package
+    # The application itself (private, as Syft and Trivy list it too), and the nested
+    # copy and the alias are each a package.
+    assert len(want) == 6
+    app = next(p for p in found if p.paths == ("/srv/app/package.json",))
+    assert app.metadata["private"] is True
     scoped = next(p for p in found if p.name == "@sindresorhus/is")
     assert scoped.purl == "pkg:npm/%40sindresorhus/is@4.6.0"
     assert scoped.licenses == ("MIT",)
@@ -87,8 +90,11 @@ def test_lock_files_without_node_modules(npm_locks: dict[str, Path], label: str)
     found = NpmCataloger().catalog(*image.build(NpmCataloger()))
 
     assert found.warnings == []
-    assert {(p.name, p.version) for p in found} == RESOLVED
-    assert all(p.paths == (f"/app/{lock.name}",) for p in found)
+    app = [p for p in found if p.paths == ("/app/package.json",)]
+    assert [(p.name, p.version) for p in app] == [("app", "1.0.0")]
+    locked = [p for p in found if p not in app]
+    assert {(p.name, p.version) for p in locked} == RESOLVED
+    assert all(p.paths == (f"/app/{lock.name}",) for p in locked)
     assert {p.purl for p in found} >= {
         "pkg:npm/%40sindresorhus/is@4.6.0",
         "pkg:npm/is-number@7.0.0",
@@ -186,7 +192,7 @@ def test_which_package_json_files_are_packages() -> None:
     files.versions["/var/lib/dpkg/status"] = [FileVersion("/var/lib/dpkg/status", 0, b"x", 0o644)]
     files.final_paths.add("/var/lib/dpkg/status")
     found = cataloger.catalog(files, context)
-    assert sorted(p.name for p in found) == ["private-dep", "tool"]
+    assert sorted(p.name for p in found) == ["app", "private-dep", "tool"]
     assert found.warnings == []
 
 

@@ -6,8 +6,9 @@ An installed package is the ``package.json`` at the root of a ``node_modules/NAM
 of a dependency when two versions are needed). ``package.json`` files deeper inside a
 package (``lib/package.json`` holding only ``{"type": "module"}``) are not claimed. Outside
 ``node_modules`` a ``package.json`` with a name and a version is a package too (a
-global install outside the usual prefix, an application shipped as a package), unless it
-is marked ``private``: that is an application's own manifest, not something installed.
+global install outside the usual prefix, an application shipped as a package, the
+image's application itself), ``private`` or not, as other scanners list it; a private one
+has ``metadata["private"]``. A manifest with no name or no version names no package.
 
 Lock files (``package-lock.json`` and ``npm-shrinkwrap.json`` in versions 1 to 3,
 ``yarn.lock`` from yarn 1 and later, ``pnpm-lock.yaml`` in formats 5 to 9) are read only
@@ -350,11 +351,13 @@ class NpmCataloger:
 
     def _installed(self, current: FileVersion, files: Files, context: Context) -> Package | None:
         manifest = parse_manifest(current.data)
-        if manifest is None or (manifest.private and not _in_node_modules(current.path)):
+        if manifest is None:
             return None
         key = (manifest.name, manifest.version)
         since = introduced(files.history(current.path), _manifest_keys)
         metadata: dict[str, Any] = {"directory": posixpath.dirname(current.path)}
+        if manifest.private:
+            metadata["private"] = True
         if manifest.description:
             metadata["description"] = manifest.description
         return Package(
