@@ -12,6 +12,12 @@ from moto.server import ThreadedMotoServer
 
 from tests import factories
 
+# Nothing in a test reaches outside loopback: a `portside` process that a test starts would
+# otherwise sync the default vulnerability feeds from the internet. Its feeds are fetched
+# from a port where nothing listens unless the test names its own, and never on a schedule.
+os.environ.setdefault("PORTSIDE_VULNDB_MIRROR", "http://127.0.0.1:9/")
+os.environ.setdefault("PORTSIDE_VULNDB_SYNC_HOURS", "0")
+
 # Tests of the pure libraries touch no database: the PostgreSQL pass of scripts/test leaves
 # them out (-m "not nodb") instead of running the same thing twice.
 NODB = ("tests/oci/", "tests/blobstore/", "tests/scanner/", "tests/vulndb/")

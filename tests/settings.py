@@ -24,3 +24,7 @@ WHITENOISE_AUTOREFRESH = True
 # Pulls are recorded inside the request, so tests see them at once (the buffered path has
 # its own tests).
 REGISTRY_PULL_FLUSH_MS = 0
+
+# Vulnerability feeds: never from the internet, never on a schedule (tests/conftest.py).
+VULNDB_MIRROR = "http://127.0.0.1:9/"
+VULNDB_SYNC_HOURS = 0

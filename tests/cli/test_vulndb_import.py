@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import embedded_env
+from tests.vulndb.feedserver import feeds as feed_server  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.nodb
 
@@ -135,3 +136,53 @@ def test_default_names_follow_what_is_imported(tmp_path):
     assert default_name("osv", mixed) == "osv-mixed-feeds"
     assert feed_name("../../etc/passwd") == "etc-passwd"
     assert feed_name("") == "feed" and feed_name("Ünïcode\x00") == "n-code"
+
+
+def test_sync_fetches_the_configured_feeds_and_goes_on_past_a_failure(tmp_path, feed_server):  # noqa: F811
+    feeds_ = feed_server
+    from tests.vulndb.feedserver import Route, go_zip
+
+    feeds_.routes["/go/all.zip"] = Route(go_zip(7), etag='"g"')
+    env_sources = f"osv-go=osv:{feeds_.base}/go/all.zip,debian=debian:{feeds_.base}/missing/json"
+    data = tmp_path / "data"
+    done = sync_process(data, env_sources)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "osv-go: imported (7 records)" in done.stdout
+    assert "debian: failed:" in done.stdout and "answered 404" in done.stdout
+    assert "1 of 2 feeds failed: debian" in done.stderr and "Traceback" not in done.stderr
+    assert feeds(data) == {"osv-go": 7}
+    again = sync_process(data, env_sources, "--feed", "osv-go")
+    assert again.returncode == 0 and "osv-go: not-modified" in again.stdout
+    status = portside(data, "vulndb", "status")
+    assert status.returncode == 0 and "osv-go" in status.stdout
+
+
+def test_sync_from_a_mirror_folder(tmp_path):
+    from portside.vulndb.feeds import default_feeds
+    from portside.vulndb.sync import offline_path
+    from tests.vulndb.feedserver import go_zip
+
+    mirror = tmp_path / "mirror"
+    go = next(f for f in default_feeds() if f.name == "osv-go")
+    archive = offline_path(mirror, go.url)
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(go_zip(9))
+    data = tmp_path / "data"
+    done = portside(data, "vulndb", "sync", "--from", str(mirror), "--feed", "osv-go")
+    assert done.returncode == 0, done.stderr
+    assert "osv-go: imported (9 records)" in done.stdout
+    everything = portside(data, "vulndb", "sync", "--from", str(mirror))
+    assert everything.returncode == 1 and "missing from the mirror folder" in everything.stdout
+
+
+def sync_process(data: Path, sources: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = embedded_env(data)
+    env["PORTSIDE_VULNDB_SOURCES"] = sources
+    env["PORTSIDE_VULNDB_MIRROR"] = ""  # the feeds' own loopback URLs
+    return subprocess.run(
+        [sys.executable, "-m", "portside.cli.main", "vulndb", "sync", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -18,6 +18,7 @@ from portside.vulndb.importers import import_osv
 from portside.vulndb.importers.osv import read_osv
 from portside.vulndb.model import Advisory
 from portside.vulndb.store import VulnStore
+from tests.vulndb.feedserver import feeds  # noqa: F401  (a fixture)
 from tests.vulndb.helpers import GOLANG, PYPA
 
 

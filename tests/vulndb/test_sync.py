@@ -3,122 +3,22 @@ conditional requests, unchanged content, errors, limits and slow servers."""
 
 from __future__ import annotations
 
-import io
 import json
-import threading
 import time
-import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from portside.vulndb.errors import MalformedInput, SyncFailed
+from portside.vulndb.fetch import Cache
 from portside.vulndb.store import VulnStore
-from portside.vulndb.sync import Feed, sync
-from tests.vulndb.helpers import GOLANG
-
-
-@dataclass
-class Route:
-    body: bytes = b""
-    status: int = 200
-    etag: str = ""
-    last_modified: str = ""
-    declared_length: int | None = None  # None: the body's length; -1: no Content-Length
-    trickle: float = 0.0  # seconds between single bytes
-    stall: float = 0.0  # seconds of silence after the headers
-    location: str = ""
-
-
-@dataclass
-class FeedServer:
-    base: str
-    routes: dict[str, Route] = field(default_factory=dict)
-    seen: list[dict[str, str]] = field(default_factory=list)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "TestFeeds/1"
-    feeds: FeedServer
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        try:
-            self._answer()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up, as the slow tests intend
-
-    def _answer(self) -> None:
-        self.feeds.seen.append({"path": self.path, **dict(self.headers.items())})
-        route = self.feeds.routes.get(self.path)
-        if route is None:
-            self.send_error(404, "no such feed")
-            return
-        if route.location:
-            self.send_response(route.status)
-            self.send_header("Location", route.location)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        if route.status != 200:
-            self.send_error(route.status)
-            return
-        if (route.etag and self.headers.get("If-None-Match") == route.etag) or (
-            route.last_modified and self.headers.get("If-Modified-Since") == route.last_modified
-        ):
-            self.send_response(304)
-            self.end_headers()
-            return
-        self.send_response(200)
-        length = len(route.body) if route.declared_length is None else route.declared_length
-        if length >= 0:
-            self.send_header("Content-Length", str(length))
-        if route.etag:
-            self.send_header("ETag", route.etag)
-        if route.last_modified:
-            self.send_header("Last-Modified", route.last_modified)
-        self.end_headers()
-        if route.stall:
-            time.sleep(route.stall)
-        if route.trickle:
-            for byte in route.body:
-                self.wfile.write(bytes([byte]))
-                self.wfile.flush()
-                time.sleep(route.trickle)
-        else:
-            self.wfile.write(route.body)
-
-
-@pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    handler = type("Handler", (_Handler,), {})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    state = FeedServer(base=f"http://127.0.0.1:{server.server_address[1]}")
-    handler.feeds = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-def go_zip(count: int = 40) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for file in sorted(GOLANG.glob("*.json"))[:count]:
-            zf.write(file, file.name)
-    return buffer.getvalue()
+from portside.vulndb.sync import Feed, cache_folder, sync
+from tests.vulndb.feedserver import FeedServer, Route, go_zip
 
 
 def no_leftovers(store: VulnStore) -> bool:
-    return not list(store.path.parent.glob(".vulndb-sync-*"))
+    """No partial download is left (one that broke off is kept, to be resumed)."""
+    return not list((store.path.parent / "feeds").glob("*/*.part"))
 
 
 def test_a_feed_is_imported_and_then_not_downloaded_again(
@@ -131,7 +31,8 @@ def test_a_feed_is_imported_and_then_not_downloaded_again(
     assert first.result.records == 40 and first.downloaded == len(feeds.routes["/go/all.zip"].body)
     assert store.get_advisory("GO-2020-0001") is not None
     source = store.source("go")
-    assert source is not None and source.etag == '"v1"' and source.origin == feed.url
+    assert source is not None and source.origin == feed.url
+    assert Cache(cache_folder(store, feed)).state[feed.url]["etag"] == '"v1"'
     second = sync(store, feed)
     assert second.status == "not-modified" and second.downloaded == 0
     assert feeds.seen[-1]["If-None-Match"] == '"v1"'

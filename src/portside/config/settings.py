@@ -246,9 +246,18 @@ REGISTRY_UPLOAD_GRACE_HOURS = env.get_int("PORTSIDE_REGISTRY_UPLOAD_GRACE_HOURS"
 # The vulnerability database is a SQLite file filled by `portside vulndb import|sync`; each
 # node that scans keeps its own copy (it is read-mostly and rebuilt from the feeds).
 VULNDB_PATH = paths.vulndb_path()
-# Feeds for `portside vulndb sync`: SOURCE=URL pairs, comma-separated
-# (osv=https://.../all.zip,debian=https://.../data.json).
-VULNDB_SOURCES = env.get_list("PORTSIDE_VULNDB_SOURCES", [])
+# Feeds for `portside vulndb sync` and the worker's schedule, comma-separated: `default`
+# (osv.dev for every cataloged ecosystem, the Debian tracker, Alpine's secdb, NVD's API),
+# NAME=KIND:URL or KIND=URL (portside.vulndb.feeds).
+VULNDB_SOURCES = env.get_list("PORTSIDE_VULNDB_SOURCES", ["default"])
+# A mirror of the public feed URLs (<mirror>/<host>/<path>), for stores that cannot reach
+# them; empty: the public URLs.
+VULNDB_MIRROR = env.get_str("PORTSIDE_VULNDB_MIRROR", "")
+# Hours between the worker's syncs of the feeds; 0 turns them off (an air-gapped store
+# runs `portside vulndb sync --from FOLDER` instead).
+VULNDB_SYNC_HOURS = env.get_int("PORTSIDE_VULNDB_SYNC_HOURS", 24, minimum=0, maximum=24 * 30)
+# NVD's API key raises its request rate from 10 to 100 a minute.
+NVD_API_KEY = env.get_str("PORTSIDE_NVD_API_KEY", "")
 SCAN_ON_PUSH = env.get_bool("PORTSIDE_SCAN_ON_PUSH", True)
 
 # --- commerce -------------------------------------------------------------------------------

@@ -23,3 +23,16 @@ def refresh_sboms(scan_id: int, kinds: list[str] | None = None) -> bool:
 @task()
 def sweep_scans() -> dict[str, int]:
     return services.sweep()
+
+
+@task()
+def sync_vulndb() -> dict[str, object]:
+    """The worker's scheduled sync of the vulnerability feeds."""
+    from portside.scanning.vulndata import sync_feeds
+
+    report = sync_feeds()
+    return {
+        "synced": {r.source: r.status for r in report.done},
+        "failed": dict(report.failed),
+        "rematched": report.rematched,
+    }

@@ -1,46 +1,46 @@
-"""Downloading a configured feed and importing it.
+"""Fetching the configured feeds and importing them.
 
 A :class:`Feed` names a source, the importer that reads it and an ``http``/``https``
-URL. :func:`sync` downloads it into a temporary file next to the database, within a size
-limit and an overall time limit, then hands the file to the importer, which replaces the
-source in one transaction. Re-downloading an unchanged feed is avoided twice over:
+URL of one of these shapes:
 
-* the request carries ``If-None-Match`` (the ``ETag``) and ``If-Modified-Since`` (the
-  ``Last-Modified``) of the last download, so a server that supports them answers
-  ``304 Not Modified`` and nothing is transferred;
-* when a server sends the whole feed anyway, the importer compares its digest with the
-  one recorded and writes nothing when they are equal.
+* a file: OSV's per-ecosystem ``all.zip``, the Debian tracker's JSON, one Alpine secdb
+  file (``v3.20/main.json``), an NVD JSON 2.0 file;
+* for ``alpine``, a URL ending in ``/``: the secdb index, whose every branch
+  (``v3.20/``, ``edge/``) is fetched, ``main`` and ``community`` both;
+* for ``nvd``, the CVE API 2.0 (``.../rest/json/cves/2.0``), paged (:mod:`.nvdapi`).
 
-Every failure is a :class:`SyncFailed` naming the URL; the database is unchanged by a
-failed sync.
+Downloads go to the feed's cache folder (``feeds/<name>/`` next to the database) with
+conditional requests and resumption (:mod:`.fetch`); when every file is unchanged, nothing
+is imported. Otherwise the importer reads the folder's files and replaces the source in
+one transaction, or writes nothing when their digest is the one recorded. A feed whose
+files cannot be imported has them forgotten, so that the next sync fetches them again.
+
+An air-gapped store reads the same files from a folder laid out as ``<host>/<path>``
+(what a mirror of the public URLs holds): :func:`sync` with ``offline=FOLDER``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import re
-import socket
-import tempfile
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
-from portside.vulndb.errors import SyncFailed
+from portside.vulndb import nvdapi
+from portside.vulndb.errors import SyncFailed, VulnDBError
+from portside.vulndb.fetch import Cache, Fetched
+from portside.vulndb.fetch import Limits as FetchLimits
 from portside.vulndb.importers import import_alpine, import_debian, import_nvd, import_osv
 from portside.vulndb.importers._input import Limits
 from portside.vulndb.store import ImportResult, VulnStore
 
 Kind = Literal["osv", "nvd", "debian", "alpine"]
 KINDS: tuple[Kind, ...] = ("osv", "nvd", "debian", "alpine")
-
-CHUNK = 256 * 1024
-USER_AGENT = "portside-vulndb/1"
+ALPINE_REPOSITORIES = ("main", "community")
+_BRANCH = re.compile(r"v\d+\.\d+|edge")
+_BRANCH_LINK = re.compile(r"""href=["']?\.?/?(v\d+\.\d+|edge)/["'\s>]""")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Feed:
     kind: Kind
     url: str
     max_bytes: int = 2 * 1024 * 1024 * 1024
-    timeout: float = 600.0  # seconds for the whole download
+    timeout: float = 600.0  # seconds for each download
     idle_timeout: float = 60.0  # seconds without a byte before giving up
 
     def __post_init__(self) -> None:
@@ -63,132 +63,188 @@ class Feed:
         if self.max_bytes <= 0 or self.timeout <= 0 or self.idle_timeout <= 0:
             raise SyncFailed(f"feed {self.name}: limits must be positive")
 
+    @property
+    def limits(self) -> FetchLimits:
+        return FetchLimits(self.max_bytes, self.timeout, self.idle_timeout)
+
+    @property
+    def shape(self) -> Literal["file", "index", "api"]:
+        path = urllib.parse.urlsplit(self.url).path
+        if self.kind == "alpine" and path.endswith("/"):
+            return "index"
+        if self.kind == "nvd" and not path.endswith((".json", ".gz")):
+            return "api"
+        return "file"
+
 
 @dataclass(frozen=True)
 class SyncResult:
-    """``imported``: new content was written; ``unchanged``: the feed was downloaded but
-    its digest was the recorded one; ``not-modified``: the server answered 304."""
+    """``imported``: new content was written; ``unchanged``: files were fetched but their
+    digest was the recorded one; ``not-modified``: the server said nothing changed."""
 
     source: str
     status: Literal["imported", "unchanged", "not-modified"]
     downloaded: int
     result: ImportResult | None = None
+    notes: list[str] = field(default_factory=list)
 
 
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to other http and https URLs (never ``ftp:`` or ``file:``)."""
+@dataclass(frozen=True)
+class Options:
+    """What the whole sync shares: NVD's API key and request rate, a folder to read
+    instead of the network, and a pause function (tests pass one that does not wait)."""
 
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
-            raise SyncFailed(f"{req.full_url}: refused a redirect to {newurl}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    nvd_api_key: str = ""
+    nvd_rate: nvdapi.Rate | None = None
+    offline: Path | None = None
+    sleep: Callable[[float], None] | None = None
 
 
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
-
-_Importer = Callable[..., ImportResult]
-_IMPORTERS: dict[str, _Importer] = {
-    "osv": import_osv,
-    "nvd": import_nvd,
-    "debian": import_debian,
-    "alpine": import_alpine,
-}
+def cache_folder(store: VulnStore, feed: Feed) -> Path:
+    return store.path.parent / "feeds" / feed.name
 
 
 def sync(
-    store: VulnStore, feed: Feed, *, force: bool = False, limits: Limits | None = None
+    store: VulnStore,
+    feed: Feed,
+    *,
+    force: bool = False,
+    limits: Limits | None = None,
+    options: Options | None = None,
 ) -> SyncResult:
-    """Download ``feed`` and import it into ``store`` unless it is unchanged."""
-    known = store.source(feed.name)
-    request = urllib.request.Request(feed.url, headers={"User-Agent": USER_AGENT})  # noqa: S310
-    if known is not None and not force:
-        if known.etag:
-            request.add_header("If-None-Match", known.etag)
-        if known.last_modified:
-            request.add_header("If-Modified-Since", known.last_modified)
-    deadline = time.monotonic() + feed.timeout
-    # The file keeps the URL's own name (``all.zip``, ``main.json``): importers read the
-    # format from it, and digests include it, so it must be the same on every download.
-    folder = Path(tempfile.mkdtemp(prefix=".vulndb-sync-", dir=store.path.parent))
-    temp = folder / _file_name(feed.url)
-    try:
-        with temp.open("xb") as out:
-            fetched = _download(feed, request, out, deadline)
-        if fetched is None:
+    """Fetch ``feed`` and import it into ``store`` unless it is unchanged."""
+    options = options or Options()
+    if options.offline is not None:
+        return _sync_offline(store, feed, options.offline, force=force, limits=limits)
+    cache = Cache(cache_folder(store, feed))
+    notes: list[str] = []
+    if feed.shape == "api":
+        pages = nvdapi.sync_pages(
+            cache,
+            feed.url,
+            api_key=options.nvd_api_key,
+            rate=options.nvd_rate,
+            limits=feed.limits,
+            force=force,
+            **({"sleep": options.sleep} if options.sleep else {}),
+        )
+        if not pages and store.source(feed.name) is not None and not force:
             store.record_check(feed.name)
             return SyncResult(feed.name, "not-modified", 0)
-        size, etag, last_modified = fetched
-        result = _IMPORTERS[feed.kind](
-            store, temp, source=feed.name, limits=limits, origin=feed.url, force=force
-        )
-        store.record_check(feed.name, etag=etag, last_modified=last_modified)
-        return SyncResult(feed.name, "imported" if result.changed else "unchanged", size, result)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+        return _import(store, feed, cache, [cache.folder], 0, force, limits, [feed.url])
+    if feed.shape == "index":
+        fetched, urls = _alpine_index(cache, feed, notes, force)
+        paths = [f.path for f in fetched[1:]]  # the index itself is not a secdb file
+    else:
+        fetched = [cache.fetch(feed.url, limits=feed.limits, conditional=not force)]
+        urls = [feed.url]
+        paths = [fetched[0].path]
+    size = sum(f.size for f in fetched)
+    if (
+        not force
+        and all(f.status == "not-modified" for f in fetched)
+        and store.source(feed.name) is not None
+    ):
+        store.record_check(feed.name)
+        return SyncResult(feed.name, "not-modified", 0, notes=notes)
+    done = _import(store, feed, cache, paths, size, force, limits, urls)
+    return SyncResult(done.source, done.status, done.downloaded, done.result, notes)
 
 
-def _file_name(url: str) -> str:
-    base = urllib.parse.urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")
-    return safe or "feed"
-
-
-def _download(
-    feed: Feed, request: urllib.request.Request, out: IO[bytes], deadline: float
-) -> tuple[int, str, str] | None:
-    """Write the body to ``out``; ``None`` for 304. Returns the size and validators."""
-    url = feed.url
+def _import(
+    store: VulnStore,
+    feed: Feed,
+    cache: Cache,
+    paths: list[Path],
+    size: int,
+    force: bool,
+    limits: Limits | None,
+    urls: list[str],
+) -> SyncResult:
     try:
-        response = _OPENER.open(request, timeout=feed.idle_timeout)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        if exc.code == 304:
-            return None
-        raise SyncFailed(f"{url}: the server answered {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError | socket.timeout):
-            raise SyncFailed(f"{url}: timed out waiting for the server") from None
-        raise SyncFailed(f"{url}: cannot connect: {reason}") from None
-    except (TimeoutError, OSError) as exc:
-        raise SyncFailed(f"{url}: {exc}") from None
-    with response:
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > feed.max_bytes:
-            raise SyncFailed(f"{url}: the feed is {declared} bytes; the limit is {feed.max_bytes}")
-        size = 0
-        while True:
-            if time.monotonic() > deadline:
-                raise SyncFailed(f"{url}: the download took longer than {feed.timeout} seconds")
+        result = _read(store, feed.kind, paths, feed.name, limits, feed.url, force)
+    except VulnDBError:
+        for url in urls:
+            cache.forget(url)
+        raise
+    store.record_check(feed.name)
+    return SyncResult(feed.name, "imported" if result.changed else "unchanged", size, result)
+
+
+def _read(
+    store: VulnStore,
+    kind: Kind,
+    paths: list[Path],
+    name: str,
+    limits: Limits | None,
+    origin: str,
+    force: bool,
+) -> ImportResult:
+    if kind == "alpine":
+        return import_alpine(store, paths, source=name, limits=limits, origin=origin, force=force)
+    if kind == "nvd":
+        return import_nvd(store, paths, source=name, limits=limits, origin=origin, force=force)
+    (path,) = paths
+    if kind == "osv":
+        return import_osv(store, path, source=name, limits=limits, origin=origin, force=force)
+    return import_debian(store, path, source=name, limits=limits, origin=origin, force=force)
+
+
+def _alpine_index(
+    cache: Cache, feed: Feed, notes: list[str], force: bool
+) -> tuple[list[Fetched], list[str]]:
+    """Every branch the secdb index lists, each with its repositories; a repository a
+    branch does not have (a 404) is noted and skipped."""
+    index = cache.fetch(feed.url, "index.html", limits=feed.limits, conditional=not force)
+    text = index.path.read_text(errors="replace")
+    branches = sorted(set(_BRANCH_LINK.findall(text)))
+    if not branches:
+        cache.forget(feed.url)
+        raise SyncFailed(f"{feed.url}: the index lists no branches (v3.20/, edge/ ...)")
+    fetched = [index]
+    urls = [feed.url]
+    for branch in branches:
+        for repository in ALPINE_REPOSITORIES:
+            url = urllib.parse.urljoin(feed.url, f"{branch}/{repository}.json")
             try:
-                chunk = response.read1(CHUNK)
-            except TimeoutError:
-                raise SyncFailed(
-                    f"{url}: no data for {feed.idle_timeout} seconds; the download stalled"
-                ) from None
-            except (OSError, http.client.HTTPException) as exc:
-                raise SyncFailed(f"{url}: the download broke off: {exc!r}") from None
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > feed.max_bytes:
-                raise SyncFailed(f"{url}: the feed is larger than {feed.max_bytes} bytes")
-            out.write(chunk)
-        if declared and declared.isdigit() and size != int(declared):
-            raise SyncFailed(f"{url}: the download ended after {size} of {declared} bytes")
-        return (
-            size,
-            response.headers.get("ETag", ""),
-            response.headers.get("Last-Modified", ""),
+                name = f"{branch}-{repository}.json"
+                fetched.append(cache.fetch(url, name, limits=feed.limits, conditional=not force))
+            except SyncFailed as exc:
+                if "answered 404" not in exc.message:
+                    raise
+                notes.append(f"{url}: not there (404); skipped")
+                continue
+            urls.append(url)
+    return fetched, urls
+
+
+def offline_path(root: Path, url: str) -> Path:
+    """Where a mirror folder keeps ``url``: ``<root>/<host>/<path>``."""
+    parts = urllib.parse.urlsplit(url)
+    relative = Path(parts.hostname or "") / parts.path.lstrip("/")
+    target = (root / relative).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise SyncFailed(f"{url}: lies outside {root}")
+    return target
+
+
+def _sync_offline(
+    store: VulnStore, feed: Feed, root: Path, *, force: bool, limits: Limits | None
+) -> SyncResult:
+    path = offline_path(root, feed.url)
+    if not path.exists():
+        raise SyncFailed(f"feed {feed.name}: {path} is missing from the mirror folder {root}")
+    if feed.shape == "index":
+        if not path.is_dir():
+            raise SyncFailed(f"feed {feed.name}: {path} should be a folder of branches")
+        paths = sorted(
+            p
+            for branch in path.iterdir()
+            if _BRANCH.fullmatch(branch.name)
+            for p in [branch / f"{r}.json" for r in ALPINE_REPOSITORIES]
+            if p.is_file()
         )
+    else:
+        paths = [path]
+    result = _read(store, feed.kind, paths, feed.name, limits, feed.url, force)
+    return SyncResult(feed.name, "imported" if result.changed else "unchanged", 0, result)

@@ -1,10 +1,11 @@
 """`portside vulndb`: fill the vulnerability database that scans match against.
 
-`import SOURCE PATH` reads a local copy of a feed; `sync` downloads the feeds configured in
-``PORTSIDE_VULNDB_SOURCES`` (``name=kind:URL`` or ``kind=URL`` pairs); `status` lists what
-is imported. When anything changed, the store's stored inventories are matched again
-(skipped with ``--no-rematch``, or when the store's database is not set up: the command
-line can fill a database for `portside scan` alone).
+`sync` fetches the configured feeds (``PORTSIDE_VULNDB_SOURCES``; by default osv.dev for
+every cataloged ecosystem, the Debian tracker, Alpine's secdb and NVD), or reads them from
+a mirror folder with ``--from``; `import KIND PATH` reads one local copy of a feed;
+`status` lists what is imported. When anything changed, the store's stored inventories are
+matched again (skipped with ``--no-rematch``, or when the store's database is not set up:
+the command line can fill a database for `portside scan` alone).
 """
 
 from __future__ import annotations
@@ -24,26 +25,8 @@ from portside.vulndb.errors import VulnDBError
 from portside.vulndb.importers import import_alpine, import_debian, import_nvd, import_osv
 from portside.vulndb.importers.naming import default_name
 from portside.vulndb.store import VulnStore
-from portside.vulndb.sync import KINDS, Feed, sync
 
 IMPORTERS = {"osv": import_osv, "nvd": import_nvd, "debian": import_debian, "alpine": import_alpine}
-
-
-def feeds(values: list[str]) -> list[Feed]:
-    """``osv=https://...``, or ``pypa=osv:https://...`` to name the source."""
-    found = []
-    for value in values:
-        name, sep, rest = value.partition("=")
-        if not sep or not rest:
-            raise CommandError(f"PORTSIDE_VULNDB_SOURCES: {value!r} is not NAME=URL")
-        kind = name
-        if rest.split(":", 1)[0] in KINDS:
-            kind, rest = rest.split(":", 1)
-        try:
-            found.append(Feed(name=name, kind=kind, url=rest))  # type: ignore[arg-type]
-        except VulnDBError as exc:
-            raise CommandError(str(exc)) from None
-    return found
 
 
 def _ago(stamp: str, now: dt.datetime) -> str:
@@ -86,9 +69,19 @@ class Command(PortsideCommand):
             help="replace a feed of the same name imported from elsewhere, even if records go",
         )
         imp.add_argument("--no-rematch", action="store_true")
-        syn = sub.add_parser("sync", help="download and import the configured feeds")
-        syn.add_argument("--force", action="store_true")
+        syn = sub.add_parser("sync", help="fetch and import the configured feeds")
+        syn.add_argument("--force", action="store_true", help="fetch and import even if unchanged")
         syn.add_argument("--no-rematch", action="store_true")
+        syn.add_argument(
+            "--from",
+            dest="offline",
+            type=Path,
+            metavar="FOLDER",
+            help="read the feeds from a mirror folder laid out as HOST/PATH instead of the network",
+        )
+        syn.add_argument(
+            "--feed", action="append", metavar="NAME", help="sync only this feed (repeatable)"
+        )
         sub.add_parser("status", help="list the imported sources")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -98,6 +91,10 @@ class Command(PortsideCommand):
             store = VulnStore.open(path)
         except VulnDBError as exc:
             raise CommandError(str(exc)) from None
+        if options["action"] == "sync":
+            store.close()
+            self._sync(options)
+            return
         changed = False
         try:
             if options["action"] == "status":
@@ -119,15 +116,6 @@ class Command(PortsideCommand):
                 verb = "imported" if result.changed else "unchanged:"
                 self.stdout.write(f"{source}: {verb} {result.records} records")
                 changed = result.changed
-            else:
-                configured = feeds(settings.VULNDB_SOURCES)
-                if not configured:
-                    raise CommandError("no feeds configured: set PORTSIDE_VULNDB_SOURCES")
-                for feed in configured:
-                    done = sync(store, feed, force=options["force"])
-                    records = done.result.records if done.result else 0
-                    self.stdout.write(f"{feed.name}: {done.status} ({records} records)")
-                    changed = changed or done.status == "imported"
         except VulnDBError as exc:
             raise CommandError(str(exc)) from None
         finally:
@@ -135,14 +123,41 @@ class Command(PortsideCommand):
         if changed and not options["no_rematch"]:
             self._rematch()
 
+    def _sync(self, options: dict[str, Any]) -> None:
+        from portside.scanning.vulndata import sync_feeds
+
+        offline = options["offline"]
+        if offline is not None and not offline.is_dir():
+            raise CommandError(f"{offline}: no such folder")
+        try:
+            report = sync_feeds(
+                force=options["force"],
+                offline=offline,
+                rematch=False,
+                only=options["feed"],
+                say=self.stdout.write,
+            )
+        except VulnDBError as exc:
+            raise CommandError(str(exc)) from None
+        if not report.done and not report.failed:
+            raise CommandError("no feeds configured: set PORTSIDE_VULNDB_SOURCES")
+        if report.changed and not options["no_rematch"]:
+            self._rematch()
+        if report.failed:
+            raise CommandError(
+                f"{len(report.failed)} of {len(report.done) + len(report.failed)} feeds failed: "
+                + ", ".join(name for name, _ in report.failed)
+            )
+
     def _status(self, sources: list[Any], path: Path) -> None:
         """Each feed with its record count, its last import and its last check; the oldest
         of them last. No feed at all is an error: every scan would find nothing."""
         if not sources:
             self.stderr.write(
                 f"no vulnerability data in {path}: scans match against nothing and find no "
-                "vulnerabilities. Run `portside vulndb sync` (feeds in "
-                "PORTSIDE_VULNDB_SOURCES) or `portside vulndb import`."
+                "vulnerabilities. Run `portside vulndb sync` (the feeds are "
+                "PORTSIDE_VULNDB_SOURCES) or, without network, `portside vulndb sync --from "
+                "FOLDER`."
             )
             sys.exit(1)
         now = clock.now()

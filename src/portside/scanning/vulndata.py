@@ -1,0 +1,90 @@
+"""Keeping the vulnerability data current: the configured feeds synced, one after another,
+and every stored image matched again when any of them changed.
+
+`portside vulndb sync` and the worker's schedule (``PORTSIDE_VULNDB_SYNC_HOURS``) both call
+:func:`sync_feeds`. A feed that fails is reported and the others go on: an unreachable
+NVD must not keep a new Debian advisory from the scans.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from portside.vulndb.errors import VulnDBError
+from portside.vulndb.feeds import configured
+from portside.vulndb.store import VulnStore
+from portside.vulndb.sync import Feed, Options, SyncResult, sync
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Report:
+    done: list[SyncResult] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (feed, reason)
+    rematched: dict[str, int] | None = None
+
+    @property
+    def changed(self) -> bool:
+        return any(r.status == "imported" for r in self.done)
+
+
+def feeds(*, offline: bool = False) -> list[Feed]:
+    """The configured feeds (raises :class:`VulnDBError` for a setting it cannot read); at
+    their public URLs when read from a mirror folder, which keeps them under those."""
+    mirror = "" if offline else settings.VULNDB_MIRROR
+    return configured(settings.VULNDB_SOURCES, mirror=mirror)
+
+
+def sync_feeds(
+    *,
+    force: bool = False,
+    offline: Path | None = None,
+    rematch: bool = True,
+    only: list[str] | None = None,
+    say: Callable[[str], None] | None = None,
+    options: Options | None = None,
+) -> Report:
+    """Sync every configured feed (or those named in ``only``), then match the stored
+    images again if anything changed. ``say`` hears a line per feed as it is done."""
+    say = say or logger.info
+    chosen = feeds(offline=offline is not None)
+    if only:
+        unknown = set(only) - {f.name for f in chosen}
+        if unknown:
+            raise VulnDBError(
+                f"no configured feed named {', '.join(sorted(unknown))}; the feeds are "
+                + ", ".join(f.name for f in chosen)
+            )
+        chosen = [f for f in chosen if f.name in only]
+    options = options or Options(nvd_api_key=settings.NVD_API_KEY, offline=offline)
+    report = Report()
+    path = Path(settings.VULNDB_PATH)
+    store = VulnStore.open(path)
+    try:
+        for feed in chosen:
+            try:
+                result = sync(store, feed, force=force, options=options)
+            except VulnDBError as exc:
+                logger.warning("vulnerability feed %s: %s", feed.name, exc.message)
+                report.failed.append((feed.name, exc.message))
+                say(f"{feed.name}: failed: {exc.message}")
+                continue
+            report.done.append(result)
+            records = result.result.records if result.result else 0
+            detail = f" ({records:,} records)" if result.result else ""
+            say(f"{feed.name}: {result.status}{detail}")
+            for note in result.notes:
+                say(f"  {note}")
+    finally:
+        store.close()
+    if report.changed and rematch:
+        from portside.scanning.services import rematch_all
+
+        report.rematched = rematch_all()
+    return report

@@ -1,0 +1,244 @@
+"""Downloading feed files into a cache folder: conditional, resumable and bounded.
+
+Each feed keeps its files in a folder of its own (``feeds/<name>/`` next to the
+database) with ``.state.json`` recording, per URL, the file it was saved as and the
+``ETag`` and ``Last-Modified`` the server sent. Fetching a URL again:
+
+* sends ``If-None-Match`` and ``If-Modified-Since`` so that a server that supports them
+  answers ``304 Not Modified`` and nothing is transferred;
+* writes a new body to ``<file>.part`` and renames it over the old file only once it is
+  complete, so a broken download never replaces a good file;
+* resumes a ``.part`` left by a download that broke off: when the server had named the
+  version it was sending (an ``ETag``, or failing that a ``Last-Modified``), the request
+  asks for the rest with ``Range`` and ``If-Range``; a ``206`` is appended, a ``200``
+  (the feed changed meanwhile, or the server ignores ranges) starts again.
+
+Every failure is a :class:`SyncFailed` naming the URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from portside.vulndb.errors import SyncFailed
+
+CHUNK = 256 * 1024
+USER_AGENT = "portside-vulndb/1"
+STATE = ".state.json"
+
+
+class TooLarge(SyncFailed):
+    """The feed is over its size limit: what was downloaded is not worth resuming."""
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to other http and https URLs (never ``ftp:`` or ``file:``)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise SyncFailed(f"{req.full_url}: refused a redirect to {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one download may be, and how long it may take."""
+
+    max_bytes: int = 2 * 1024 * 1024 * 1024
+    timeout: float = 600.0  # seconds for the whole download
+    idle_timeout: float = 60.0  # seconds without a byte before giving up
+
+
+@dataclass(frozen=True)
+class Fetched:
+    path: Path
+    status: Literal["downloaded", "not-modified", "resumed"]
+    size: int  # bytes transferred by this call
+
+
+def file_name(url: str) -> str:
+    """A safe local name from the last part of a URL's path (``all.zip``, ``json``)."""
+    base = urllib.parse.urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")
+    return safe or "feed"
+
+
+class Cache:
+    """The folder of one feed's downloaded files and what the server said about each."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._state_path = folder / STATE
+        self.state: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            loaded = json.loads(self._state_path.read_text())
+            if isinstance(loaded, dict):
+                self.state = loaded
+
+    def save(self) -> None:
+        temporary = self._state_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.state, indent=1, sort_keys=True))
+        os.replace(temporary, self._state_path)
+
+    def forget(self, url: str) -> None:
+        """Drop a URL's file and validators, so that the next fetch downloads it whole
+        (its content could not be imported)."""
+        entry = self.state.pop(url, None)
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str):
+            with contextlib.suppress(OSError):
+                (self.folder / Path(entry["file"]).name).unlink()
+        self.save()
+
+    def fetch(
+        self,
+        url: str,
+        name: str | None = None,
+        *,
+        limits: Limits,
+        conditional: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> Fetched:
+        """Make ``<folder>/<name>`` the current body of ``url``."""
+        name = Path(name or file_name(url)).name
+        target = self.folder / name
+        part = self.folder / f"{name}.part"
+        meta_path = self.folder / f".{name}.part.json"
+        known = self.state.get(url) if isinstance(self.state.get(url), dict) else None
+        request = urllib.request.Request(  # noqa: S310  (http and https only: see Feed)
+            url, headers={"User-Agent": USER_AGENT, **(headers or {})}
+        )
+        if conditional and known and known.get("file") == name and target.exists():
+            if known.get("etag"):
+                request.add_header("If-None-Match", known["etag"])
+            if known.get("last_modified"):
+                request.add_header("If-Modified-Since", known["last_modified"])
+        resume_from = 0
+        meta = _read_json(meta_path)
+        validator = str(meta.get("etag") or meta.get("last_modified") or "")
+        if part.exists() and meta.get("url") == url and validator:
+            resume_from = part.stat().st_size
+            request.add_header("Range", f"bytes={resume_from}-")
+            request.add_header("If-Range", validator)
+        deadline = time.monotonic() + limits.timeout
+        response = _open(request, limits)
+        if response is None:  # 304
+            return Fetched(target, "not-modified", 0)
+        with response:
+            status = response.status
+            etag = response.headers.get("ETag", "")
+            modified = response.headers.get("Last-Modified", "")
+            appending = status == 206 and resume_from > 0 and _starts_at(response, resume_from)
+            if not appending:
+                resume_from = 0
+            _write_json(meta_path, {"url": url, "etag": etag, "last_modified": modified})
+            try:
+                with part.open("ab" if appending else "wb") as out:
+                    size = _copy(url, response, out, limits, deadline, resume_from)
+            except TooLarge:
+                part.unlink(missing_ok=True)
+                meta_path.unlink(missing_ok=True)
+                raise
+        os.replace(part, target)
+        meta_path.unlink(missing_ok=True)
+        self.state[url] = {"file": name, "etag": etag, "last_modified": modified}
+        self.save()
+        return Fetched(target, "resumed" if appending else "downloaded", size)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    path.write_text(json.dumps(value))
+
+
+def _starts_at(response: http.client.HTTPResponse, offset: int) -> bool:
+    """Whether a 206 answer's ``Content-Range`` continues at ``offset``."""
+    found = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
+    return found is not None and int(found.group(1)) == offset
+
+
+def _open(request: urllib.request.Request, limits: Limits) -> http.client.HTTPResponse | None:
+    url = request.full_url
+    try:
+        response: http.client.HTTPResponse = _OPENER.open(request, timeout=limits.idle_timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 304:
+            return None
+        raise SyncFailed(f"{url}: the server answered {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, TimeoutError | socket.timeout):
+            raise SyncFailed(f"{url}: timed out waiting for the server") from None
+        raise SyncFailed(f"{url}: cannot connect: {reason}") from None
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        raise SyncFailed(f"{url}: {exc!r}") from None
+    return response
+
+
+def _copy(
+    url: str,
+    response: http.client.HTTPResponse,
+    out: IO[bytes],
+    limits: Limits,
+    deadline: float,
+    already: int,
+) -> int:
+    """The body into ``out``, within the limits; returns the bytes read."""
+    declared = response.headers.get("Content-Length")
+    expected = int(declared) if declared and declared.isdigit() else None
+    if expected is not None and already + expected > limits.max_bytes:
+        raise TooLarge(
+            f"{url}: the feed is {already + expected} bytes; the limit is {limits.max_bytes}"
+        )
+    size = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise SyncFailed(f"{url}: the download took longer than {limits.timeout} seconds")
+        try:
+            chunk = response.read1(CHUNK)
+        except TimeoutError:
+            raise SyncFailed(
+                f"{url}: no data for {limits.idle_timeout} seconds; the download stalled"
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise SyncFailed(f"{url}: the download broke off: {exc!r}") from None
+        if not chunk:
+            break
+        size += len(chunk)
+        if already + size > limits.max_bytes:
+            raise TooLarge(f"{url}: the feed is larger than {limits.max_bytes} bytes")
+        out.write(chunk)
+    if expected is not None and size != expected:
+        raise SyncFailed(f"{url}: the download ended after {size} of {expected} bytes")
+    return size
