@@ -9,7 +9,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 TASKS = {
     "default": {
         "BACKEND": "django.tasks.backends.dummy.DummyBackend",
-        "QUEUES": ["default", "events"],
+        "QUEUES": ["default", "events", "vulndb"],
     },
     "events": {"BACKEND": "tests.tasks.OnCommitBackend", "QUEUES": ["events"]},
 }

@@ -55,3 +55,12 @@ def test_the_scheduled_sync_matches_stored_images_again(
     # The next run finds nothing new and matches nothing again.
     quiet = tasks.sync_vulndb.call()
     assert quiet["synced"] == {"osv-pypi": "not-modified"} and quiet["rematched"] is None
+
+
+def test_the_sync_has_a_queue_of_its_own():
+    """`portside serve` runs it in a worker of its own (tests/scanning/test_worker_processes)."""
+    from django.conf import settings
+
+    assert tasks.sync_vulndb.queue_name == "vulndb"
+    assert tasks.run_scan.queue_name != "vulndb"
+    assert "vulndb" in settings.TASKS["default"]["QUEUES"]

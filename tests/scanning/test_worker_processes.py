@@ -154,15 +154,16 @@ def scan_row(data_dir: Path, scan_id: int, *columns: str) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def worker_pid(serve: int) -> int | None:
-    """The `portside worker` child of the `portside serve` process, from /proc."""
+def worker_pid(serve: int, which: bytes = b"--exclude-queue") -> int | None:
+    """A `portside worker` child of the `portside serve` process, from /proc: the main one
+    (every queue but the feeds' sync), or with ``which=b"--queue"`` the feeds' own."""
     children = Path(f"/proc/{serve}/task/{serve}/children").read_text().split()
     for child in children:
         try:
             command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
         except FileNotFoundError:
             continue
-        if b"worker" in command and b"portside.cli.main" in command:
+        if b"worker" in command and b"portside.cli.main" in command and which in command:
             return int(child)
     return None
 
@@ -194,6 +195,9 @@ def test_serve_restarts_a_killed_worker_which_finishes_the_scan_it_left(store, t
     try:
         until(lambda: worker_pid(serve), 30, "the worker to start")
         first = worker_pid(serve)
+        # The feeds' sync has a worker of its own, so that it never holds up a scan.
+        until(lambda: worker_pid(serve, b"--queue"), 30, "the vulnerability-data worker")
+        feeds_worker = worker_pid(serve, b"--queue")
         assert first is not None
         until(lambda: scan_row(tmp_path, scan_id)[0] == "running", 120, "the scan to start")
         time.sleep(1)
@@ -215,6 +219,8 @@ def test_serve_restarts_a_killed_worker_which_finishes_the_scan_it_left(store, t
         log = (tmp_path / "serve.log").read_text()
         assert f"The background worker (pid {second}) was killed by signal 9; " in log
         assert "starting it again in 2 s." in log
+        assert f"The vulnerability-data worker is running (pid {feeds_worker})" in log
+        assert worker_pid(serve, b"--queue") == feeds_worker  # untouched by the other's deaths
         until(lambda: scan_row(tmp_path, scan_id)[0] in ("done", "failed"), 300, "the scan")
         status, attempts, error = scan_row(tmp_path, scan_id, "status", "attempts", "error")
         assert (status, error) == ("done", "") and attempts >= 2

@@ -161,7 +161,9 @@ CACHES = {
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default", "events"],
+        # "vulndb": the feeds' sync, which can take minutes; `portside serve` runs it in a
+        # worker of its own so that it never holds up scans and deliveries.
+        "QUEUES": ["default", "events", "vulndb"],
     }
 }
 # Domain events are delivered by tasks of this backend, written in the emitting

@@ -25,7 +25,7 @@ def sweep_scans() -> dict[str, int]:
     return services.sweep()
 
 
-@task()
+@task(queue_name="vulndb")
 def sync_vulndb() -> dict[str, object]:
     """The worker's scheduled sync of the vulnerability feeds."""
     from portside.scanning.vulndata import sync_feeds

@@ -83,13 +83,27 @@ class Command(PortsideCommand):
             ],
             env=env,
         )
-        worker = None if options["no_worker"] else Supervised(self._say, env)
+        # Two workers: one for scans, deliveries and periodic jobs, and one for the
+        # vulnerability feeds' sync, which can take many minutes and must not hold them up.
+        workers = (
+            []
+            if options["no_worker"]
+            else [
+                Supervised(self._say, env, ["--exclude-queue", "vulndb"], "background worker"),
+                Supervised(
+                    self._say,
+                    env,
+                    ["--queue", "vulndb", "--no-scheduler"],
+                    "vulnerability-data worker",
+                ),
+            ]
+        )
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
             nonlocal stopping
             stopping = True
-            for child in (web, worker.process if worker else None):
+            for child in (web, *(w.process for w in workers)):
                 if child is not None and child.poll() is None:
                     child.send_signal(signal.SIGTERM)
 
@@ -117,12 +131,12 @@ class Command(PortsideCommand):
         # restarted whenever it dies, so that a crash in background work (a scan that
         # runs out of memory, say) never takes the web server down with it.
         while web.poll() is None and not stopping:
-            if worker is not None:
+            for worker in workers:
                 worker.check()
             time.sleep(0.5)
         asked_to_stop = stopping
         stop(signal.SIGTERM, None)
-        for child in (web, worker.process if worker else None):
+        for child in (web, *(w.process for w in workers)):
             if child is None:
                 continue
             try:
@@ -146,9 +160,17 @@ class Supervised:
     MAX_DELAY = 60.0
     HEALTHY_AFTER = 60.0
 
-    def __init__(self, say: Callable[[str], None], env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        say: Callable[[str], None],
+        env: dict[str, str],
+        args: list[str] | None = None,
+        label: str = "background worker",
+    ) -> None:
         self.say = say
         self.env = env
+        self.args = args or []
+        self.label = label
         self.delay = self.FIRST_DELAY
         self.process: subprocess.Popen[bytes] | None = None
         self.started = 0.0
@@ -157,11 +179,11 @@ class Supervised:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "portside.cli.main", "worker"], env=self.env
+            [sys.executable, "-m", "portside.cli.main", "worker", *self.args], env=self.env
         )
         self.started = time.monotonic()
         self.restart_at = None
-        self.say(f"The background worker is running (pid {self.process.pid}).")
+        self.say(f"The {self.label} is running (pid {self.process.pid}).")
 
     def check(self) -> None:
         """Restart the worker if it has died and its delay has passed."""
@@ -177,7 +199,7 @@ class Supervised:
         if now - self.started >= self.HEALTHY_AFTER:
             self.delay = self.FIRST_DELAY
         self.say(
-            f"The background worker (pid {self.process.pid}) {how}; "
+            f"The {self.label} (pid {self.process.pid}) {how}; "
             f"starting it again in {self.delay:g} s."
         )
         self.restart_at = now + self.delay
