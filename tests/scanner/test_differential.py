@@ -176,7 +176,9 @@ def parse_trivy(data: bytes, diff_ids: Sequence[str]) -> list[Found]:
                     path = "/var/lib/dpkg/status"
                 else:
                     version, source = item["Version"], ("", "")
-                    path = "/" + str(item["FilePath"]).lstrip("/")
+                    # Packages of one file (a lock file, a deps.json, a binary) are
+                    # listed under it as the result's target, without a FilePath.
+                    path = "/" + str(item.get("FilePath") or result["Target"]).lstrip("/")
                 found.append(
                     Found(
                         type=kind,
@@ -689,6 +691,14 @@ def test_a_trivy_report_is_read_with_debian_versions_put_back_together() -> None
     assert found.layer == 0
     licences_only = json.dumps({"Results": [{"Class": "license", "Licenses": []}]}).encode()
     assert parse_trivy(licences_only, DIFF_IDS) == []
+
+
+def test_a_trivy_package_of_one_file_takes_the_result_target_as_its_path() -> None:
+    crate = _trivy_package(Name="serde", Identifier={"PURL": "pkg:cargo/serde@1.0.0"})
+    crate["Version"] = "1.0.0"
+    report = {"Results": [{"Target": "usr/bin/x", "Class": "lang-pkgs", "Packages": [crate]}]}
+    (found,) = parse_trivy(json.dumps(report).encode(), DIFF_IDS)
+    assert (found.key, found.path) == (("cargo", "serde", "1.0.0"), "/usr/bin/x")
 
 
 @pytest.mark.parametrize(
