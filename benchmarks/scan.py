@@ -2,10 +2,14 @@
 
 The image is the real test image of ``tests/scanner/realimage.py`` (Debian bookworm from
 debootstrap, old PyPI and npm packages, a whiteout layer: about 200 MiB uncompressed),
-built or taken from its cache. Each run is one process, timed from start to exit; its
+built or taken from its cache, and (source ``ecosystems``) the small image of
+``tests/scanner/catalogers/ecosystems.py``, built here: Composer, .NET, a ``cargo
+auditable`` program with a Cargo.lock and an npm application, 21 packages in 9 layers,
+where the time is mostly each tool's start. Each run is one process, timed from start to exit; its
 peak memory is the maximum resident set size that ``wait4`` reports for it (and the
 children it waited for). Per round the tools alternate, in an order that rotates from
-round to round, on the OCI layout and on the docker archive skopeo writes:
+round to round, on the OCI layout, on the docker archive skopeo writes and on the
+ecosystems' OCI layout:
 
 * Portside: ``portside scan oci:DIR|docker-archive:FILE --format cyclonedx -o FILE``
   (as ``python -m portside.cli.main``) with an empty data directory, so with no
@@ -21,7 +25,8 @@ Every tool runs with its offline switches, under ``unshare --net`` when the kern
 allows it. Prints the medians, Portside's ratios to the other two and the targets
 (faster than Syft, within 1.5x of Trivy).
 
-    .venv/bin/python benchmarks/scan.py [--rounds 5] [--sources oci,archive] [--no-bytecode]
+    .venv/bin/python benchmarks/scan.py [--rounds 5] [--sources oci,archive,ecosystems]
+        [--no-bytecode]
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.scanner import realimage  # noqa: E402
+from tests.scanner.catalogers import ecosystems  # noqa: E402
+
+SOURCES = ("oci", "archive", "newer-archive", "ecosystems")
+LAYOUTS = ("oci", "ecosystems")  # the sources that are OCI layouts
 
 TOOLS = ("portside", "syft", "trivy")
 SYFT_TARGET = 1.0  # Portside's time / Syft's: below this
@@ -68,7 +77,7 @@ def isolation() -> list[str]:
 
 def command(tool: str, source: str, target: Path, output: Path, scratch: Path) -> list[str]:
     if tool == "portside":
-        scheme = "oci" if source == "oci" else "docker-archive"
+        scheme = "oci" if source in LAYOUTS else "docker-archive"
         return [
             sys.executable,
             "-m",
@@ -82,7 +91,7 @@ def command(tool: str, source: str, target: Path, output: Path, scratch: Path) -
             str(output),
         ]
     if tool == "syft":
-        scheme = "oci-dir" if source == "oci" else "docker-archive"
+        scheme = "oci-dir" if source in LAYOUTS else "docker-archive"
         syft = str(realimage.syft_binary())
         return [syft, "scan", f"{scheme}:{target}", "-o", f"cyclonedx-json={output}", "-q"]
     return [
@@ -145,7 +154,7 @@ def warm(image: realimage.RealImage) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--sources", default="oci,archive", help="oci, archive, newer-archive")
+    parser.add_argument("--sources", default="oci,archive,ecosystems", help=", ".join(SOURCES))
     parser.add_argument(
         "--no-bytecode",
         action="store_true",
@@ -153,8 +162,8 @@ def main() -> None:
     )
     options = parser.parse_args()
     sources = [s.strip() for s in options.sources.split(",") if s.strip()]
-    if options.rounds < 1 or not sources or set(sources) - {"oci", "archive", "newer-archive"}:
-        parser.error("--rounds must be at least 1; --sources takes oci, archive, newer-archive")
+    if options.rounds < 1 or not sources or set(sources) - set(SOURCES):
+        parser.error(f"--rounds must be at least 1; --sources takes {', '.join(SOURCES)}")
 
     try:
         image = realimage.ensure_image()
@@ -170,6 +179,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="portside-scan-bench-"))
     bytecode = None if options.no_bytecode else work / "bytecode"
     try:
+        if "ecosystems" in sources:
+            try:
+                targets["ecosystems"] = ecosystems.build("all", work / "ecosystems").path
+            except ecosystems.rustelf.ToolMissing as error:
+                raise SystemExit(f"cannot build the ecosystems image: {error}") from error
+            print(f"ecosystems image in {targets['ecosystems']}", flush=True)
         if bytecode is not None:  # the untimed run that compiles what a scan imports
             scratch = work / "compile"
             scratch.mkdir()
