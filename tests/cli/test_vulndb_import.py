@@ -155,6 +155,8 @@ def test_sync_fetches_the_configured_feeds_and_goes_on_past_a_failure(tmp_path, 
     assert again.returncode == 0 and "osv-go: not-modified" in again.stdout
     status = portside(data, "vulndb", "status")
     assert status.returncode == 0 and "osv-go" in status.stdout
+    assert "debian: the last sync failed" in status.stderr and "answered 404" in status.stderr
+    assert "osv-go: the last sync failed" not in status.stderr
 
 
 def test_sync_from_a_mirror_folder(tmp_path):
@@ -173,6 +175,18 @@ def test_sync_from_a_mirror_folder(tmp_path):
     assert "osv-go: imported (9 records)" in done.stdout
     everything = portside(data, "vulndb", "sync", "--from", str(mirror))
     assert everything.returncode == 1 and "missing from the mirror folder" in everything.stdout
+
+
+def test_status_after_a_sync_that_reached_nothing(tmp_path):
+    """A new store with no network: the status names every feed that failed, and why."""
+    data = tmp_path / "data"
+    done = portside(data, "vulndb", "sync", "--feed", "osv-pypi", "--feed", "debian")
+    assert done.returncode == 1
+    status = portside(data, "vulndb", "status")
+    assert status.returncode == 1
+    assert "osv-pypi: the last sync failed" in status.stderr and "cannot connect" in status.stderr
+    assert "debian: the last sync failed" in status.stderr
+    assert "no vulnerability data" in status.stderr
 
 
 def sync_process(data: Path, sources: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -99,6 +99,11 @@ class Cache:
             if isinstance(loaded, dict):
                 self.state = loaded
 
+    @staticmethod
+    def peek(folder: Path) -> dict[str, Any]:
+        """A folder's state, read without creating anything."""
+        return _read_json(folder / STATE)
+
     def save(self) -> None:
         temporary = self._state_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(self.state, indent=1, sort_keys=True))

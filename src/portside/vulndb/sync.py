@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from portside.core import clock
 from portside.vulndb import nvdapi
 from portside.vulndb.errors import SyncFailed, VulnDBError
 from portside.vulndb.fetch import Cache, Fetched
@@ -112,8 +113,45 @@ def sync(
     limits: Limits | None = None,
     options: Options | None = None,
 ) -> SyncResult:
-    """Fetch ``feed`` and import it into ``store`` unless it is unchanged."""
-    options = options or Options()
+    """Fetch ``feed`` and import it into ``store`` unless it is unchanged. A failure is
+    noted in the feed's folder (:func:`failures`) until the feed next syncs."""
+    try:
+        result = _sync(store, feed, force=force, limits=limits, options=options or Options())
+    except VulnDBError as exc:
+        _note_failure(store, feed, exc.message)
+        raise
+    _note_failure(store, feed, None)
+    return result
+
+
+def _note_failure(store: VulnStore, feed: Feed, message: str | None) -> None:
+    cache = Cache(cache_folder(store, feed))
+    if message is None:
+        if cache.state.pop("failure", None) is not None:
+            cache.save()
+        return
+    cache.state["failure"] = {"at": clock.now().isoformat(), "message": message}
+    cache.save()
+
+
+def failures(store: VulnStore) -> dict[str, tuple[str, str]]:
+    """``{feed: (when, why)}`` for every feed whose last sync failed."""
+    found: dict[str, tuple[str, str]] = {}
+    for folder in sorted((store.path.parent / "feeds").glob("*/")):
+        failure = Cache.peek(folder).get("failure")
+        if isinstance(failure, dict):
+            found[folder.name] = (str(failure.get("at", "")), str(failure.get("message", "")))
+    return found
+
+
+def _sync(
+    store: VulnStore,
+    feed: Feed,
+    *,
+    force: bool,
+    limits: Limits | None,
+    options: Options,
+) -> SyncResult:
     if options.offline is not None:
         return _sync_offline(store, feed, options.offline, force=force, limits=limits)
     cache = Cache(cache_folder(store, feed))

@@ -25,6 +25,7 @@ from portside.vulndb.errors import VulnDBError
 from portside.vulndb.importers import import_alpine, import_debian, import_nvd, import_osv
 from portside.vulndb.importers.naming import default_name
 from portside.vulndb.store import VulnStore
+from portside.vulndb.sync import failures
 
 IMPORTERS = {"osv": import_osv, "nvd": import_nvd, "debian": import_debian, "alpine": import_alpine}
 
@@ -98,7 +99,7 @@ class Command(PortsideCommand):
         changed = False
         try:
             if options["action"] == "status":
-                self._status(store.sources(), path)
+                self._status(store.sources(), path, failures(store))
                 return
             if options["action"] == "import":
                 if not options["path"].exists():
@@ -149,9 +150,13 @@ class Command(PortsideCommand):
                 + ", ".join(name for name, _ in report.failed)
             )
 
-    def _status(self, sources: list[Any], path: Path) -> None:
+    def _status(self, sources: list[Any], path: Path, failed: dict[str, tuple[str, str]]) -> None:
         """Each feed with its record count, its last import and its last check; the oldest
-        of them last. No feed at all is an error: every scan would find nothing."""
+        of them last; then the feeds whose last sync failed, and why. No feed at all is an
+        error: every scan would find nothing."""
+        now = clock.now()
+        for name, (when, why) in failed.items():
+            self.stderr.write(f"{name}: the last sync failed {_ago(when, now)}: {why}")
         if not sources:
             self.stderr.write(
                 f"no vulnerability data in {path}: scans match against nothing and find no "
@@ -160,7 +165,6 @@ class Command(PortsideCommand):
                 "FOLDER`."
             )
             sys.exit(1)
-        now = clock.now()
         rows = [("FEED", "KIND", "RECORDS", "IMPORTED", "CHECKED", "FROM")]
         for info in sources:
             rows.append(
