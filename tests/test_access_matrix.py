@@ -150,6 +150,7 @@ def _matrix_paths() -> Iterator[str]:
     from tests.moderation.test_access import ROWS as PUBLISHING_ROWS
     from tests.publishers.test_access import ROWS as PROFILE_ROWS
     from tests.registry.test_access_matrix import ROWS as REGISTRY_ROWS
+    from tests.scanning.test_vulnerability_data_page import ROWS as VULNDATA_ROWS
     from tests.storefront.test_access import ROWS as STOREFRONT_ROWS
 
     yield from (row.path for row in ROWS)
@@ -161,6 +162,7 @@ def _matrix_paths() -> Iterator[str]:
     yield from (row.path for row in COMMERCE_ROWS)
     yield from (row.path for row in COMMERCE_API_ROWS)
     yield from (row.path for row in DELIVERY_ROWS)
+    yield from (row.path for row in VULNDATA_ROWS)
 
 
 def _normal(route: str) -> str:

@@ -57,6 +57,16 @@ urlpatterns = [
     path("staff/audit/export.csv", audit.audit_export_csv, name="audit_export_csv"),
     path("staff/audit/export.jsonl", audit.audit_export_jsonl, name="audit_export_jsonl"),
     path("staff/deliveries/", core.deliveries, name="deliveries"),
+    path(
+        "staff/vulnerability-data/",
+        scanning_pages.vulnerability_data,
+        name="vulnerability_data",
+    ),
+    path(
+        "staff/vulnerability-data/sync",
+        scanning_pages.vulnerability_data_sync,
+        name="vulnerability_data_sync",
+    ),
     path("staff/deliveries/<str:delivery_id>/retry", core.delivery_retry, name="delivery_retry"),
     path("api/", api.urls),
     path("", include("portside.publishers.urls")),

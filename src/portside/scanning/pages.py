@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from portside.accounts import permissions
 from portside.accounts.models import Organization
@@ -135,3 +136,40 @@ def scan_sbom(request: HttpRequest, name: str, pk: int, kind: str) -> HttpRespon
         filename=described["filename"],
         content_type=described["content_type"],
     )
+
+
+@login_required
+@require_safe
+def vulnerability_data(request: HttpRequest) -> HttpResponse:
+    """The store team's view of the vulnerability feeds: what each holds, when it last
+    changed and was checked, and why its last sync failed."""
+    if not permissions.can_reclassify_findings(request.user):
+        raise DjangoPermissionDenied("Only the store's admins and security team see the feeds.")
+    from django.conf import settings
+
+    from portside.scanning import vulndata
+
+    return render(
+        request,
+        "scanning/vulnerability_data.html",
+        {
+            "feeds": vulndata.overview(),
+            "hours": settings.VULNDB_SYNC_HOURS,
+            "mirror": settings.VULNDB_MIRROR,
+        },
+    )
+
+
+@login_required
+@require_POST
+def vulnerability_data_sync(request: HttpRequest) -> HttpResponse:
+    if not permissions.can_reclassify_findings(request.user):
+        raise DjangoPermissionDenied("Only the store's admins and security team sync the feeds.")
+    from portside.scanning import vulndata
+
+    vulndata.request_sync(acting=request.user, origin=from_request(request))
+    messages.success(
+        request,
+        "A sync of every feed is queued; stored images are matched again if anything changed.",
+    )
+    return redirect("vulnerability_data")

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -88,3 +89,73 @@ def sync_feeds(
 
         report.rematched = rematch_all()
     return report
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """One configured feed as the store team sees it."""
+
+    name: str
+    kind: str
+    url: str
+    records: int | None  # None: never imported
+    updated: str
+    checked: str
+    failed_at: str
+    failure: str
+
+
+def overview() -> list[FeedState]:
+    """Every configured feed, and any feed still in the database that is no longer
+    configured, with what was imported and the last failure."""
+    from portside.vulndb.sync import failures
+
+    path = Path(settings.VULNDB_PATH)
+    sources: dict[str, Any] = {}
+    failed: dict[str, tuple[str, str]] = {}
+    if path.exists():
+        store = VulnStore.open(path, readonly=True)
+        try:
+            sources = {info.name: info for info in store.sources()}
+            failed = failures(store)
+        finally:
+            store.close()
+    try:
+        chosen = {feed.name: (feed.kind, feed.url) for feed in feeds()}
+    except VulnDBError:
+        chosen = {}
+    names = [*chosen, *(name for name in sources if name not in chosen)]
+    rows = []
+    for name in names:
+        info = sources.get(name)
+        kind, url = chosen.get(name, (info.kind if info else "", info.origin if info else ""))
+        when, why = failed.get(name, ("", ""))
+        rows.append(
+            FeedState(
+                name=name,
+                kind=kind,
+                url=url,
+                records=info.records if info else None,
+                updated=info.imported_at if info else "",
+                checked=info.checked_at if info else "",
+                failed_at=when,
+                failure=why,
+            )
+        )
+    return rows
+
+
+def request_sync(*, acting: Any, origin: Any = None) -> None:
+    """Queue a sync of every feed now (the store team's "Sync now"); audited."""
+    from django.db import transaction
+
+    from portside.audit import services as audit
+    from portside.scanning.tasks import sync_vulndb
+
+    with transaction.atomic():
+        audit.record(
+            acting,
+            "scanning:vulndb:sync_requested",
+            **(origin.audit_fields() if origin else {}),
+        )
+        transaction.on_commit(sync_vulndb.enqueue)
