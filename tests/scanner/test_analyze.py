@@ -65,8 +65,9 @@ def test_analysis_holds_inventory_files_context_and_warnings(tmp_path: Path) -> 
         "files",
         "context",
         "warnings",
+        "hidden",
     ]
-    assert result.warnings == ()
+    assert result.warnings == () and list(result.hidden) == []
     assert isinstance(result.files, Files) and isinstance(result.context, Context)
     assert result.inventory.distro is None and result.inventory.packages == ()
     assert set(result.context.index) == {"/a"}

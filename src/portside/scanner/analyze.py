@@ -2,7 +2,8 @@
 
 Each layer is read once, in order. Every regular file is offered to each cataloger's
 ``claims``; the bytes of a claimed file are kept, one ``FileVersion`` per layer that wrote
-it, and every entry is indexed. After the last layer the whiteouts have been applied, the
+it, and every entry is indexed. After the last layer the whiteouts have been applied (what
+they and later writes hid of lower layers is kept aside as ``Analysis.hidden``), the
 operating system is read from os-release, and each cataloger turns the claimed files into
 packages. Two rules then apply to the packages of all catalogers:
 
@@ -23,7 +24,7 @@ import bisect
 import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from portside.scanner import layercache, runtime
 from portside.scanner.catalogers import default_catalogers, osrelease
@@ -35,6 +36,7 @@ from portside.scanner.catalogers.base import (
     FileVersion,
     check_package_count,
 )
+from portside.scanner.hidden import Hidden
 from portside.scanner.layercache import LayerCache
 from portside.scanner.layers import LayerItem, LayerRef, Limits, Overlay, TarEntry, resolve
 from portside.scanner.model import Distro, Inventory, Layer, Package
@@ -51,6 +53,9 @@ class Analysis:
     files: Files
     context: Context
     warnings: tuple[str, ...] = ()  # files the catalogers skipped, and why
+    # Files and links of lower layers that a later layer deleted or wrote over: not in
+    # the final file system, but their bytes still ship (see ``hidden.py``).
+    hidden: Hidden = field(default_factory=Hidden)
 
 
 def analyze(
@@ -110,7 +115,13 @@ def _analyze(
         config=image.config,
         platform=image.platform,
     )
-    return Analysis(inventory=inventory, files=files, context=context, warnings=tuple(warnings))
+    return Analysis(
+        inventory=inventory,
+        files=files,
+        context=context,
+        warnings=tuple(warnings),
+        hidden=overlay.hidden,
+    )
 
 
 def _read_layers(

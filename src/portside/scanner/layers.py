@@ -54,6 +54,7 @@ from portside.oci.digest import Digest, Hasher
 from portside.oci.errors import OCIError
 from portside.scanner import errors, runtime
 from portside.scanner.catalogers.base import Entry
+from portside.scanner.hidden import DELETED, KEPT_KINDS, REPLACED, Hidden
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -1321,23 +1322,35 @@ class Overlay:
     empties a directory of what the layers below put there, and a non-directory written
     over a directory replaces the whole tree. Entries of the layer being applied are never
     hidden by that layer's own whiteouts, whatever their order in the tar.
+
+    What a layer hides of the layers below (files and links, deleted or written over) is
+    appended to ``hidden`` as the layer is applied: their bytes still ship in the lower
+    layer, and the checks that care about bytes read them there (see ``hidden.py``).
     """
 
     def __init__(self) -> None:
         self.index: dict[str, Entry] = {}
+        self.hidden = Hidden()
         self._added: dict[str, Entry] = {}
         self._deleted: set[str] = set()
         self._emptied: set[str] = set()
+        self._replaced: dict[str, Entry] = {}
+        self._layer = -1
 
     def add(self, entry: TarEntry, layer: int) -> None:
+        self._layer = layer
         if entry.kind == "whiteout":
             self._deleted.add(entry.path)
         elif entry.kind == "opaque":
             self._emptied.add(entry.path)
         else:
             lower = self.index.get(entry.path)
-            if lower is not None and lower.kind == "dir" and entry.kind != "dir":
-                self._emptied.add(entry.path)
+            if lower is not None:
+                if lower.kind == "dir":
+                    if entry.kind != "dir":
+                        self._emptied.add(entry.path)
+                elif lower.kind in KEPT_KINDS:
+                    self._replaced[entry.path] = lower
             self._added[entry.path] = Entry(
                 path=entry.path,
                 layer=layer,
@@ -1350,13 +1363,19 @@ class Overlay:
             )
 
     def end_layer(self) -> None:
+        index, replaced = self.index, self._replaced
         if self._deleted or self._emptied:
             deleted, emptied = self._deleted, self._emptied
-            self.index = {
-                path: e for path, e in self.index.items() if not _hidden(path, deleted, emptied)
-            }
-        self.index.update(self._added)
-        self._added, self._deleted, self._emptied = {}, set(), set()
+            lost = [path for path in index if _hidden(path, deleted, emptied)]
+            gone = [index.pop(path) for path in lost]
+            self.hidden.add(self._layer, DELETED, [e for e in gone if e.kind in KEPT_KINDS])
+            if replaced:
+                for path in lost:
+                    replaced.pop(path, None)  # deleted and written again: counted once
+        if replaced:
+            self.hidden.add(self._layer, REPLACED, list(replaced.values()))
+        index.update(self._added)
+        self._added, self._deleted, self._emptied, self._replaced = {}, set(), set(), {}
 
 
 def _hidden(path: str, deleted: set[str], emptied: set[str]) -> bool:

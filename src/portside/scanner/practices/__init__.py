@@ -2,7 +2,8 @@
 vulnerabilities. Each check has a stable id (``PS-001`` ...), a level (info, warn, fatal)
 and says pass, fail or skip with the layer and paths that decided it.
 
-The review reads an analysis (the inventory, the final file index, the claimed bytes);
+The review reads an analysis (the inventory, the final file index, the claimed bytes, and
+what later layers hid of lower ones);
 :class:`SecretsCollector` is the cataloger that makes the analysis keep the bytes of the
 files the credential checks read.
 """

@@ -2,19 +2,24 @@
 
 The image config is outside data: any field may be missing or of the wrong type, so the
 accessors here return empty values instead of raising, and each check decides what an
-absent field means. Checks return an :class:`Outcome`; :func:`result` turns it into a
-:class:`Result` and passes every message, command and path through ``redact`` on the
-way, so no check can leak a credential by quoting what it saw.
+absent field means. Beside the final file system, ``Facts.hidden`` holds the files and
+links of lower layers that a later layer deleted or wrote over: not in the final view,
+but shipped with the image. Checks return an :class:`Outcome`; :func:`result` turns it
+into a :class:`Result` and passes every message, command and path through ``redact`` on
+the way, so no check can leak a credential by quoting what it saw.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from portside.scanner.catalogers.base import Entry, Files
+from portside.scanner.hidden import DELETED, HiddenEntry
 from portside.scanner.model import Inventory, Layer
 from portside.scanner.practices.model import (
     Analysed,
@@ -48,6 +53,7 @@ class Facts:
     container: dict[str, Any] = field(default_factory=dict)
     history: list[HistoryStep] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    hidden: Sequence[HiddenEntry] = ()
 
     @classmethod
     def of(
@@ -78,6 +84,8 @@ class Facts:
             container=container,
             history=_history(config, layers),
             labels=labels,
+            # An analysis made before hidden entries were recorded has none to give.
+            hidden=tuple(getattr(analysis, "hidden", ())),
         )
 
     def text(self, key: str) -> str:
@@ -108,6 +116,44 @@ class Facts:
             created_by=layer.created_by,
             paths=shown,
         )
+
+    @cached_property
+    def _hidden_at(self) -> dict[tuple[str, int], HiddenEntry]:
+        return {(item.path, item.layer): item for item in self.hidden}
+
+    def hider(self, path: str, layer: int) -> HiddenEntry | None:
+        """What hides the version of ``path`` that ``layer`` wrote, if a later layer does."""
+        return self._hidden_at.get((path, layer))
+
+    def describe_layer(self, index: int) -> str:
+        """``layer 2 (sha256:0123456789ab, RUN rm -rf /var/lib/apt/lists/*)``: the index,
+        the short digest and the command, when known. The command is redacted before it
+        is cut short, so a credential cannot escape redaction by being cut in half."""
+        if not 0 <= index < len(self.layers):
+            return f"layer {index}"
+        layer = self.layers[index]
+        known = []
+        if layer.digest:
+            algorithm, _, hexdigest = layer.digest.partition(":")
+            known.append(f"{algorithm}:{hexdigest[:12]}" if hexdigest else layer.digest[:20])
+        command = " ".join(redact(layer.created_by).split())
+        command = _SHELL.sub("", command)
+        if command:
+            known.append(
+                command if len(command) <= COMMAND_CHARS else command[:COMMAND_CHARS] + "..."
+            )
+        return f"layer {index} ({', '.join(known)})" if known else f"layer {index}"
+
+    def hidden_detail(self, added: int, by: int, how: str) -> str:
+        """``added by layer 1 (...) and deleted by layer 2 (...)``."""
+        verb = "deleted" if how == DELETED else "written over"
+        return f"added by {self.describe_layer(added)} and {verb} by {self.describe_layer(by)}"
+
+
+# How much of a layer's command a message quotes, after the shell prefix of classic
+# builders (``/bin/sh -c #(nop) ``), which says nothing about the step.
+COMMAND_CHARS = 80
+_SHELL = re.compile(r"^/bin/(?:ba)?sh -c (?:#\(nop\) *)?")
 
 
 def _history(config: Mapping[str, Any], layers: Sequence[Layer]) -> list[HistoryStep]:

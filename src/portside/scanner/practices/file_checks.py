@@ -2,16 +2,20 @@
 
 Each check walks the index once (an image may have hundreds of thousands of entries), with
 constant work per entry, and groups what it finds by layer so the evidence names the step
-to change.
+to change. The checks about bytes that ship (credentials, caches, build tools, size) also
+walk what later layers hid (``Facts.hidden``): a file deleted by a later layer is still
+in the layer that added it, and their evidence names both layers.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterator
 
 from portside.scanner.catalogers.base import Entry
+from portside.scanner.hidden import DELETED, HiddenEntry
 from portside.scanner.practices.facts import Facts, Outcome, check, failed, passed, plural, skipped
 from portside.scanner.practices.model import Level
 from portside.scanner.practices.secrets import ACCOUNT_FILES, SHADOW, is_candidate, scan_file
@@ -40,6 +44,7 @@ def _files(facts: Facts) -> Iterator[Entry]:
 def file_secrets(facts: Facts) -> Outcome:
     evidence = []
     read = 0
+    hidden: list[tuple[str, HiddenEntry]] = []
     for path in sorted(facts.files.versions):
         if path in ACCOUNT_FILES or not is_candidate(path):
             continue
@@ -54,20 +59,38 @@ def file_secrets(facts: Facts) -> Outcome:
             if len(hits) > 5:
                 detail += f"; and {len(hits) - 5} more"
             if final is None or final is not version:
+                hider = facts.hider(path, version.layer)
+                if hider is not None:
+                    hidden.append((path, hider))
+                    detail += "; " + facts.hidden_detail(version.layer, hider.by, hider.how)
                 detail += "; not in the final file system, but still readable in this layer"
             evidence.append(facts.layer(version.layer, detail, (path,)))
-    unread = [
-        e.path
-        for e in _files(facts)
-        if e.path not in facts.files.versions
-        and e.path not in ACCOUNT_FILES
-        and is_candidate(e.path)
-    ]
+    shipped = itertools.chain(
+        _files(facts), (h.entry for h in facts.hidden if h.entry.kind == "file")
+    )
+    unread = sorted(
+        {
+            e.path
+            for e in shipped
+            if e.path not in facts.files.versions
+            and e.path not in ACCOUNT_FILES
+            and is_candidate(e.path)
+        }
+    )
     note = ""
     if unread:
-        note = f" ({plural(len(unread), 'candidate file')} not read, e.g. {sorted(unread)[0]})"
+        note = f" ({plural(len(unread), 'candidate file')} not read, e.g. {unread[0]})"
     if evidence:
-        return failed(f"credentials in {plural(len(evidence), 'file version')}{note}", evidence)
+        message = f"credentials in {plural(len(evidence), 'file version')}{note}"
+        if hidden:
+            path, first = hidden[0]
+            which = "" if len(evidence) == 1 else f" {len(hidden)} of them"
+            more = f" (and {len(hidden) - 1} more)" if len(hidden) > 1 else ""
+            message += (
+                f";{which} hidden by a later layer but still shipped: {path} "
+                f"{facts.hidden_detail(first.layer, first.by, first.how)}{more}"
+            )
+        return failed(message, evidence)
     if unread and not read:
         return skipped(f"candidate files were not read by the analysis{note}")
     return passed(f"no credentials in {plural(read, 'candidate file version')}{note}")
@@ -165,30 +188,59 @@ _CACHE_PREFIXES = ("/var/lib/apt/lists/", "/var/cache/", "/root/", "/home/", "/u
     see_also=("DKL-DI-0004", "DKL-DI-0005"),
 )
 def caches(facts: Facts) -> Outcome:
-    found: dict[tuple[str, int], list[Entry]] = defaultdict(list)
+    # (name, layer that added the files, layer that hid them or -1, how) -> the files
+    found: dict[tuple[str, int, int, str], list[Entry]] = defaultdict(list)
     for entry in _files(facts):
-        if not entry.path.startswith(_CACHE_PREFIXES):
-            continue
-        for name, pattern in CACHES:
-            if pattern.match(entry.path):
-                found[(name, entry.layer)].append(entry)
-                break
+        name = _cache(entry.path)
+        if name is not None:
+            found[(name, entry.layer, -1, "")].append(entry)
+    for item in facts.hidden:
+        entry = item.entry
+        if entry.kind == "file":
+            name = _cache(entry.path)
+            if name is not None:
+                found[(name, entry.layer, item.by, item.how)].append(entry)
     if not found:
         return passed("no package-manager caches")
     evidence = []
-    total = 0
-    for (name, layer), entries in sorted(found.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    total = hidden = 0
+    largest: tuple[int, str, int, int, str] | None = None  # the largest hidden group
+    for (name, layer, by, how), entries in sorted(
+        found.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2], kv[0][3])
+    ):
         size = sum(e.size for e in entries)
         total += size
-        evidence.append(
-            facts.layer(
-                layer,
-                f"{name}: {plural(len(entries), 'file')}, {_size(size)}",
-                (e.path for e in entries),
+        detail = f"{name}: {plural(len(entries), 'file')}, {_size(size)}"
+        if by >= 0:
+            hidden += size
+            if largest is None or size > largest[0]:
+                largest = (size, name, layer, by, how)
+            detail += (
+                f", {facts.hidden_detail(layer, by, how)}; the bytes still ship in layer {layer}"
             )
+        evidence.append(facts.layer(layer, detail, (e.path for e in entries)))
+    names = sorted({key[0] for key in found})
+    message = f"{', '.join(names)} left in the image ({_size(total)})"
+    if largest is not None:
+        size, name, layer, by, how = largest
+        groups = sum(1 for key in found if key[2] >= 0)
+        more = f" (and {groups - 1} more)" if groups > 1 else ""
+        message = (
+            f"{', '.join(names)} left in the image ({_size(total)}, {_size(hidden)} of it "
+            f"hidden by later layers but still shipped: {name} "
+            f"{facts.hidden_detail(layer, by, how)}{more})"
         )
-    names = sorted({name for name, _ in found})
-    return failed(f"{', '.join(names)} left in the image ({_size(total)})", evidence)
+    return failed(message, evidence)
+
+
+def _cache(path: str) -> str | None:
+    """The kind of package-manager cache ``path`` belongs to, if any."""
+    if not path.startswith(_CACHE_PREFIXES):
+        return None
+    for name, pattern in CACHES:
+        if pattern.match(path):
+            return name
+    return None
 
 
 BIN_DIRECTORIES = frozenset(
@@ -227,16 +279,17 @@ _TOOL_NAMES = {"pip3": "pip", "gmake": "make", "clang++": "clang"}
 def build_tools(facts: Facts) -> Outcome:
     tools: dict[str, list[Entry]] = defaultdict(list)
     for entry in facts.index.values():
-        if entry.kind not in ("file", "symlink", "hardlink"):
-            continue
-        parent, _, base = entry.path.rpartition("/")
-        if parent not in BIN_DIRECTORIES:
-            continue
-        match = _TOOL.fullmatch(base)
-        if match:
-            tool = _TOOL_NAMES.get(match.group(1), match.group(1))
+        tool = _tool(entry)
+        if tool is not None:
             tools[tool].append(entry)
-    if not tools:
+    # Tools a later layer deleted (and none wrote again): still shipped in their layer.
+    removed: dict[tuple[str, int, int], list[Entry]] = defaultdict(list)
+    for item in facts.hidden:
+        if item.how == DELETED and item.path not in facts.index:
+            tool = _tool(item.entry)
+            if tool is not None:
+                removed[(tool, item.layer, item.by)].append(item.entry)
+    if not tools and not removed:
         return passed("no compilers, build tools, downloaders or git")
     evidence = []
     for tool, entries in sorted(tools.items()):
@@ -244,7 +297,37 @@ def build_tools(facts: Facts) -> Outcome:
         evidence.append(
             facts.layer(first.layer, f"{tool} (added by this layer)", (e.path for e in entries))
         )
-    return failed("build tools left: " + ", ".join(sorted(tools)), evidence)
+    for (tool, layer, by), entries in sorted(removed.items()):
+        detail = (
+            f"{tool} ({facts.hidden_detail(layer, by, DELETED)}; still shipped in layer {layer})"
+        )
+        evidence.append(facts.layer(layer, detail, (e.path for e in entries)))
+    parts = []
+    if tools:
+        parts.append("build tools left: " + ", ".join(sorted(tools)))
+    if removed:
+        (tool, layer, by), _ = min(removed.items())
+        names = sorted({key[0] for key in removed})
+        parts.append(
+            ("build tools" if not tools else "and")
+            + " deleted by later layers but still shipped: "
+            + ", ".join(names)
+            + f" ({tool} {facts.hidden_detail(layer, by, DELETED)})"
+        )
+    return failed("; ".join(parts), evidence)
+
+
+def _tool(entry: Entry) -> str | None:
+    """The build tool a file or link in a bin directory is, if any."""
+    if entry.kind not in ("file", "symlink", "hardlink"):
+        return None
+    parent, _, base = entry.path.rpartition("/")
+    if parent not in BIN_DIRECTORIES:
+        return None
+    match = _TOOL.fullmatch(base)
+    if match is None:
+        return None
+    return _TOOL_NAMES.get(match.group(1), match.group(1))
 
 
 @check(
@@ -260,15 +343,39 @@ def image_size(facts: Facts) -> Outcome:
     by_layer: dict[int, int] = defaultdict(int)
     for entry in _files(facts):
         by_layer[entry.layer] += entry.size
+    # Bytes a later layer deleted or wrote over still ship in the layer that added them.
+    hidden_by: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for item in facts.hidden:
+        if item.entry.kind == "file":
+            by_layer[item.layer] += item.entry.size
+            hidden_by[item.layer][item.by] += item.entry.size
     total = sum(by_layer.values())
+    hidden = sum(sum(hiders.values()) for hiders in hidden_by.values())
+    shown = f"{_size(total)} of files"
+    if hidden:
+        shown += f", {_size(hidden)} of them hidden by later layers"
     limit = facts.policy.max_image_bytes
     if total <= limit:
-        return passed(f"{_size(total)} of files (policy allows {_size(limit)})")
+        return passed(f"{shown} (policy allows {_size(limit)})")
     largest = sorted(by_layer.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
     return failed(
-        f"{_size(total)} of files; the store's policy allows {_size(limit)}",
-        [facts.layer(layer, f"{_size(size)} of the final files") for layer, size in largest],
+        f"{shown}; the store's policy allows {_size(limit)}",
+        [
+            facts.layer(layer, _layer_size(facts, size, hidden_by.get(layer)))
+            for layer, size in largest
+        ],
     )
+
+
+def _layer_size(facts: Facts, size: int, hiders: dict[int, int] | None) -> str:
+    """What one layer ships, and how much of it later layers hide (and which)."""
+    if not hiders:
+        return f"{_size(size)} of the final files"
+    hidden = sum(hiders.values())
+    most = min(hiders, key=lambda by: (-hiders[by], by))
+    which = facts.describe_layer(most)
+    by = f"by {which}" if len(hiders) == 1 else f"by later layers, most by {which}"
+    return f"{_size(size)} of files, {_size(hidden)} of them hidden {by}"
 
 
 LICENSE_LABEL = "org.opencontainers.image.licenses"

@@ -111,7 +111,9 @@ class Policy:
     """The store's thresholds. Defaults follow common registry guidance."""
 
     max_layers: int = 20
-    max_image_bytes: int = 1024**3  # uncompressed: the final file system's regular files
+    # Uncompressed: the regular files of every layer, those a later layer deleted or wrote
+    # over included (their bytes are still pulled).
+    max_image_bytes: int = 1024**3
     # Check ids that are not run (their results are SKIP): a store may not care, say,
     # about HEALTHCHECK for images that are only ever run by an orchestrator.
     disabled: frozenset[str] = field(default_factory=frozenset)
@@ -120,7 +122,9 @@ class Policy:
 
 
 class Analysed(Protocol):
-    """What the review reads; ``portside.scanner.analyze.Analysis`` is one."""
+    """What the review reads; ``portside.scanner.analyze.Analysis`` is one. An analysis
+    may also have ``hidden`` (``portside.scanner.hidden.HiddenEntry`` items: what later
+    layers deleted or wrote over); without it the review sees only the final layers."""
 
     @property
     def inventory(self) -> Inventory: ...
