@@ -53,6 +53,7 @@ def sync_feeds(
 ) -> Report:
     """Sync every configured feed (or those named in ``only``), then match the stored
     images again if anything changed. ``say`` hears a line per feed as it is done."""
+    quiet = say is None  # the worker's run: failures are logged as warnings below
     say = say or logger.info
     chosen = feeds(offline=offline is not None)
     if only:
@@ -74,7 +75,8 @@ def sync_feeds(
             except VulnDBError as exc:
                 logger.warning("vulnerability feed %s: %s", feed.name, exc.message)
                 report.failed.append((feed.name, exc.message))
-                say(f"{feed.name}: failed: {exc.message}")
+                if not quiet:
+                    say(f"{feed.name}: failed: {exc.message}")
                 continue
             report.done.append(result)
             records = result.result.records if result.result else 0
