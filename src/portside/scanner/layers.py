@@ -1338,14 +1338,17 @@ class Overlay:
         self._layer = -1
 
     def add(self, entry: TarEntry, layer: int) -> None:
-        self._layer = layer
+        # ``_layer`` is only needed, and only set, where something lower gets hidden.
         if entry.kind == "whiteout":
             self._deleted.add(entry.path)
+            self._layer = layer
         elif entry.kind == "opaque":
             self._emptied.add(entry.path)
+            self._layer = layer
         else:
             lower = self.index.get(entry.path)
             if lower is not None:
+                self._layer = layer
                 if lower.kind == "dir":
                     if entry.kind != "dir":
                         self._emptied.add(entry.path)
