@@ -46,7 +46,9 @@ def default_catalogers() -> list[Cataloger]:
         module = _optional(f"{__name__}.{name}")
         if module is not None:
             found.extend(_offered(module))
-    practices = _optional("portside.scanner.practices")
+    # The collector alone, not the whole review (a scan that writes only an SBOM never
+    # runs the review, and importing it costs 10 ms).
+    practices = _optional("portside.scanner.practices.secrets")
     collector = getattr(practices, "SecretsCollector", None) if practices else None
     if collector is not None:
         found.append(collector())
