@@ -28,6 +28,9 @@ class Route:
     stall: float = 0.0  # seconds of silence after the headers
     location: str = ""
     ranges: bool = False  # answer Range requests (with If-Range) with 206
+    #: a misbehaving 206: (first byte, last byte, ETag) to send instead of the rest asked for
+    wrong_part: tuple[int, int, str] | None = None
+    always_304: bool = False  # answer 304 whatever was asked
     cut_after: int = -1  # send only so many bytes of the body, then hang up
     #: a dynamic answer: (query, headers) -> (status, body)
     answer: Callable[[dict[str, str], dict[str, str]], tuple[int, bytes]] | None = None
@@ -84,7 +87,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(304)
             self.end_headers()
             return
+        if route.always_304:
+            self.send_response(304)
+            self.end_headers()
+            return
         wanted = self.headers.get("Range", "")
+        if route.wrong_part is not None and wanted:
+            first, last, etag = route.wrong_part
+            piece = route.body[first : last + 1]
+            self.send_response(206)
+            self.send_header("Content-Length", str(len(piece)))
+            self.send_header("Content-Range", f"bytes {first}-{last}/{len(route.body)}")
+            self.send_header("ETag", etag)
+            self.end_headers()
+            self.wfile.write(piece)
+            return
         if (
             route.ranges
             and wanted.startswith("bytes=")

@@ -19,6 +19,7 @@ Every failure is a :class:`SyncFailed` naming the URL.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.client
 import json
 import os
@@ -28,6 +29,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -55,11 +57,19 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         headers: http.client.HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
-        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if new.scheme not in ("http", "https") or (old.scheme, new.scheme) == ("https", "http"):
             raise SyncFailed(f"{req.full_url}: refused a redirect to {newurl}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if redirected is not None and new.hostname != old.hostname:
+            # A key for one host (NVD's apiKey) is never sent to another.
+            for header in list(redirected.headers):
+                if header.lower() not in _PLAIN_HEADERS:
+                    del redirected.headers[header]
+        return redirected
 
 
+_PLAIN_HEADERS = {"user-agent", "accept", "accept-encoding", "range", "if-range"}
 _OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
 
 
@@ -109,6 +119,32 @@ class Cache:
         temporary.write_text(json.dumps(self.state, indent=1, sort_keys=True))
         os.replace(temporary, self._state_path)
 
+    @contextlib.contextmanager
+    def locked(self, what: str) -> Iterator[None]:
+        """Hold the folder for one sync: a second sync of the same feed (the command line
+        while the worker runs one, say) fails at once instead of mixing its downloads in."""
+        handle = (self.folder / ".lock").open("a")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SyncFailed(
+                    f"{what}: another sync of this feed is running; try again when it ends"
+                ) from None
+            yield
+        finally:
+            handle.close()
+
+    def mark_imported(self, urls: Iterable[str]) -> None:
+        """Note that the files of ``urls`` are in the database: until then a download is
+        asked for whole again, never as "not modified", so that an import that did not
+        finish (the process was killed) is done by the next sync."""
+        for url in urls:
+            entry = self.state.get(url)
+            if isinstance(entry, dict):
+                entry["imported"] = True
+        self.save()
+
     def forget(self, url: str) -> None:
         """Drop a URL's file and validators, so that the next fetch downloads it whole
         (its content could not be imported)."""
@@ -136,11 +172,20 @@ class Cache:
         request = urllib.request.Request(  # noqa: S310  (http and https only: see Feed)
             url, headers={"User-Agent": USER_AGENT, **(headers or {})}
         )
-        if conditional and known and known.get("file") == name and target.exists():
+        asked = False  # whether the request is conditional
+        if (
+            conditional
+            and known
+            and known.get("file") == name
+            and known.get("imported", True)
+            and target.exists()
+        ):
             if known.get("etag"):
                 request.add_header("If-None-Match", known["etag"])
+                asked = True
             if known.get("last_modified"):
                 request.add_header("If-Modified-Since", known["last_modified"])
+                asked = True
         resume_from = 0
         meta = _read_json(meta_path)
         validator = str(meta.get("etag") or meta.get("last_modified") or "")
@@ -151,15 +196,32 @@ class Cache:
         deadline = time.monotonic() + limits.timeout
         response = _open(request, limits)
         if response is None:  # 304
+            if not asked:
+                raise SyncFailed(f"{url}: the server answered 304 to a request for the whole file")
             return Fetched(target, "not-modified", 0)
+
+        def restart(why: str) -> SyncFailed:
+            part.unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+            return SyncFailed(f"{url}: {why}; the next sync downloads it from the start")
+
         with response:
             status = response.status
             etag = response.headers.get("ETag", "")
             modified = response.headers.get("Last-Modified", "")
-            appending = status == 206 and resume_from > 0 and _starts_at(response, resume_from)
-            if not appending:
+            total: int | None = None
+            appending = status == 206
+            if appending:
+                total = _rest_of(response, resume_from, str(meta.get("etag") or ""))
+                if total is None:
+                    raise restart("the server answered a part other than the rest of the file")
+                etag = etag or str(meta.get("etag") or "")
+                modified = modified or str(meta.get("last_modified") or "")
+            elif status != 200:
+                raise SyncFailed(f"{url}: the server answered {status}, not the file")
+            else:
                 resume_from = 0
-            _write_json(meta_path, {"url": url, "etag": etag, "last_modified": modified})
+                _write_json(meta_path, {"url": url, "etag": etag, "last_modified": modified})
             try:
                 with part.open("ab" if appending else "wb") as out:
                     size = _copy(url, response, out, limits, deadline, resume_from)
@@ -167,9 +229,16 @@ class Cache:
                 part.unlink(missing_ok=True)
                 meta_path.unlink(missing_ok=True)
                 raise
+        if total is not None and part.stat().st_size != total:
+            raise restart(f"the resumed file is {part.stat().st_size} bytes, not {total}")
         os.replace(part, target)
         meta_path.unlink(missing_ok=True)
-        self.state[url] = {"file": name, "etag": etag, "last_modified": modified}
+        self.state[url] = {
+            "file": name,
+            "etag": etag,
+            "last_modified": modified,
+            "imported": False,
+        }
         self.save()
         return Fetched(target, "resumed" if appending else "downloaded", size)
 
@@ -186,10 +255,20 @@ def _write_json(path: Path, value: dict[str, Any]) -> None:
     path.write_text(json.dumps(value))
 
 
-def _starts_at(response: http.client.HTTPResponse, offset: int) -> bool:
-    """Whether a 206 answer's ``Content-Range`` continues at ``offset``."""
-    found = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
-    return found is not None and int(found.group(1)) == offset
+def _rest_of(response: http.client.HTTPResponse, offset: int, etag: str) -> int | None:
+    """The file's whole size when a 206 answer is the rest of the version asked for: from
+    ``offset`` to the last byte of a known total, with the same ``ETag`` when it has one;
+    ``None`` for anything else (another range, an unknown total, a changed version)."""
+    found = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", response.headers.get("Content-Range", ""))
+    if offset <= 0 or found is None:
+        return None
+    start, end, total = (int(found.group(n)) for n in (1, 2, 3))
+    if start != offset or end != total - 1:
+        return None
+    answered = response.headers.get("ETag", "")
+    if etag and answered and answered != etag:
+        return None
+    return total
 
 
 def _open(request: urllib.request.Request, limits: Limits) -> http.client.HTTPResponse | None:

@@ -7,10 +7,10 @@ gap starts a full sync again) and save ``delta-<n>-<start>.json``. The NVD impor
 the whole folder and keeps the newest copy of each CVE. A full sync that stops half-way
 resumes at its next page.
 
-The NVD asks clients to stay within a request rate (10 requests a minute without an API
-key, 100 with one, at the time of writing): :class:`Pacer` spaces requests so that no
-window holds more than allowed, and answers ``403``, ``429`` and ``503`` (how the NVD
-says "slow down") are retried after a pause that grows, or ``Retry-After``.
+The NVD asks clients to stay within a request rate (5 requests in a rolling 30 seconds
+without an API key, 50 with one): :class:`Pacer` spaces requests so that no window holds
+more than allowed, and answers ``403``, ``429`` and ``503`` (how the NVD says "slow
+down") are retried after a pause that doubles each time.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from portside.vulndb.fetch import Cache, Limits
 
 PAGE = 2000  # the API's largest page
 MAX_RANGE = dt.timedelta(days=120)
+OVERLAP = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -71,18 +72,18 @@ def sync_pages(
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Bring the folder's pages up to date with the API at ``url``; returns how many pages
-    were fetched (0: nothing changed since the last sync)."""
-    rate = rate or Rate(requests=100 if api_key else 10)
+    were fetched (0: nothing changed since the last sync). What was fetched stays pending
+    until :func:`commit` (after the import): pages fetched by a sync whose import did not
+    finish are fetched again by the next one."""
+    rate = rate or Rate(requests=50 if api_key else 5, window=30.0)
     pacer = Pacer(rate, sleep)
     state = cache.state.setdefault("nvd", {})
+    if state.get("pending"):
+        discard(cache)
     started = clock.now()
     synced = _time(state.get("synced_at"))
     progress = state.get("full") if isinstance(state.get("full"), dict) else None
-    if (
-        force
-        or (synced is None and progress is None)
-        or (synced is not None and started - synced > MAX_RANGE)
-    ):
+    if force or (progress is None and (synced is None or started - synced > MAX_RANGE - OVERLAP)):
         progress = {"started_at": started.isoformat(), "next": 0}
         _clear(cache.folder)
     headers = {"apiKey": api_key} if api_key else {}
@@ -109,8 +110,7 @@ def sync_pages(
             if progress["next"] >= total:
                 break
         state.pop("full", None)
-        state["synced_at"] = progress["started_at"]
-        state["deltas"] = 0
+        state["pending"] = {"synced_at": progress["started_at"], "deltas": 0, "full": True}
         cache.save()
         return fetched
     assert synced is not None
@@ -121,7 +121,9 @@ def sync_pages(
             cache,
             url,
             {
-                "lastModStartDate": _stamp(synced),
+                # An hour of overlap: a change indexed late, or a clock a little off,
+                # is not lost between two windows (a CVE seen twice is kept once).
+                "lastModStartDate": _stamp(synced - OVERLAP),
                 "lastModEndDate": _stamp(started),
                 "startIndex": start,
                 "resultsPerPage": PAGE,
@@ -135,16 +137,42 @@ def sync_pages(
         )
         if total == 0:  # nothing changed: no file, so the folder's digest stays the same
             (cache.folder / f"delta-{number:05}-{start:07}.json").unlink(missing_ok=True)
-            number -= 1
-            break
+            state["synced_at"] = started.isoformat()
+            cache.save()
+            return 0
         fetched += 1
         start += count
         if start >= total:
             break
-    state["synced_at"] = started.isoformat()
-    state["deltas"] = number
+    state["pending"] = {"synced_at": started.isoformat(), "deltas": number, "full": False}
     cache.save()
     return fetched
+
+
+def commit(cache: Cache) -> None:
+    """The pending pages are in the database: the next sync asks for changes after them."""
+    state = cache.state.setdefault("nvd", {})
+    pending = state.pop("pending", None)
+    if isinstance(pending, dict):
+        state["synced_at"] = pending.get("synced_at")
+        state["deltas"] = pending.get("deltas", 0)
+    cache.save()
+
+
+def discard(cache: Cache) -> None:
+    """Drop the pending pages (their import failed): a full sync starts again, a delta is
+    asked for again."""
+    state = cache.state.setdefault("nvd", {})
+    pending = state.pop("pending", None)
+    if isinstance(pending, dict):
+        if pending.get("full"):
+            _clear(cache.folder)
+            state.pop("synced_at", None)
+        else:
+            number = int(pending.get("deltas", 0))
+            for page in cache.folder.glob(f"delta-{number:05}-*.json"):
+                page.unlink()
+    cache.save()
 
 
 def _page(

@@ -351,12 +351,12 @@ class VulnStore:
         digest: str,
         *,
         replace: bool = True,
-        ids: set[str] | None = None,
+        keys: set[Any] | None = None,
     ) -> None:
         if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise VulnDBError(f"source name {name!r} must be letters, digits, '-', '_' or '.'")
         if not replace:
-            self._refuse_loss(db, name, kind, origin, records, ids)
+            self._refuse_loss(db, name, kind, origin, records, keys or set())
         db.execute(
             "DELETE FROM affected WHERE advisory IN (SELECT pk FROM advisory WHERE source = ?)",
             (name,),
@@ -385,7 +385,7 @@ class VulnStore:
         kind: str,
         origin: str,
         records: int,
-        ids: set[str] | None,
+        keys: set[Any],
     ) -> None:
         """Raise :class:`WouldReplace` when source ``name`` came from another origin and
         this import would drop some of its records: a second tree imported under the name
@@ -399,14 +399,8 @@ class VulnStore:
         old_kind, old_origin, old_records, imported_at = row
         if old_kind != kind:
             going = old_records
-        elif ids is not None:
-            going = sum(
-                1
-                for (ident,) in db.execute("SELECT id FROM advisory WHERE source = ?", (name,))
-                if ident not in ids
-            )
-        else:
-            going = max(0, old_records - records)
+        else:  # the records of the old import that the new one does not have
+            going = sum(1 for key in self._keys(db, name, kind) if key not in keys)
         if going:
             raise WouldReplace(
                 f"feed {name} holds {old_records:,} {old_kind} records from {old_origin} "
@@ -414,6 +408,26 @@ class VulnStore:
                 f"under the same name would replace them with {records:,} records, and "
                 f"{going:,} of the old ones would go. Import it under another name with "
                 "--name, or pass --replace to replace the feed."
+            )
+
+    @staticmethod
+    def _keys(db: sqlite3.Connection, name: str, kind: str) -> Iterator[Any]:
+        """What identifies each record of a source, as the replace methods give ``keys``:
+        advisory ids (OSV), CVE ids (NVD), (distro, release, package, id) (trackers)."""
+        if kind == "nvd":
+            yield from (
+                row[0] for row in db.execute("SELECT cve FROM nvd WHERE source = ?", (name,))
+            )
+        elif kind in ("osv",):
+            yield from (
+                row[0] for row in db.execute("SELECT id FROM advisory WHERE source = ?", (name,))
+            )
+        else:
+            yield from (
+                tuple(row)
+                for row in db.execute(
+                    "SELECT distro, release, package, vuln FROM distro WHERE source = ?", (name,)
+                )
             )
 
     # --- writing --------------------------------------------------------------------
@@ -433,7 +447,7 @@ class VulnStore:
         with self._transaction() as db:
             ids = {advisory.id for advisory in advisories}
             self._begin_replace(
-                db, name, kind, origin, len(advisories), digest, replace=replace, ids=ids
+                db, name, kind, origin, len(advisories), digest, replace=replace, keys=ids
             )
             for advisory in advisories:
                 withdrawn = advisory.withdrawn is not None
@@ -472,7 +486,16 @@ class VulnStore:
         replace: bool = True,
     ) -> ImportResult:
         with self._transaction() as db:
-            self._begin_replace(db, name, "nvd", origin, len(records), digest, replace=replace)
+            self._begin_replace(
+                db,
+                name,
+                "nvd",
+                origin,
+                len(records),
+                digest,
+                replace=replace,
+                keys={r.cve for r in records},
+            )
             db.executemany(
                 "INSERT INTO nvd (source, cve, modified, description) VALUES (?, ?, ?, ?)",
                 [
@@ -502,7 +525,16 @@ class VulnStore:
         replace: bool = True,
     ) -> ImportResult:
         with self._transaction() as db:
-            self._begin_replace(db, name, kind, origin, len(records), digest, replace=replace)
+            self._begin_replace(
+                db,
+                name,
+                kind,
+                origin,
+                len(records),
+                digest,
+                replace=replace,
+                keys={(r.distro, r.release, r.package, r.vuln_id) for r in records},
+            )
             db.executemany(
                 "INSERT INTO distro (source, distro, release, package, vuln, status, fixed, "
                 "urgency, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

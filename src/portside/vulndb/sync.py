@@ -116,7 +116,11 @@ def sync(
     """Fetch ``feed`` and import it into ``store`` unless it is unchanged. A failure is
     noted in the feed's folder (:func:`failures`) until the feed next syncs."""
     try:
-        result = _sync(store, feed, force=force, limits=limits, options=options or Options())
+        try:
+            result = _sync(store, feed, force=force, limits=limits, options=options or Options())
+        except (OSError, ValueError, RecursionError, MemoryError) as exc:
+            # The disk, the cache folder or a document too deep to read: said, not a trace.
+            raise SyncFailed(f"feed {feed.name}: {exc!r}") from exc
     except VulnDBError as exc:
         _note_failure(store, feed, exc.message)
         raise
@@ -155,6 +159,19 @@ def _sync(
     if options.offline is not None:
         return _sync_offline(store, feed, options.offline, force=force, limits=limits)
     cache = Cache(cache_folder(store, feed))
+    with cache.locked(f"feed {feed.name}"):
+        return _fetch_and_import(store, feed, cache, force=force, limits=limits, options=options)
+
+
+def _fetch_and_import(
+    store: VulnStore,
+    feed: Feed,
+    cache: Cache,
+    *,
+    force: bool,
+    limits: Limits | None,
+    options: Options,
+) -> SyncResult:
     notes: list[str] = []
     if feed.shape == "api":
         pages = nvdapi.sync_pages(
@@ -169,7 +186,13 @@ def _sync(
         if not pages and store.source(feed.name) is not None and not force:
             store.record_check(feed.name)
             return SyncResult(feed.name, "not-modified", 0)
-        return _import(store, feed, cache, [cache.folder], 0, force, limits, [feed.url])
+        try:
+            done = _import(store, feed, cache, [cache.folder], 0, force, limits, [])
+        except VulnDBError:
+            nvdapi.discard(cache)
+            raise
+        nvdapi.commit(cache)
+        return done
     if feed.shape == "index":
         fetched, urls = _alpine_index(cache, feed, notes, force)
         paths = [f.path for f in fetched[1:]]  # the index itself is not a secdb file
@@ -205,6 +228,7 @@ def _import(
         for url in urls:
             cache.forget(url)
         raise
+    cache.mark_imported(urls)
     store.record_check(feed.name)
     return SyncResult(feed.name, "imported" if result.changed else "unchanged", size, result)
 
@@ -248,7 +272,10 @@ def _alpine_index(
                 name = f"{branch}-{repository}.json"
                 fetched.append(cache.fetch(url, name, limits=feed.limits, conditional=not force))
             except SyncFailed as exc:
-                if "answered 404" not in exc.message:
+                # Not every branch has a community repository; every one has main, and a
+                # branch whose main is missing (a mirror half copied) must not lose its
+                # records silently.
+                if "answered 404" not in exc.message or repository == "main":
                     raise
                 notes.append(f"{url}: not there (404); skipped")
                 continue
