@@ -43,7 +43,7 @@ def test_a_user_who_cannot_install_is_told_the_one_command(tmp_path: Path) -> No
 
 def test_nothing_to_do_when_everything_is_there(tmp_path: Path) -> None:
     for tool in ("skopeo", "podman", "buildah", "docker", "pg_isready", "debootstrap", "rpm",
-                 "go", "npm"):  # fmt: skip
+                 "go", "npm", "objcopy"):  # fmt: skip
         (tmp_path / tool).write_text("#!/bin/sh\n")
         (tmp_path / tool).chmod(0o755)
     result = bash("id() { echo 1000; }\nensure_system_packages\necho went-on", str(tmp_path))
