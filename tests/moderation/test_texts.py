@@ -55,3 +55,39 @@ def test_the_repository_list_offers_a_first_push_only_when_there_is_none(
     client.force_login(world.other)
     page = client.get(f"/orgs/{world.other_org.name}/repositories/").content.decode()
     assert ("Push your first image" in page) == ("No repositories yet" in page)
+
+
+def test_the_review_page_and_the_scan_page_agree_on_best_practices(
+    world: PublishingWorld,
+) -> None:
+    """The review page once said "All best-practice checks passed" while the scan page
+    showed HEALTHCHECK failing for the same digest: both read the scan's own results."""
+    from django.urls import reverse
+
+    from portside.core import clock
+    from portside.scanning.models import Scan, ScanStatus
+
+    product = world.ready_product()
+    results = [
+        {"id": "PS-001", "title": "Runs as a non-root user", "status": "pass", "message": "ok"},
+        {"id": "PS-002", "title": "Declares a HEALTHCHECK", "status": "fail", "message": "none"},
+        {"id": "PS-019", "title": "Base image pinned", "status": "skip", "message": "unknown"},
+    ]
+    scan = Scan.objects.create(
+        repository=world.repository,
+        digest=world.digest,
+        status=ScanStatus.DONE,
+        requested_at=clock.now(),
+        finished_at=clock.now(),
+        practices=results,
+    )
+    submission = moderation.submit(product=product, acting=world.owner, origin=TEST_ORIGIN)
+    client = Client()
+    client.force_login(world.moderator)
+    review = client.get(f"/reviews/{submission.pk}/").content.decode()
+    assert "All best-practice checks passed" not in review
+    assert "1 best-practice check failed:" in review
+    assert "<strong>PS-002</strong> Declares a HEALTHCHECK" in review
+    scan_page = client.get(reverse("scan_detail", args=[world.org.name, scan.pk])).content.decode()
+    assert 'result-fail">fail</span>' in scan_page and "Declares a HEALTHCHECK" in scan_page
+    assert [p["id"] for p in scan.failed_practices] == ["PS-002"]

@@ -104,7 +104,7 @@ def _security(revision: Revision) -> list[dict[str, Any]]:
                 .order_by("-pk")
                 .first()
             )
-            failed = [p for p in (scan.practices if scan else []) if not p.get("passed", True)]
+            failed = scan.failed_practices if scan else []
             rows.append(
                 {
                     "repository": source["repository"],

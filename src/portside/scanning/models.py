@@ -108,6 +108,12 @@ class Scan(models.Model):
         return f"scan of {self.repository.name}@{self.digest}"
 
     @property
+    def failed_practices(self) -> list[dict[str, Any]]:
+        """The best-practice checks this image fails, as the scan page lists them: every
+        page that summarises a scan's review reads this, so they cannot disagree."""
+        return [p for p in self.practices or [] if p.get("status") == "fail"]
+
+    @property
     def inventory(self) -> dict[str, Any]:
         """The inventory as ``scanner.model.inventory_to_dict`` writes it (layers, distro,
         packages), or ``{}`` before the first result; read once per instance."""
