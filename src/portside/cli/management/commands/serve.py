@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from argparse import ArgumentParser
 from collections.abc import Callable
@@ -54,6 +55,11 @@ class Command(PortsideCommand):
         bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         url_host = f"[{host}]" if ":" in host else host
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="portside.config.settings")
+        derived, warning = base_url(host, port, os.environ.get("PORTSIDE_BASE_URL"))
+        if derived is not None:
+            env["PORTSIDE_BASE_URL"] = derived  # links in mails point where the store listens
+        if warning is not None:
+            self._say(warning)
         web = subprocess.Popen(
             [
                 sys.executable,
@@ -149,6 +155,27 @@ class Command(PortsideCommand):
     def _say(self, message: str) -> None:
         self.stdout.write(message)
         self.stdout.flush()
+
+
+def base_url(host: str, port: int, given: str | None) -> tuple[str | None, str | None]:
+    """The base URL the web server and workers should use when none is set (the address
+    the store listens on, so that links in mails work), and a warning when one is set that
+    names this machine on another port: ``(derived or None, warning or None)``."""
+    local = host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::", "")  # noqa: S104
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    shown = f"[{shown}]" if ":" in shown else shown
+    if not given:
+        return f"http://{shown}:{port}", None
+    parts = urllib.parse.urlsplit(given)
+    if not local or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return None, None  # a public name in front of a proxy: nothing to compare
+    other = parts.port or (443 if parts.scheme == "https" else 80)
+    if other == port:
+        return None, None
+    return None, (
+        f"PORTSIDE_BASE_URL is {given}, but the store listens on port {port}: links in "
+        f"mails and pages will point to port {other}. Unset it to use http://{shown}:{port}."
+    )
 
 
 class Supervised:
