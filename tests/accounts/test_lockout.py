@@ -178,3 +178,21 @@ def test_a_login_names_one_account():
     assert services.sign_in_key("ali@work.example", origin) == key
     assert services.sign_in_key("someone", origin).startswith("login:someone:")
     assert services.sign_in_key("", origin).startswith("login::")
+
+
+def test_a_flood_of_failed_sign_ins_does_not_fill_the_trail() -> None:
+    """Anyone can fail to sign in as often as they like; the trail keeps the first twenty
+    rows of each kind a minute from one address, then says it stopped."""
+    client = Client()
+    with clock.frozen(clock.now().replace(second=0, microsecond=0)):
+        for n in range(60):
+            token_request(client, f"nobody{n}@example.org", WRONG)
+    failed = AuditEvent.objects.filter(action="account:session:sign_in_failed").count()
+    throttled = AuditEvent.objects.filter(action="account:session:throttled").count()
+    assert failed <= 20 and throttled <= 20 and failed + throttled > 0
+    notes = AuditEvent.objects.filter(action="audit:trail:suppressed")
+    assert {n.details["suppressed_action"] for n in notes} <= {
+        "account:session:sign_in_failed",
+        "account:session:throttled",
+    }
+    assert notes.exists() and AuditEvent.objects.count() < 45

@@ -221,3 +221,25 @@ class TestInsufficientScope:
         refused = client.get("/v2/acme/db/manifests/2.0", **bearer(token))
         assert refused.status_code == 403
         assert refused.json()["errors"][0]["code"] == "DENIED"
+        # Each refusal is on the trail: who, what and why.
+        from portside.audit.models import AuditEvent
+
+        rows = AuditEvent.objects.filter(action="registry:pull:denied").order_by("pk")
+        assert rows.count() == 2
+        assert all(r.actor_id == carol.pk for r in rows)
+        assert [r.details["reference"] for r in rows] == ["2.0", "2.0"]
+        assert rows[0].details["repository"] == "acme/db"
+        assert "/products/acme/" in rows[0].details["reason"]
+
+    def test_a_flood_of_refused_pulls_does_not_fill_the_trail(self, client):
+        from portside.audit.models import AuditEvent
+
+        store = build_store()
+        customer = Registry(client, store.pub.customer.username, PASSWORD)
+        token = customer.token("repository:acme/db:pull")
+        for _ in range(25):
+            assert client.get("/v2/acme/db/manifests/2.0", **bearer(token)).status_code == 403
+        assert AuditEvent.objects.filter(action="registry:pull:denied").count() == 10
+        (note,) = AuditEvent.objects.filter(action="audit:trail:suppressed")
+        assert note.details["suppressed_action"] == "registry:pull:denied"
+        assert note.details["limit_per_minute"] == 10

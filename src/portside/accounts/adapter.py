@@ -40,11 +40,13 @@ class AccountAdapter(DefaultAccountAdapter):
             if services.sign_in_locked(services.sign_in_key(login, from_request(request))):
                 raise self.validation_error("too_many_login_attempts")
         except ValidationError:
-            audit.record(
+            origin = from_request(request)
+            audit.record_unless_flooding(
+                origin.ip_address or "-",
                 None,
                 "account:session:throttled",
                 login=login[:150],
-                **from_request(request).audit_fields(),
+                **origin.audit_fields(),
             )
             raise
 

@@ -53,12 +53,14 @@ def _sign_in_failed(
     target = None
     if login:
         target = User.objects.filter(Q(username=login.lower()) | Q(email__iexact=login)).first()
-    audit.record(
+    origin = _origin(request)
+    audit.record_unless_flooding(
+        origin.ip_address or "-",
         None,
         "account:session:sign_in_failed",
         target,
         login=login,
-        **_origin(request).audit_fields(),
+        **origin.audit_fields(),
     )
 
 

@@ -80,6 +80,44 @@ def record(
     return _append([row])[0]
 
 
+def record_unless_flooding(
+    flood_key: str,
+    actor: Any,
+    action: str,
+    target: Any = None,
+    *,
+    per_minute: int = 20,
+    **kwargs: Any,
+) -> AuditEvent | None:
+    """:func:`record`, at most ``per_minute`` times a minute for one ``flood_key`` (a
+    client's address, say): what anyone outside can set off (failed sign-ins, refused
+    pulls) must not be able to fill the trail. The first row over the limit in a minute is
+    an ``audit:trail:suppressed`` row naming the action and the key; the rest of that
+    minute is not recorded. Returns the row written, if any."""
+    from django.core.cache import cache
+
+    minute = int(clock.now().timestamp()) // 60
+    counter = f"audit-flood:{action}:{flood_key}:{minute}"[:240]
+    cache.add(counter, 0, timeout=180)
+    try:
+        count = cache.incr(counter)
+    except ValueError:  # expired between add and incr
+        cache.set(counter, 1, timeout=180)
+        count = 1
+    if count <= per_minute:
+        return record(actor, action, target, **kwargs)
+    if count == per_minute + 1:
+        return record(
+            None,
+            "audit:trail:suppressed",
+            suppressed_action=action,
+            key=flood_key[:200],
+            limit_per_minute=per_minute,
+            ip_address=kwargs.get("ip_address"),
+        )
+    return None
+
+
 def record_many(entries: list[dict[str, Any]], *, returning: bool = True) -> list[AuditEvent]:
     """Append several rows at once (each entry holds ``record``'s arguments by name):
     one lock, one read of the chain's end and one INSERT, for high-volume actions such as

@@ -106,7 +106,7 @@ def require(
     if action == "pull" and not accept:
         message = permissions.pull_refusal(claims.user_id, name, reference)
         if message:
-            raise errors.Denied(message)
+            raise _denied_pull(request, claims, name, reference, message)
     raise insufficient_scope(request, scope)
 
 
@@ -124,10 +124,35 @@ def could_pull(claims: tokens.Claims, name: str) -> bool:
     return any("pull" in access.actions for access in grant(Caller(user), wanted))
 
 
-def refuse_restricted(claims: tokens.Claims, name: str, reference: str) -> errors.Denied:
+def refuse_restricted(
+    request: HttpRequest, claims: tokens.Claims, name: str, reference: str
+) -> errors.Denied:
     """The refusal of a customer's pull of something their tiers do not cover."""
     message = permissions.pull_refusal(claims.user_id, name, reference)
-    return errors.Denied(message or "requested access to the resource is denied")
+    return _denied_pull(
+        request, claims, name, reference, message or "requested access to the resource is denied"
+    )
+
+
+def _denied_pull(
+    request: HttpRequest, claims: tokens.Claims, name: str, reference: str, message: str
+) -> errors.Denied:
+    """A pull refused with 403, on the trail (``registry:pull:denied``: who, what, why),
+    at most ten rows a minute for one client and repository."""
+    from portside.core.origin import from_request
+
+    origin = from_request(request)
+    audit.record_unless_flooding(
+        f"{origin.ip_address or '-'}:{name}",
+        user_of(claims) if claims.user_id is not None else None,
+        "registry:pull:denied",
+        per_minute=10,
+        repository=name[:255],
+        reference=str(reference)[:255],
+        reason=message[:500],
+        **origin.audit_fields(),
+    )
+    return errors.Denied(message)
 
 
 def restricted_allows(
@@ -195,7 +220,8 @@ class Caller:
 
 def _failed(login: str, origin: Origin, reason: str, key: str) -> None:
     accounts.record_failed_sign_in(key)
-    audit.record(
+    audit.record_unless_flooding(
+        origin.ip_address or "-",
         None,
         "account:session:sign_in_failed",
         accounts.account_for_login(login),
@@ -208,7 +234,8 @@ def _failed(login: str, origin: Origin, reason: str, key: str) -> None:
 
 def _refuse_if_locked(login: str, origin: Origin, key: str) -> None:
     if accounts.sign_in_locked(key):
-        audit.record(
+        audit.record_unless_flooding(
+            origin.ip_address or "-",
             None,
             "account:session:throttled",
             login=login[:150],

@@ -378,9 +378,9 @@ def manifest(request: HttpRequest, name: str, reference: str) -> HttpResponseBas
     if tags is not None:
         if isinstance(ref, str):
             if ref not in tags:
-                raise auth.refuse_restricted(claims, name, reference)
+                raise auth.refuse_restricted(request, claims, name, reference)
         elif not auth.restricted_allows(claims, name, tags, str(ref), blob=False):
-            raise auth.refuse_restricted(claims, name, reference)
+            raise auth.refuse_restricted(request, claims, name, reference)
     found = services.manifest_by_name(name, ref)
     content = bytes(found.content)
     if request.method == "HEAD":
@@ -408,7 +408,7 @@ def referrers(request: HttpRequest, name: str, digest: str) -> HttpResponseBase:
     if tags is not None and not auth.restricted_allows(
         claims, name, tags, str(subject), blob=False
     ):
-        raise auth.refuse_restricted(claims, name, digest)
+        raise auth.refuse_restricted(request, claims, name, digest)
     artifact_type = request.GET.get("artifactType", "")
     descriptors = services.referrers(services.find_repository(name), subject, artifact_type)
     if tags is not None:
@@ -457,7 +457,7 @@ def blob(request: HttpRequest, name: str, digest: str) -> HttpResponseBase:
     claims = auth.require(request, name, "pull", digest)
     tags = claims.pull_tags(name)
     if tags is not None and not auth.restricted_allows(claims, name, tags, str(key), blob=True):
-        raise auth.refuse_restricted(claims, name, digest)
+        raise auth.refuse_restricted(request, claims, name, digest)
     found = services.linked_blob_by_name(name, key)
     size = found.size
     headers = {"Docker-Content-Digest": found.digest, "Accept-Ranges": "bytes"}
