@@ -1,0 +1,124 @@
+"""Every page of the access matrix passes axe-core in Chromium, as a role that may see it.
+
+axe-core (npm, pinned in package-lock.json, installed by scripts/test) is injected into
+each page; a violation of impact "serious" or "critical" fails the test, listed with its
+rule, its page and the first elements it found. Each page is also saved as a screenshot at
+1366 px and at 375 px wide (``test-artifacts/screenshots/a11y-*``), to be looked at, and
+must not be wider than a 375 px screen (wide tables scroll in their own box)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from playwright.sync_api import Error as PlaywrightError
+
+from tests.access import Row, build_world
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+#: who looks at a page: the first of these the matrix lets in
+ROLE_ORDER = (
+    "owner",
+    "admin",
+    "security",
+    "moderator",
+    "editor",
+    "viewer",
+    "customer",
+    "other_member",
+    "anonymous",
+)
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))
+  }));
+}"""
+
+
+def pages() -> Iterator[tuple[Row, str]]:
+    """Every GET row of the matrices built on ``build_world``, with a role that gets 200."""
+    from tests.core.test_deliveries_page import ROWS as DELIVERIES
+    from tests.scanning.test_vulnerability_data_page import ROWS as FEEDS
+    from tests.test_access_matrix import ROWS
+
+    for row in [*ROWS, *DELIVERIES, *FEEDS]:
+        if row.method != "GET":
+            continue
+        role = next((r for r in ROLE_ORDER if row.expect.get(r) == 200), None)
+        if role is not None:
+            yield row, role
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_page_passes_axe(live_server: Any, browser: Any, screenshots: Any) -> None:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `npm ci` (scripts/test does)")
+    world = build_world()
+    contexts: dict[str, Any] = {}
+
+    def page_as(role: str) -> Any:
+        if role not in contexts:
+            # bypass_csp: the store's policy forbids injected scripts, axe's included.
+            context = browser.new_context(viewport={"width": 1366, "height": 900}, bypass_csp=True)
+            user = world.users[role]
+            if user is not None:
+                client = Client()
+                client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+                cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+                context.add_cookies(
+                    [
+                        {
+                            "name": settings.SESSION_COOKIE_NAME,
+                            "value": cookie,
+                            "url": live_server.url,
+                        }
+                    ]
+                )
+            contexts[role] = context.new_page()
+        return contexts[role]
+
+    failures: list[str] = []
+    checked = 0
+    for row, role in pages():
+        path = row.path.format(**world.ids)
+        page = page_as(role)
+        try:
+            response = page.goto(live_server.url + path)
+        except PlaywrightError as exc:
+            if "Download is starting" in str(exc):
+                continue  # an SBOM or an export: a file, not a page
+            raise
+        assert response is not None and response.status == 200, f"{path} as {role}"
+        if "text/html" not in (response.headers.get("content-type") or ""):
+            continue  # a download or a JSON answer: nothing to read on screen
+        page.add_script_tag(path=str(AXE))
+        for violation in page.evaluate(RUN_AXE):
+            if violation["impact"] in ("serious", "critical"):
+                failures.append(
+                    f"{path} as {role}: {violation['id']} ({violation['impact']}): "
+                    f"{violation['help']}; at {', '.join(violation['nodes'])}"
+                )
+        name = f"a11y-{_slug(row.path)}"
+        screenshots(page, f"{name}-1366")
+        page.set_viewport_size({"width": 375, "height": 800})
+        screenshots(page, f"{name}-375")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        if wide > 375:  # a phone would scroll the whole page sideways
+            failures.append(f"{path} as {role}: {wide} px wide at 375 px")
+        page.set_viewport_size({"width": 1366, "height": 900})
+        checked += 1
+    for page in contexts.values():
+        page.context.close()
+    assert checked >= 25, f"only {checked} pages were checked"
+    assert not failures, "\n".join(failures)
