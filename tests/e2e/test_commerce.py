@@ -238,7 +238,7 @@ def test_take_buy_pay_pull_and_refund(store, browser, screenshots, tmp_path):
     admin.goto(f"{base}/staff/commerce/")
     assert number in admin.locator("#orders").inner_text()
     screenshots(admin, "commerce-07-staff-orders")
-    admin.get_by_role("button", name=re.compile(r"Mark order \d+ paid")).first.click()
+    admin.get_by_role("button", name=re.compile(r"Mark paid: order \d+")).first.click()
     admin.wait_for_load_state()
     _ok(admin)
     assert "payment #" in admin.locator("#ledger").inner_text()
