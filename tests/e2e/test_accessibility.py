@@ -72,6 +72,14 @@ def commerce_world() -> tuple[World, list[Row]]:
     return build_commerce_world(), list(ROWS)
 
 
+def moderation_world() -> tuple[World, list[Row]]:
+    """Products, revisions and the review queue (the publishing matrix's own world)."""
+    from tests.moderation.test_access import ROWS, _world
+
+    users, ids = _world()
+    return World(users=users, ids=ids), [Row(*row) for row in ROWS]
+
+
 def pages(rows: list[Row]) -> Iterator[tuple[Row, str]]:
     """Every GET row with a role that gets 200, HTML pages rather than the API."""
     for row in rows:
@@ -87,7 +95,9 @@ def _slug(path: str) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("build", "least"), [(core_world, 30), (commerce_world, 8)])
+@pytest.mark.parametrize(
+    ("build", "least"), [(core_world, 30), (commerce_world, 8), (moderation_world, 5)]
+)
 def test_every_page_passes_axe(
     live_server: Any, browser: Any, screenshots: Any, build: Any, least: int
 ) -> None:
