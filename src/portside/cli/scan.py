@@ -9,7 +9,6 @@ standalone scanner's does. The management command of the same name wraps it.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from portside.config import paths
+from portside.core import clock
 from portside.scanner import errors as scan_errors
 from portside.scanner.analyze import Analysis, analyze
 from portside.scanner.reader import Image, open_image
@@ -298,11 +298,7 @@ def _feeds_line(feeds: list[dict[str, Any]]) -> str:
 
 
 def _when(stamp: str) -> str:
-    try:
-        when = dt.datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp or "never"
-    return f"{when.replace(tzinfo=when.tzinfo or dt.UTC).astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    return clock.utc_minutes(stamp) or stamp or "never"
 
 
 class _View:

@@ -47,3 +47,20 @@ def frozen(start: dt.datetime | None = None) -> Iterator[FrozenClock]:
         yield clock
     finally:
         _source = previous
+
+
+def parse_stored(stamp: object) -> dt.datetime | None:
+    """A time stored as ISO text (a naive one is UTC), in UTC; ``None`` for anything else."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return when.replace(tzinfo=when.tzinfo or dt.UTC).astimezone(dt.UTC)
+
+
+def utc_minutes(stamp: object) -> str | None:
+    """A stored ISO time as ``2026-12-05 10:00 UTC``; ``None`` when it is not one."""
+    when = parse_stored(stamp)
+    return None if when is None else f"{when:%Y-%m-%d %H:%M} UTC"

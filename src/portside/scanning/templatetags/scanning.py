@@ -3,11 +3,11 @@ those contexts importing scanning."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django import template
 
+from portside.core import clock
 from portside.scanning.models import Scan
 
 register = template.Library()
@@ -27,10 +27,4 @@ def lookup(mapping: dict[str, Any], key: str) -> Any:
 @register.filter
 def feed_time(stamp: str) -> str:
     """A feed's stored ISO time as ``2026-12-05 10:00 UTC``, or ``never``."""
-    try:
-        when = dt.datetime.fromisoformat(stamp)
-    except (TypeError, ValueError):
-        return "never"
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return f"{when.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    return clock.utc_minutes(stamp) or "never"

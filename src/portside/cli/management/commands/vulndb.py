@@ -32,12 +32,9 @@ IMPORTERS = {"osv": import_osv, "nvd": import_nvd, "debian": import_debian, "alp
 
 def _ago(stamp: str, now: dt.datetime) -> str:
     """``2026-12-01 10:00 UTC (4 days ago)`` from a stored ISO time."""
-    try:
-        when = dt.datetime.fromisoformat(stamp)
-    except ValueError:
+    when = clock.parse_stored(stamp)
+    if when is None:
         return stamp or "never"
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
     seconds = max(0, int((now - when).total_seconds()))
     if seconds < 3600:
         age = f"{seconds // 60} min ago"
@@ -45,7 +42,7 @@ def _ago(stamp: str, now: dt.datetime) -> str:
         age = f"{seconds // 3600} h ago"
     else:
         age = f"{seconds // 86400} days ago"
-    return f"{when.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC ({age})"
+    return f"{clock.utc_minutes(stamp)} ({age})"
 
 
 class Command(PortsideCommand):
@@ -86,16 +83,15 @@ class Command(PortsideCommand):
         sub.add_parser("status", help="list the imported sources")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "sync":
+            self._sync(options)  # opens the database itself, once per sync
+            return
         path = Path(settings.VULNDB_PATH)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             store = VulnStore.open(path)
         except VulnDBError as exc:
             raise CommandError(str(exc)) from None
-        if options["action"] == "sync":
-            store.close()
-            self._sync(options)
-            return
         changed = False
         try:
             if options["action"] == "status":
