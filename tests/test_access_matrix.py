@@ -148,6 +148,10 @@ def _matrix_paths() -> Iterator[str]:
     from tests.commerce.test_api_access import ROWS as COMMERCE_API_ROWS
     from tests.core.test_deliveries_page import ROWS as DELIVERY_ROWS
     from tests.moderation.test_access import ROWS as PUBLISHING_ROWS
+    from tests.notifications.test_access import ROWS as NOTIFICATION_ROWS
+    from tests.policy.test_access import ROWS as POLICY_ROWS
+    from tests.policy.test_console_access import ROWS as CONSOLE_ROWS
+    from tests.policy.test_vex_access import ROWS as VEX_ROWS
     from tests.publishers.test_access import ROWS as PROFILE_ROWS
     from tests.registry.test_access_matrix import ROWS as REGISTRY_ROWS
     from tests.scanning.test_vulnerability_data_page import ROWS as VULNDATA_ROWS
@@ -163,6 +167,8 @@ def _matrix_paths() -> Iterator[str]:
     yield from (row.path for row in COMMERCE_API_ROWS)
     yield from (row.path for row in DELIVERY_ROWS)
     yield from (row.path for row in VULNDATA_ROWS)
+    for rows in (POLICY_ROWS, VEX_ROWS, CONSOLE_ROWS, NOTIFICATION_ROWS):
+        yield from (row.path for row in rows)
 
 
 def _normal(route: str) -> str:

@@ -198,6 +198,7 @@ class ListingState(models.TextChoices):
     LIVE = "live", "Live"
     UNPUBLISHED = "unpublished", "Unpublished by the publisher"
     TAKEN_DOWN = "taken_down", "Taken down by the store"
+    REVOKED = "revoked", "Revoked for overdue security fixes"
 
 
 class Listing(models.Model):
@@ -212,6 +213,11 @@ class Listing(models.Model):
     withdrawn_reason = models.TextField(blank=True)
     certified = models.BooleanField(default=False)
     pulls = models.BigIntegerField(default=0)
+    # Security fixes overdue since then (the SLA's hold, placed and lifted by the policy
+    # context); shown on the listing, in search and in the API, naming no vulnerability.
+    security_hold_since = models.DateTimeField(null=True, blank=True)
+    # A revoked listing's existing customers pull until then (None: no limit).
+    access_ends_at = models.DateTimeField(null=True, blank=True)
 
     objects = ListingQuerySet.as_manager()
 

@@ -189,7 +189,9 @@ def _sql() -> tuple[str, str]:
         _HELD_SQL.format(sub=table(Subscription), holder=h.format(membership=table(Membership)))
         for h in _HOLDERS
     )
-    listing_sql = f"SELECT id, revision_id, state FROM {table(Listing)} WHERE id IN "  # noqa: S608
+    listing_sql = (
+        f"SELECT id, revision_id, state, access_ends_at FROM {table(Listing)} WHERE id IN "  # noqa: S608
+    )
     return held_sql, listing_sql
 
 
@@ -218,15 +220,15 @@ def held(user_id: int, *, publisher_id: int | None = None) -> list[Held]:
         if publisher_id is not None and rows:
             publishers = _publishers({row[4] for row in rows})
             rows = [row for row in rows if publishers.get(row[4]) == publisher_id]
-        listings: dict[int, tuple[int, str]] = {}
+        listings: dict[int, tuple[int, str, Any]] = {}
         if rows:
             ids = sorted({row[3] for row in rows})
             cursor.execute(listing_sql + "(" + ", ".join(["%s"] * len(ids)) + ")", ids)
-            listings = {lid: (rev, state) for lid, rev, state in cursor.fetchall()}
+            listings = {lid: (rev, state, ends) for lid, rev, state, ends in cursor.fetchall()}
     out = []
     for sub_id, tier_id, tier_name, listing_id, product_id, org_id, price in rows:
-        revision_id, state = listings.get(listing_id, (0, ListingState.TAKEN_DOWN))
-        if state == ListingState.TAKEN_DOWN:
+        revision_id, state, ends = listings.get(listing_id, (0, ListingState.TAKEN_DOWN, None))
+        if not listing_entitles(state, _stored_time(ends)):
             continue
         tier = REVISIONS.get(revision_id).tier(tier_id, tier_name)
         if tier is None:  # gone from the live revision: what it covered when taken
@@ -259,12 +261,33 @@ def subscription_for_pull(
     return candidates[0] if candidates else None
 
 
+def listing_entitles(
+    state: str, access_ends_at: dt.datetime | None, now: dt.datetime | None = None
+) -> bool:
+    """Whether a listing in ``state`` still lets its subscribers pull: not once taken
+    down; once revoked (overdue security fixes), until the end the store set, if any."""
+    if state == ListingState.TAKEN_DOWN:
+        return False
+    if state == ListingState.REVOKED and access_ends_at is not None:
+        return access_ends_at > (now or clock.now())
+    return True
+
+
+def _stored_time(value: Any) -> dt.datetime | None:
+    """A datetime column read by raw SQL: SQLite gives text, PostgreSQL a datetime."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    parsed = dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
 def is_entitled(subscription: Subscription, now: dt.datetime | None = None) -> bool:
     now = now or clock.now()
+    listing = subscription.listing
     return (
         subscription.status in ENTITLED_STATUSES
         and (subscription.access_until is None or subscription.access_until > now)
-        and subscription.listing.state != ListingState.TAKEN_DOWN
+        and listing_entitles(listing.state, listing.access_ends_at, now)
     )
 
 

@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "portside.moderation",
     "portside.storefront",
     "portside.commerce",
+    "portside.policy",
+    "portside.notifications",
     "portside.cli",
 ]
 
@@ -261,6 +263,18 @@ VULNDB_SYNC_HOURS = env.get_int("PORTSIDE_VULNDB_SYNC_HOURS", 24, minimum=0, max
 # NVD's API key raises its request rate from 10 to 100 a minute.
 NVD_API_KEY = env.get_str("PORTSIDE_NVD_API_KEY", "")
 SCAN_ON_PUSH = env.get_bool("PORTSIDE_SCAN_ON_PUSH", True)
+
+# --- the vulnerability SLA (portside.policy) -------------------------------------------------
+# Hours a publisher has to fix a finding of each class once told of it; minor: no SLA.
+SLA_CRITICAL_HOURS = env.get_int("PORTSIDE_SLA_CRITICAL_HOURS", 72, minimum=1, maximum=24 * 365)
+SLA_MAJOR_HOURS = env.get_int("PORTSIDE_SLA_MAJOR_HOURS", 7 * 24, minimum=1, maximum=24 * 365)
+# Days a listing stays on hold before it is revoked.
+SLA_REVOKE_AFTER_DAYS = env.get_int("PORTSIDE_SLA_REVOKE_AFTER_DAYS", 30, minimum=1, maximum=365)
+# Days existing customers keep pulling a revoked listing's images (0: they stop at once).
+SLA_REVOKED_PULL_DAYS = env.get_int("PORTSIDE_SLA_REVOKED_PULL_DAYS", 30, minimum=0, maximum=365)
+# Refuse customers' pulls of images the store has never scanned (a rescan never blocks an
+# image that was scanned before).
+PULL_REQUIRES_SCAN = env.get_bool("PORTSIDE_PULL_REQUIRES_SCAN", False)
 
 # --- commerce -------------------------------------------------------------------------------
 COMMERCE_PROVIDER = env.get_str("PORTSIDE_PAYMENT_PROVIDER", "manual").lower()

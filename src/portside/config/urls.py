@@ -74,5 +74,7 @@ urlpatterns = [
     path("", include("portside.moderation.urls")),
     path("", include("portside.storefront.urls")),
     path("", include("portside.commerce.urls")),
+    path("", include("portside.policy.urls")),
+    path("", include("portside.notifications.urls")),
     path("", include("portside.registry.urls")),
 ]

@@ -1,0 +1,5 @@
+"""Pages of the policy context (placeholder until its pages land)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,18 @@
+"""Access-matrix rows of these pages (every role, through the real URLs)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from tests.access import ROLES, Row, build_world, check
+
+ROWS: list[Row] = []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "row, role", [pytest.param(r, role, id=f"{r.id} [{role}]") for r in ROWS for role in ROLES]
+)
+def test_access(client: Client, row: Row, role: str) -> None:
+    check(client, build_world(), row, role)
