@@ -154,6 +154,9 @@ class VexStatement(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     reviewed_by_id = models.BigIntegerField(null=True, blank=True)
     review_reason = models.TextField(blank=True)
+    # When the sweep saw an approved statement's expiry pass and matched its product's
+    # clocks again (a finding it covered starts a new clock).
+    lapsed_at = models.DateTimeField(null=True, blank=True)
     # The OpenVEX document attached to the images as an OCI referrer, once approved.
     referrer_digests = models.JSONField(default=list, blank=True)
 
