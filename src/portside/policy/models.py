@@ -49,8 +49,10 @@ class Clock(models.Model):
     overdue_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=16, choices=StopReason.choices, blank=True)
-    # Reminders sent: 1 at half time, 2 also 24 hours before the deadline.
+    # Reminders sent: 1 at half time, 2 also 24 hours before the deadline; and when the
+    # next one is due (None: no reminder left).
     reminders = models.PositiveSmallIntegerField(default=0)
+    next_reminder_at = models.DateTimeField(null=True, blank=True)
     # Where the finding is: [{"repository", "tag", "digest", "version", "fixed"}]
     affected = models.JSONField(default=list, blank=True)
 
@@ -64,6 +66,7 @@ class Clock(models.Model):
         ]
         indexes = [
             models.Index(fields=["state", "due_at"], name="clock_due"),
+            models.Index(fields=["state", "next_reminder_at"], name="clock_reminder"),
             models.Index(fields=["product", "state"], name="clock_of_product"),
             models.Index(fields=["organization_id", "state"], name="clock_of_publisher"),
         ]
