@@ -244,3 +244,9 @@ def can_mark_paid(user: Any, publisher: Organization, *, publishers_may: bool) -
 def can_manage_commerce(user: Any) -> bool:
     """Every order, tax rates, revenue shares, payouts: the store's admins."""
     return is_store_admin(user)
+
+
+def can_enforce_sla(user: Any) -> bool:
+    """Revoke a listing for overdue security fixes, reinstate it, lift or extend a hold:
+    the security team and admins."""
+    return _authenticated(user) and user.store_role in (StoreRole.ADMIN, StoreRole.SECURITY)
