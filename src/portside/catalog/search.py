@@ -264,6 +264,10 @@ def _card(listing: Listing, manifest: dict[str, Any], organization: str) -> dict
         "free": any(p is not None and p == 0 for p in prices),
         "paid": any(p is not None and p > 0 for p in prices),
         "tiers": tiers,
+        # The SLA's hold: "Security fixes overdue since ..." on the result, naming nothing.
+        "security_hold_since": (
+            listing.security_hold_since.isoformat() if listing.security_hold_since else None
+        ),
     }
 
 

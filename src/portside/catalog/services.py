@@ -29,7 +29,7 @@ from portside.catalog.models import (
     Tier,
     TierAccess,
 )
-from portside.core import clock
+from portside.core import clock, events
 from portside.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from portside.core.images import clean_image
 from portside.core.media import save_image
@@ -433,6 +433,76 @@ def publish_revision(*, revision: Revision, acting: User, origin: Origin) -> Lis
             replaced=previous,
             **origin.audit_fields(),
         )
+        events.emit("catalog:listing:published", product_id=product.pk)
+    return listing
+
+
+# --- the vulnerability SLA's effects on a listing (the policy context decides them) ----------
+
+
+def set_security_hold(*, product: Product, since: Any) -> Listing | None:
+    """Put the live listing of ``product`` on hold with the date its fixes were due, or
+    lift the hold (``since`` None); the search index shows the label. Returns the listing
+    when it changed. The caller audits and says why (the policy context)."""
+    from portside.catalog import search
+
+    with transaction.atomic():
+        listing = Listing.objects.select_for_update().filter(product=product).first()
+        if listing is None or listing.security_hold_since == since:
+            return None
+        if since is not None and listing.state != ListingState.LIVE:
+            return None
+        listing.security_hold_since = since
+        listing.save(update_fields=["security_hold_since"])
+        search.reindex_listing(listing)
+    return listing
+
+
+def revoke(*, product: Product, access_ends_at: Any) -> Listing | None:
+    """Revoke the live listing (overdue security fixes): gone from the storefront and
+    search, no new subscriptions; existing customers pull until ``access_ends_at`` (None:
+    no limit). Returns the listing when it changed. The caller audits it."""
+    from portside.catalog import search
+
+    with transaction.atomic():
+        listing = Listing.objects.select_for_update().filter(product=product).first()
+        if listing is None or listing.state != ListingState.LIVE:
+            return None
+        listing.state = ListingState.REVOKED
+        listing.withdrawn_at = clock.now()
+        listing.withdrawn_reason = "Security fixes overdue"
+        listing.access_ends_at = access_ends_at
+        listing.save(update_fields=["state", "withdrawn_at", "withdrawn_reason", "access_ends_at"])
+        search.reindex_listing(listing)
+        events.emit("catalog:listing:withdrawn", product_id=product.pk, state=listing.state)
+    return listing
+
+
+def reinstate(*, product: Product) -> Listing | None:
+    """A revoked listing live again, its hold cleared (the store team's decision, audited
+    by the caller). Returns the listing when it changed."""
+    from portside.catalog import search
+
+    with transaction.atomic():
+        listing = Listing.objects.select_for_update().filter(product=product).first()
+        if listing is None or listing.state != ListingState.REVOKED:
+            return None
+        listing.state = ListingState.LIVE
+        listing.withdrawn_at = None
+        listing.withdrawn_reason = ""
+        listing.access_ends_at = None
+        listing.security_hold_since = None
+        listing.save(
+            update_fields=[
+                "state",
+                "withdrawn_at",
+                "withdrawn_reason",
+                "access_ends_at",
+                "security_hold_since",
+            ]
+        )
+        search.reindex_listing(listing)
+        events.emit("catalog:listing:published", product_id=product.pk)
     return listing
 
 
@@ -473,4 +543,5 @@ def _withdraw(product: Product, state: str, reason: str, acting: User, origin: O
             reason=reason,
             **origin.audit_fields(),
         )
+        events.emit("catalog:listing:withdrawn", product_id=product.pk, state=state)
     return listing

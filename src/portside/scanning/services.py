@@ -21,7 +21,7 @@ from django.db import transaction
 
 from portside.accounts import permissions
 from portside.audit import services as audit
-from portside.core import clock
+from portside.core import clock, events
 from portside.core.errors import NotFound, PermissionDenied, ValidationFailed
 from portside.core.origin import Origin
 from portside.registry.models import Manifest, Repository
@@ -144,6 +144,14 @@ def rematch(scan: Scan, *, vulndb: VulnStore | None = None) -> int:
             from portside.scanning.tasks import refresh_sboms as refresh
 
             transaction.on_commit(partial(refresh.enqueue, scan_id=scan.pk))
+        if switched and planned.changes:
+            events.emit(
+                "scanning:findings:rematched",
+                scan_id=scan.pk,
+                repository=scan.repository.name,
+                digest=scan.digest,
+                new=len(planned.new),
+            )
     if not switched:
         results.discard_pending(scan.pk)
         return 0
@@ -258,6 +266,14 @@ def reclassify(
             severity=severity,
             reason=reason[:500],
             **origin.audit_fields(),
+        )
+        events.emit(
+            "scanning:finding:reclassified",
+            scan_id=scan.pk,
+            finding_id=finding.pk,
+            repository=scan.repository.name,
+            digest=scan.digest,
+            severity=severity,
         )
         if scan.status == ScanStatus.DONE:
             from portside.scanning.tasks import refresh_sboms as refresh

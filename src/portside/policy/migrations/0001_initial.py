@@ -5,80 +5,205 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0005_security_hold'),
+        ("catalog", "0005_security_hold"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Clock',
+            name="Clock",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('organization_id', models.BigIntegerField()),
-                ('advisory_id', models.CharField(max_length=100)),
-                ('package_type', models.CharField(max_length=32)),
-                ('package_name', models.CharField(max_length=255)),
-                ('severity', models.CharField(max_length=8)),
-                ('started_at', models.DateTimeField()),
-                ('due_at', models.DateTimeField()),
-                ('state', models.CharField(choices=[('running', 'Running'), ('overdue', 'Overdue'), ('stopped', 'Stopped')], default='running', max_length=8)),
-                ('overdue_at', models.DateTimeField(blank=True, null=True)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('stop_reason', models.CharField(blank=True, choices=[('fixed', 'Fixed in every listed image'), ('not_affected', 'Covered by an approved VEX statement'), ('reclassified', 'Reclassified below Major'), ('unlisted', 'The listing was withdrawn')], max_length=16)),
-                ('reminders', models.PositiveSmallIntegerField(default=0)),
-                ('next_reminder_at', models.DateTimeField(blank=True, null=True)),
-                ('affected', models.JSONField(blank=True, default=list)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='catalog.product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("organization_id", models.BigIntegerField()),
+                ("advisory_id", models.CharField(max_length=100)),
+                ("package_type", models.CharField(max_length=32)),
+                ("package_name", models.CharField(max_length=255)),
+                ("severity", models.CharField(max_length=8)),
+                ("started_at", models.DateTimeField()),
+                ("due_at", models.DateTimeField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("overdue", "Overdue"),
+                            ("stopped", "Stopped"),
+                        ],
+                        default="running",
+                        max_length=8,
+                    ),
+                ),
+                ("overdue_at", models.DateTimeField(blank=True, null=True)),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "stop_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("fixed", "Fixed in every listed image"),
+                            ("not_affected", "Covered by an approved VEX statement"),
+                            ("reclassified", "Reclassified below Major"),
+                            ("unlisted", "The listing was withdrawn"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("reminders", models.PositiveSmallIntegerField(default=0)),
+                ("next_reminder_at", models.DateTimeField(blank=True, null=True)),
+                ("affected", models.JSONField(blank=True, default=list)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="catalog.product",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['state', 'due_at'], name='clock_due'), models.Index(fields=['state', 'next_reminder_at'], name='clock_reminder'), models.Index(fields=['product', 'state'], name='clock_of_product'), models.Index(fields=['organization_id', 'state'], name='clock_of_publisher')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('state__in', ['running', 'overdue'])), fields=('product', 'advisory_id', 'package_type', 'package_name'), name='one_open_clock')],
+                "indexes": [
+                    models.Index(fields=["state", "due_at"], name="clock_due"),
+                    models.Index(fields=["state", "next_reminder_at"], name="clock_reminder"),
+                    models.Index(fields=["product", "state"], name="clock_of_product"),
+                    models.Index(fields=["organization_id", "state"], name="clock_of_publisher"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("state__in", ["running", "overdue"])),
+                        fields=("product", "advisory_id", "package_type", "package_name"),
+                        name="one_open_clock",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HoldEvent',
+            name="HoldEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('held', 'Put on hold'), ('lifted', 'Hold lifted'), ('revoked', 'Revoked'), ('reinstated', 'Reinstated by the store team')], max_length=12)),
-                ('at', models.DateTimeField()),
-                ('reason', models.TextField(blank=True)),
-                ('acting_id', models.BigIntegerField(blank=True, null=True)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='catalog.product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("held", "Put on hold"),
+                            ("lifted", "Hold lifted"),
+                            ("revoked", "Revoked"),
+                            ("reinstated", "Reinstated by the store team"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("reason", models.TextField(blank=True)),
+                ("acting_id", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="catalog.product",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'pk'],
-                'indexes': [models.Index(fields=['product', 'at'], name='hold_history')],
+                "ordering": ["at", "pk"],
+                "indexes": [models.Index(fields=["product", "at"], name="hold_history")],
             },
         ),
         migrations.CreateModel(
-            name='VexStatement',
+            name="VexStatement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('organization_id', models.BigIntegerField()),
-                ('advisory_id', models.CharField(max_length=100)),
-                ('package_type', models.CharField(blank=True, max_length=32)),
-                ('package_name', models.CharField(blank=True, max_length=255)),
-                ('digest', models.CharField(blank=True, max_length=200)),
-                ('status', models.CharField(choices=[('not_affected', 'Not affected'), ('affected', 'Affected'), ('fixed', 'Fixed'), ('under_investigation', 'Under investigation')], max_length=20)),
-                ('justification', models.CharField(blank=True, choices=[('component_not_present', 'The component is not present'), ('vulnerable_code_not_present', 'The vulnerable code is not present'), ('vulnerable_code_not_in_execute_path', 'The vulnerable code is never executed'), ('vulnerable_code_cannot_be_controlled_by_adversary', 'The vulnerable code cannot be controlled by an adversary'), ('inline_mitigations_already_exist', 'Mitigations already exist')], max_length=60)),
-                ('impact_statement', models.TextField(blank=True)),
-                ('action_statement', models.TextField(blank=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('review', models.CharField(choices=[('pending', 'Waiting for the security team'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('withdrawn', 'Withdrawn by the publisher')], default='pending', max_length=10)),
-                ('created_at', models.DateTimeField()),
-                ('created_by_id', models.BigIntegerField(blank=True, null=True)),
-                ('reviewed_at', models.DateTimeField(blank=True, null=True)),
-                ('reviewed_by_id', models.BigIntegerField(blank=True, null=True)),
-                ('review_reason', models.TextField(blank=True)),
-                ('lapsed_at', models.DateTimeField(blank=True, null=True)),
-                ('referrer_digests', models.JSONField(blank=True, default=list)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='catalog.product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("organization_id", models.BigIntegerField()),
+                ("advisory_id", models.CharField(max_length=100)),
+                ("package_type", models.CharField(blank=True, max_length=32)),
+                ("package_name", models.CharField(blank=True, max_length=255)),
+                ("digest", models.CharField(blank=True, max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("not_affected", "Not affected"),
+                            ("affected", "Affected"),
+                            ("fixed", "Fixed"),
+                            ("under_investigation", "Under investigation"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "justification",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("component_not_present", "The component is not present"),
+                            ("vulnerable_code_not_present", "The vulnerable code is not present"),
+                            (
+                                "vulnerable_code_not_in_execute_path",
+                                "The vulnerable code is never executed",
+                            ),
+                            (
+                                "vulnerable_code_cannot_be_controlled_by_adversary",
+                                "The vulnerable code cannot be controlled by an adversary",
+                            ),
+                            ("inline_mitigations_already_exist", "Mitigations already exist"),
+                        ],
+                        max_length=60,
+                    ),
+                ),
+                ("impact_statement", models.TextField(blank=True)),
+                ("action_statement", models.TextField(blank=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "review",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting for the security team"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("withdrawn", "Withdrawn by the publisher"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("created_by_id", models.BigIntegerField(blank=True, null=True)),
+                ("reviewed_at", models.DateTimeField(blank=True, null=True)),
+                ("reviewed_by_id", models.BigIntegerField(blank=True, null=True)),
+                ("review_reason", models.TextField(blank=True)),
+                ("lapsed_at", models.DateTimeField(blank=True, null=True)),
+                ("referrer_digests", models.JSONField(blank=True, default=list)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="catalog.product",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['product', 'advisory_id'], name='vex_of_product'), models.Index(fields=['review', 'created_at'], name='vex_queue')],
+                "indexes": [
+                    models.Index(fields=["product", "advisory_id"], name="vex_of_product"),
+                    models.Index(fields=["review", "created_at"], name="vex_queue"),
+                ],
             },
         ),
     ]
