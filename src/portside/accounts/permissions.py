@@ -121,6 +121,13 @@ class Entitlements(Protocol):
         when the repository is in no live listing (then nothing may be said of it)."""
         ...
 
+    def scan_refusal(
+        self, repository_id: int, repository: str, digest: str, media_type: str, content: bytes
+    ) -> str | None:
+        """Why a customer may not pull this manifest yet (an image the store has not
+        scanned, when the store requires a scan); None when the pull may go ahead."""
+        ...
+
 
 _entitlements: Entitlements | None = None
 
@@ -148,6 +155,16 @@ def customer_digests(user_id: int, repository: str) -> frozenset[str]:
 
 def pull_refusal(user_id: int | None, repository: str, reference: str) -> str | None:
     return _entitlements.refusal(user_id, repository, reference) if _entitlements else None
+
+
+def customer_scan_refusal(
+    repository_id: int, repository: str, digest: str, media_type: str, content: bytes
+) -> str | None:
+    """Asked for a customer's pull of a manifest the tiers cover (never for members or the
+    store team): a message when the store holds it back until it is scanned."""
+    if _entitlements is None:
+        return None
+    return _entitlements.scan_refusal(repository_id, repository, digest, media_type, content)
 
 
 # --- scanning -------------------------------------------------------------------------------
@@ -250,3 +267,30 @@ def can_enforce_sla(user: Any) -> bool:
     """Revoke a listing for overdue security fixes, reinstate it, lift or extend a hold:
     the security team and admins."""
     return _authenticated(user) and user.store_role in (StoreRole.ADMIN, StoreRole.SECURITY)
+
+
+# --- VEX statements ---------------------------------------------------------------------------
+
+
+def can_view_vex(user: Any, organization: Organization) -> bool:
+    """An organisation's VEX statements, pending and rejected ones too: its members and
+    the store team."""
+    return is_store_team(user) or org_role(user, organization) is not None
+
+
+def can_state_vex(user: Any, organization: Organization) -> bool:
+    """State, import and withdraw VEX statements about the organisation's products: its
+    owners and editors (a statement speaks for the publisher)."""
+    return can_edit_organization_content(user, organization)
+
+
+def can_review_vex(user: Any) -> bool:
+    """Approve or reject VEX statements: the store's security team and admins."""
+    return _authenticated(user) and user.store_role in (StoreRole.ADMIN, StoreRole.SECURITY)
+
+
+def can_read_product_vex(user: Any, organization: Organization, *, entitled: bool) -> bool:
+    """A product's approved VEX statements: customers entitled to it (``entitled``, as
+    ``commerce.entitlements`` decides), the publisher's members and the store team; never
+    the public."""
+    return _authenticated(user) and (entitled or can_view_vex(user, organization))

@@ -274,11 +274,11 @@ def listing_entitles(
 
 
 def _stored_time(value: Any) -> dt.datetime | None:
-    """A datetime column read by raw SQL: SQLite gives text, PostgreSQL a datetime."""
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    parsed = dt.datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    """A datetime column read by raw SQL: text or a naive datetime from SQLite (UTC),
+    an aware datetime from PostgreSQL."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return clock.parse_stored(value)
 
 
 def is_entitled(subscription: Subscription, now: dt.datetime | None = None) -> bool:
@@ -412,8 +412,114 @@ def entitled_digests(user_id: int, repository: str) -> frozenset[str]:
     return frozenset(digests)
 
 
+# --- images not scanned yet ---------------------------------------------------------------------
+
+
+def _document(content: bytes) -> dict[str, Any]:
+    import json
+
+    try:
+        document = json.loads(content)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _is_image(document: dict[str, Any]) -> bool:
+    """An image the store scans: not an artifact (signature, SBOM, attestation)."""
+    from portside.scanning.services import IMAGE_CONFIG_TYPES
+
+    config = document.get("config")
+    return (
+        not document.get("artifactType")
+        and isinstance(config, dict)
+        and config.get("mediaType") in IMAGE_CONFIG_TYPES
+    )
+
+
+def _is_attestation(descriptor: dict[str, Any]) -> bool:
+    """Build attestations listed in an index as manifests of platform unknown/unknown
+    (BuildKit's provenance and SBOMs): artifacts, whatever their config says."""
+    annotations = descriptor.get("annotations")
+    if isinstance(annotations, dict) and annotations.get("vnd.docker.reference.type"):
+        return True
+    return _platform(descriptor) == "unknown/unknown"
+
+
+def _platform(descriptor: dict[str, Any]) -> str:
+    platform = descriptor.get("platform")
+    if not isinstance(platform, dict):
+        return ""
+    parts = [str(platform.get("os") or ""), str(platform.get("architecture") or "")]
+    if platform.get("variant"):
+        parts.append(str(platform["variant"]))
+    return "/".join(p for p in parts if p)
+
+
+def scan_refusal(
+    repository_id: int, repository: str, digest: str, media_type: str, content: bytes
+) -> str | None:
+    """Why a customer may not pull this manifest yet: with ``PULL_REQUIRES_SCAN``, an
+    image the store has never scanned, or an index with such a platform image. A scan
+    that finished once counts while the image is scanned again; artifacts are never
+    held back. None when the pull may go ahead."""
+    from portside.oci import mediatypes
+
+    if not settings.PULL_REQUIRES_SCAN:
+        return None
+    document = _document(content)
+    images: dict[str, str] = {}  # digest -> platform, for the message
+    if media_type in mediatypes.INDEX_TYPES or document.get("manifests") is not None:
+        listed = {
+            str(d.get("digest")): _platform(d)
+            for d in document.get("manifests") or []
+            if isinstance(d, dict)
+            and d.get("mediaType") in mediatypes.IMAGE_TYPES
+            and not _is_attestation(d)
+        }
+        if listed:
+            from portside.registry.models import Manifest
+
+            children = Manifest.objects.filter(
+                repository_id=repository_id, digest__in=list(listed)
+            ).values_list("digest", "content")
+            images = {d: listed[d] for d, body in children if _is_image(_document(bytes(body)))}
+    elif _is_image(document):
+        images = {digest: ""}
+    if not images:
+        return None
+    missing = set(images) - _scanned(repository_id, set(images))
+    if not missing:
+        return None
+    first = sorted(missing, key=lambda d: (images[d], d))[0]
+    if first == digest:
+        return (
+            f"{repository}@{digest} has not been scanned yet: the store serves an image to "
+            "customers once its security scan has finished. Try again later."
+        )
+    which = f" for {images[first]}" if images[first] else ""
+    return (
+        f"{repository}@{digest} has not been scanned yet: its image{which} ({first}) "
+        "waits for its security scan, and the store serves images to customers once it "
+        "has finished. Try again later."
+    )
+
+
+def _scanned(repository_id: int, digests: set[str]) -> set[str]:
+    from portside.scanning.models import Scan, ScanStatus
+
+    once = Q(status=ScanStatus.DONE) | Q(finished_at__isnull=False) | Q(matched_at__isnull=False)
+    found = Scan.objects.filter(once, repository_id=repository_id, digest__in=sorted(digests))
+    return set(found.values_list("digest", flat=True))
+
+
 class StoreEntitlements:
     """The ``accounts.permissions.Entitlements`` the store runs with."""
+
+    def scan_refusal(
+        self, repository_id: int, repository: str, digest: str, media_type: str, content: bytes
+    ) -> str | None:
+        return scan_refusal(repository_id, repository, digest, media_type, content)
 
     def pull_tags(
         self, user_id: int, organization: Organization, repository: str

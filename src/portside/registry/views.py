@@ -23,6 +23,7 @@ from django.http import (
 )
 from django.views.decorators.csrf import csrf_exempt
 
+from portside.accounts import permissions
 from portside.blobstore import (
     BlobNotFound,
     BlobStoreError,
@@ -383,6 +384,12 @@ def manifest(request: HttpRequest, name: str, reference: str) -> HttpResponseBas
             raise auth.refuse_restricted(request, claims, name, reference)
     found = services.manifest_by_name(name, ref)
     content = bytes(found.content)
+    if tags is not None:  # a customer's pull: the store may hold back unscanned images
+        held_back = permissions.customer_scan_refusal(
+            found.repository_id, name, found.digest, found.media_type, content
+        )
+        if held_back:
+            raise auth._denied_pull(request, claims, name, reference, held_back)
     if request.method == "HEAD":
         response = HttpResponse(status=200, content_type=found.media_type)
     else:
