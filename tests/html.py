@@ -12,3 +12,12 @@ def without_own_scripts(page: str) -> str:
     """The page with the store's own script tags removed, so a test can check that no
     other script (inline or injected) is on it."""
     return _OWN_SCRIPT.sub("", page)
+
+
+def text_of(page: str) -> str:
+    """A page's visible text from its main element on: tags removed, entities decoded,
+    white space (no-break spaces too) collapsed."""
+    from html import unescape
+
+    body = page[page.index("<main") :] if "<main" in page else page
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", body)).split())

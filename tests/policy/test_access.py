@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.access import ROLES, Row, build_world, check
+from tests.access import ROLES, Row, build_world, check, outcomes
 
-ROWS: list[Row] = []
+ROWS: list[Row] = [
+    # The publisher's security workspace: private like scan results.
+    Row("GET", "/orgs/acme/security/", outcomes(default=200, customer=404, other_member=404)),
+    Row("GET", "/orgs/nobody/security/", outcomes(default=404)),
+]
 
 
 @pytest.mark.django_db

@@ -34,6 +34,8 @@ class ResultOut(Schema):
     category: CategoryRef | None
     search_tags: list[str]
     certified: bool
+    # Set while the listing is on hold for overdue security fixes (no finding is named).
+    security_hold_since: dt.datetime | None = None
     free: bool
     paid: bool
     price: str
@@ -137,6 +139,7 @@ class PublicProductOut(Schema):
     platforms: list[PlatformOut]
     publisher_support: bool
     certified: bool
+    security_hold_since: dt.datetime | None = None
     first_published_at: dt.datetime
     published_at: dt.datetime
     pulls: int

@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from portside.catalog import search
 from portside.catalog.models import Listing, Platform
-from portside.core import markdown, media
+from portside.core import clock, markdown, media
 
 PERIODS = {"free": "", "one_time": " one-time", "monthly": " per month", "yearly": " per year"}
 # ISO 4217 currencies without minor units.
@@ -116,6 +116,7 @@ def card(hit: search.Hit) -> dict[str, Any]:
         ),
         "search_tags": list(data.get("search_tags") or []),
         "certified": hit.certified,
+        "security_hold_since": clock.parse_stored(data.get("security_hold_since")),
         "free": bool(data.get("free")),
         "paid": bool(data.get("paid")),
         "price": _from_price(data.get("tiers") or []),
@@ -228,6 +229,7 @@ def product(listing: Listing, *, host: str) -> dict[str, Any]:
         ],
         "publisher_support": bool(m.get("publisher_support")),
         "certified": listing.certified,
+        "security_hold_since": listing.security_hold_since,
         "published_at": listing.published_at,
         "first_published_at": listing.first_published_at,
         "pulls": listing.pulls,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
@@ -151,7 +152,11 @@ def product_detail(request: HttpRequest, org: str, slug: str) -> HttpResponse:
     if listing is None:
         raise Http404("No such product.")
     context = catalogue.product(listing, host=request.get_host())
-    return render(request, "storefront/product.html", {"product": context})
+    return render(
+        request,
+        "storefront/product.html",
+        {"product": context, "revoke_days": settings.SLA_REVOKE_AFTER_DAYS},
+    )
 
 
 @require_safe
