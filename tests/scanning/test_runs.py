@@ -179,8 +179,12 @@ def test_a_silent_run_is_queued_again_then_given_up(
     )
     task_backends["default"].results.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.sweep(now) == {"requeued": 1, "failed": 0}
-        assert services.sweep(now) == {"requeued": 0, "failed": 0}  # another worker's sweep
+        assert services.sweep(now) == {"requeued": 1, "failed": 0, "unscanned": 0}
+        assert services.sweep(now) == {
+            "requeued": 0,
+            "failed": 0,
+            "unscanned": 0,
+        }  # another worker's sweep
     scan.refresh_from_db()
     assert scan.status == ScanStatus.QUEUED and scan.heartbeat_at is None
     assert enqueued("run_scan") == [{"scan_id": scan.pk}]
@@ -195,7 +199,7 @@ def test_a_silent_run_is_queued_again_then_given_up(
         heartbeat_at=now - dt.timedelta(minutes=6),
     )
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.sweep(now) == {"requeued": 0, "failed": 1}
+        assert services.sweep(now) == {"requeued": 0, "failed": 1, "unscanned": 0}
     scan.refresh_from_db()
     assert scan.status == ScanStatus.FAILED
     assert "interrupted 2 times" in scan.error and "scan the image again" in scan.error
@@ -225,8 +229,16 @@ def test_a_run_that_beats_is_left_alone_unless_it_runs_too_long(
     )
     assert running.beat(scan.pk, 1)
     assert not running.beat(scan.pk, 7)  # not that run's scan
-    assert services.sweep(now + dt.timedelta(minutes=1)) == {"requeued": 0, "failed": 0}
-    assert services.sweep(now + dt.timedelta(minutes=40)) == {"requeued": 1, "failed": 0}
+    assert services.sweep(now + dt.timedelta(minutes=1)) == {
+        "requeued": 0,
+        "failed": 0,
+        "unscanned": 0,
+    }
+    assert services.sweep(now + dt.timedelta(minutes=40)) == {
+        "requeued": 1,
+        "failed": 0,
+        "unscanned": 0,
+    }
 
 
 def test_a_scan_requested_again_while_it_runs_is_the_newer_runs(

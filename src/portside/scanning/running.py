@@ -416,7 +416,54 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
             scan.attempts,
             "given up" if scan.attempts >= limit else "queued again",
         )
+    counts["unscanned"] = scan_missed(now)
     return counts
+
+
+# Images pushed this long ago with no scan were missed (their push's event was lost or
+# its delivery given up); older ones are left to `portside scan` by hand, so that the
+# sweep never reads the whole registry.
+MISSED_AFTER = dt.timedelta(minutes=10)
+MISSED_WITHIN = dt.timedelta(days=1)
+MISSED_BATCH = 200
+
+
+def scan_missed(now: dt.datetime) -> int:
+    """Queue a scan of each image manifest pushed between a day and ten minutes ago that
+    has no scan (at most ``MISSED_BATCH`` a sweep). Returns how many were queued."""
+    from django.conf import settings
+    from django.db.models import Exists, OuterRef
+
+    from portside.oci import mediatypes
+    from portside.scanning import services
+
+    if not settings.SCAN_ON_PUSH:
+        return 0
+    scanned = Scan.objects.filter(
+        repository_id=OuterRef("repository_id"), digest=OuterRef("digest")
+    )
+    missed = (
+        Manifest.objects.filter(
+            pushed_at__lt=now - MISSED_AFTER,
+            pushed_at__gte=now - MISSED_WITHIN,
+            media_type__in=mediatypes.IMAGE_TYPES,
+            artifact_type="",
+        )
+        .exclude(Exists(scanned))
+        .select_related("repository__organization")
+        .order_by("pushed_at")[:MISSED_BATCH]
+    )
+    queued = 0
+    for manifest in missed:
+        if not services.is_scannable(manifest):
+            continue
+        try:
+            services.request_scan(repository=manifest.repository, digest=manifest.digest, user=None)
+        except PortsideError:
+            continue  # deleted meanwhile
+        logger.warning("%s was pushed without being scanned; scan queued", manifest)
+        queued += 1
+    return queued
 
 
 class DatabaseLayerCache:
