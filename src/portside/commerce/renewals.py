@@ -3,7 +3,8 @@
 The worker calls :func:`run_due` (hourly, and on demand). For each subscription whose
 paid period has ended:
 
-- cancelled at period end: it ends (``cancelled``);
+- cancelled at period end, or its listing revoked for overdue security fixes: it ends
+  (``cancelled``), with no charge;
 - otherwise a renewal order is opened (with its invoice and ledger charge) and the
   provider charges it: paid, the next period starts; pending (an invoice to pay by
   transfer) or failed, the subscription is ``past_due`` and stays entitled while the
@@ -28,6 +29,7 @@ from django.db import transaction
 from django.db.models import F
 
 from portside.audit import services as audit
+from portside.catalog.models import ListingState
 from portside.commerce import billing, mail, money, providers, services
 from portside.commerce.models import (
     Order,
@@ -88,7 +90,7 @@ def _one(pk: int, outcome: Outcome) -> None:
     with transaction.atomic():
         sub = (
             Subscription.objects.select_for_update()
-            .select_related("product__organization")
+            .select_related("product__organization", "listing")
             .get(pk=pk)
         )
         now = clock.now()
@@ -101,6 +103,13 @@ def _one(pk: int, outcome: Outcome) -> None:
         if sub.cancel_at_period_end:
             services._end(sub, SubscriptionStatus.CANCELLED, "cancelled at the end of the period")
             _audit("commerce:subscription:ended", sub, reason="cancelled")
+            outcome.cancelled.append(pk)
+            transaction.on_commit(partial(mail.ended, sub.pk))
+            return
+        if sub.listing.state == ListingState.REVOKED:
+            # Nobody is charged again for a listing revoked for overdue security fixes.
+            services._end(sub, SubscriptionStatus.CANCELLED, "the listing was revoked")
+            _audit("commerce:subscription:ended", sub, reason="listing revoked")
             outcome.cancelled.append(pk)
             transaction.on_commit(partial(mail.ended, sub.pk))
             return
