@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -96,6 +97,7 @@ def _move(
     origin: Origin,
     reason: str = "",
     revision: Revision | None = None,
+    **details: Any,
 ) -> Transition:
     now = clock.now()
     frm = submission.state
@@ -123,6 +125,7 @@ def _move(
         revision=submission.revision.number,
         from_state=frm,
         reason=reason,
+        **details,
         **origin.audit_fields(),
     )
     return transition
@@ -241,11 +244,47 @@ def request_changes(
     return submission
 
 
-def approve(*, submission: Submission, acting: User, origin: Origin) -> Submission:
+def revision_images(revision: Revision) -> list[tuple[str, str]]:
+    """The (repository, digest) of every image the revision froze."""
+    images = []
+    for source in revision.manifest.get("sources") or []:
+        if isinstance(source, dict) and isinstance(source.get("tags"), dict):
+            for digest in source["tags"].values():
+                images.append((str(source.get("repository")), str(digest)))
+    return images
+
+
+def open_critical(revision: Revision) -> dict[tuple[str, str], int]:
+    """Open findings of class critical (as the security team classes them) per image of
+    the revision; images without any are absent."""
+    from portside.policy import selectors
+
+    return selectors.open_critical_by_digest(revision_images(revision))
+
+
+def approve(
+    *, submission: Submission, acting: User, origin: Origin, override_reason: str = ""
+) -> Submission:
+    """Approve the revision. One whose images have open critical findings is approved only
+    with ``override_reason`` (the reviewer's explicit decision), which the audit row keeps."""
     with transaction.atomic():
         submission = _locked(submission)
         _check_move(acting, submission.product, submission.state, State.APPROVED)
-        _move(submission, State.APPROVED, acting=acting, origin=origin)
+        critical = sum(open_critical(submission.revision).values())
+        override = str(override_reason).replace("\x00", "").strip()
+        if len(override) > MAX_COMMENT:
+            raise ValidationFailed(f"At most {MAX_COMMENT:,} characters.", field="override_reason")
+        details: dict[str, Any] = {}
+        if critical:
+            if not override:
+                raise ValidationFailed(
+                    f"The revision's images have {critical} open critical "
+                    f"finding{'s' if critical != 1 else ''}: approve it only with an override "
+                    "and a reason.",
+                    field="override_reason",
+                )
+            details = {"override_reason": override[:2000], "open_critical": critical}
+        _move(submission, State.APPROVED, acting=acting, origin=origin, **details)
         _notify(
             submission,
             acting,

@@ -24,7 +24,7 @@ from portside.accounts import permissions
 from portside.accounts.models import StoreRole, User
 from portside.catalog import services as catalog
 from portside.catalog.manifest import FIELDS, diff
-from portside.catalog.models import Category, Listing, Product, Revision
+from portside.catalog.models import Category, Listing, ListingState, Product, Revision
 from portside.core.errors import NotFound, PermissionDenied, PortsideError, ValidationFailed
 from portside.core.origin import from_request
 from portside.moderation import services
@@ -93,9 +93,11 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 
 def _security(revision: Revision) -> list[dict[str, Any]]:
-    """The latest scan of each image of the revision, for the reviewer's panel."""
+    """The latest scan of each image of the revision, for the reviewer's panel, with its
+    open critical findings."""
     from portside.scanning.models import Scan
 
+    critical = services.open_critical(revision)
     rows = []
     for source in revision.manifest.get("sources", []):
         for tag, digest in source.get("tags", {}).items():
@@ -112,14 +114,37 @@ def _security(revision: Revision) -> list[dict[str, Any]]:
                     "digest": digest,
                     "scan": scan,
                     "practices_failed": failed,
+                    "open_critical": critical.get((source["repository"], digest), 0),
                 }
             )
     return rows
 
 
+def _sla(listing: Listing | None) -> dict[str, Any] | None:
+    """The listing's standing under the vulnerability SLA: on hold, revoked, and its open
+    clocks with the nearest deadline."""
+    if listing is None:
+        return None
+    from portside.policy import selectors
+
+    count, nearest = selectors.open_clocks([listing.product_id]).get(listing.product_id, (0, None))
+    return {
+        "hold_since": listing.security_hold_since,
+        "revoked": listing.state == ListingState.REVOKED,
+        "access_ends_at": listing.access_ends_at,
+        "open_clocks": count,
+        "nearest_due": nearest,
+    }
+
+
 @login_required
 def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    submission = _submission(request, pk)
+    return _render_detail(request, _submission(request, pk))
+
+
+def _render_detail(
+    request: HttpRequest, submission: Submission, *, approve_error: str = "", status: int = 200
+) -> HttpResponse:
     product = submission.product
     revisions = list(
         Revision.objects.filter(
@@ -141,6 +166,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if permissions.can_moderate(request.user)
         else []
     )
+    security = _security(current)
     return render(
         request,
         "moderation/submission_detail.html",
@@ -157,7 +183,13 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "comments": submission.comments.select_related("revision"),
             "moves": moves,
             "fields": FIELDS,
-            "security": _security(current),
+            "security": security,
+            "open_critical": sum(row["open_critical"] for row in security),
+            "sla": _sla(listing),
+            "approve_error": approve_error,
+            "override_reason": str(request.POST.get("override_reason", ""))[:10_000]
+            if approve_error
+            else "",
             "is_moderator": permissions.can_moderate(request.user),
             "can_comment": bool(
                 permissions.can_moderate(request.user)
@@ -166,6 +198,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "reviewers": reviewers,
             "listing": listing,
         },
+        status=status,
     )
 
 
@@ -215,7 +248,29 @@ def submission_request_changes(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def submission_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, lambda s: services.approve(submission=s, **_who(request)), "Approved.")
+    """Approve; a revision with open critical findings needs the override box ticked and
+    a reason, else the page comes back with the error on the form."""
+    submission = _submission(request, pk)
+    overriding = request.POST.get("override") == "on"
+    reason = str(request.POST.get("override_reason", "")) if overriding else ""
+    if overriding and not reason.strip():
+        return _render_detail(
+            request,
+            submission,
+            approve_error="Say why the open critical findings do not stop this approval.",
+            status=400,
+        )
+    try:
+        services.approve(submission=submission, override_reason=reason, **_who(request))
+    except PermissionDenied as exc:
+        return _forbidden(request, exc.message)
+    except PortsideError as exc:
+        if isinstance(exc, ValidationFailed) and exc.field == "override_reason":
+            return _render_detail(request, submission, approve_error=exc.message, status=400)
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Approved.")
+    return redirect("submission_detail", pk=submission.pk)
 
 
 @login_required
