@@ -419,3 +419,13 @@ LOGGING = {
 
 WEB_WORKERS = env.get_int("PORTSIDE_WEB_WORKERS", 2, minimum=1, maximum=64)
 WEB_THREADS = env.get_int("PORTSIDE_WEB_THREADS", 4, minimum=1, maximum=64)
+
+# --- notifications (portside.notifications) --------------------------------------------------
+# Webhook URLs whose host resolves to a private, loopback, link-local or otherwise
+# non-public address are refused (when saved and again at each delivery) unless this is on.
+NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE = env.get_bool("PORTSIDE_WEBHOOK_ALLOW_PRIVATE", False)
+# Seconds a webhook receiver has to answer.
+NOTIFICATIONS_WEBHOOK_TIMEOUT = env.get_int("PORTSIDE_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=60)
+# Tries of a mail or webhook notification before it is given up (waits grow from a minute
+# to six hours between them).
+NOTIFICATIONS_ATTEMPTS = env.get_int("PORTSIDE_NOTIFICATION_ATTEMPTS", 8, minimum=1, maximum=20)
