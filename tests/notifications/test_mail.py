@@ -325,3 +325,23 @@ def test_next_never_leaves_the_site(world: World, client: Client) -> None:
         {"scope": f"product:{world.product.pk}", "mode": "off", "next": "https://evil.example/"},
     )
     assert answer["Location"] == "/settings/notifications/"
+
+
+def test_a_try_lost_with_its_worker_is_queued_again_by_the_sweep(
+    world: World, mailbox: Mailbox, django_capture_on_commit_callbacks: Any
+) -> None:
+    import datetime as dt
+
+    from portside.core import clock
+
+    # Recorded, and the tries queued, but never run: the worker that took them died.
+    assert services.announce("policy:clock:started", "clock:11", clock_payload(world)) == 2
+    rows = Notification.objects.filter(channel=Channel.MAIL)
+    assert rows.count() == 2 and mailbox.messages == []
+    assert services.sweep() == 0  # not lost yet
+    later = clock.now() + dt.timedelta(minutes=20)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.sweep(later) == 2
+    assert len(mailbox.to(OWNER)) == 1 and len(mailbox.to(EDITOR)) == 1
+    assert set(rows.values_list("state", flat=True)) == {State.SENT}
+    assert services.sweep(later + dt.timedelta(hours=1)) == 0
