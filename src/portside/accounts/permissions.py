@@ -294,3 +294,9 @@ def can_read_product_vex(user: Any, organization: Organization, *, entitled: boo
     ``commerce.entitlements`` decides), the publisher's members and the store team; never
     the public."""
     return _authenticated(user) and (entitled or can_view_vex(user, organization))
+
+
+def can_manage_webhooks(user: Any, organization: Organization) -> bool:
+    """Add, change and remove an organisation's webhooks: owners only, since a webhook
+    sends the organisation's security news elsewhere."""
+    return org_role(user, organization) == OrgRole.OWNER

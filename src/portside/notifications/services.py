@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from portside.accounts import permissions
-from portside.accounts.models import Organization, OrgRole, User
+from portside.accounts.models import Organization, User
 from portside.audit import services as audit
 from portside.catalog.models import Product
 from portside.core import clock
@@ -409,8 +409,7 @@ def unsubscribe(token: str) -> tuple[User, str]:
 
 
 def may_manage_webhooks(user: Any, organization: Organization) -> bool:
-    """Only owners: a webhook sends the organisation's security news elsewhere."""
-    return permissions.org_role(user, organization) == OrgRole.OWNER
+    return permissions.can_manage_webhooks(user, organization)
 
 
 _KEY = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
