@@ -19,8 +19,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from portside.accounts import permissions
+from portside.catalog.models import ProductSource
 from portside.core import clock
-from portside.policy import vex_services
+from portside.policy import vex
 from portside.policy.models import VexReview, VexStatement, VexStatus
 
 register = template.Library()
@@ -33,7 +34,9 @@ def _statements(context: template.Context, scan: Any) -> list[VexStatement]:
     if key not in cache:
         cache[key] = list(
             VexStatement.objects.filter(
-                product_id__in=vex_services.products_of(scan.repository_id),
+                product__in=ProductSource.objects.filter(repository_id=scan.repository_id).values(
+                    "product_id"
+                ),
                 review=VexReview.APPROVED,
                 status=VexStatus.NOT_AFFECTED,
             )
@@ -42,15 +45,32 @@ def _statements(context: template.Context, scan: Any) -> list[VexStatement]:
     return found
 
 
+def covering(statements: list[VexStatement], finding: Any, digest: str) -> VexStatement | None:
+    """The first of ``statements`` that covers ``finding`` in the image ``digest``."""
+    now = clock.now()
+    for s in statements:
+        if vex.covers(
+            review=s.review,
+            status=s.status,
+            expires_at=s.expires_at,
+            statement_advisory=s.advisory_id,
+            statement_package_type=s.package_type,
+            statement_package_name=s.package_name,
+            statement_digest=s.digest,
+            advisory_id=finding.advisory_id,
+            aliases=finding.aliases or [],
+            package_type=finding.package_type,
+            package_name=finding.package_name,
+            digest=digest,
+            now=now,
+        ):
+            return s
+    return None
+
+
 @register.simple_tag(takes_context=True)
 def vex_mark(context: template.Context, finding: Any, scan: Any) -> str:
-    statement = vex_services.covering(
-        product_ids=[],
-        digest=scan.digest,
-        finding=finding,
-        now=clock.now(),
-        statements=_statements(context, scan),
-    )
+    statement = covering(_statements(context, scan), finding, scan.digest)
     if statement is None:
         return ""
     return format_html(
