@@ -206,3 +206,26 @@ def test_the_listing_sla_on_the_review_page(
     Listing.objects.filter(product=product).update(state=ListingState.REVOKED, access_ends_at=due)
     html = client.get(f"/reviews/{submission.pk}/").content.decode()
     assert "Revoked" in html and due.strftime("%Y-%m-%d %H:%M") in html
+
+
+def test_the_api_approves_with_open_criticals_only_with_an_override(
+    world: PublishingWorld, django_capture_on_commit_callbacks: Any
+) -> None:
+    submission = in_review(world, django_capture_on_commit_callbacks)
+    scan_with(world, "critical")
+    client = login(Client(), world.moderator)
+    url = f"/api/v1/submissions/{submission.pk}/approve"
+    refused = client.post(url, content_type="application/json")  # no body at all
+    assert refused.status_code == 422, refused.content
+    assert refused.json()["field"] == "override_reason"
+    assert "critical" in refused.json()["detail"]
+    hostile = client.post(url, {"override_reason": 7}, content_type="application/json")
+    assert hostile.status_code == 422
+    too_long = {"override_reason": "x" * 10_001}
+    assert client.post(url, too_long, content_type="application/json").status_code == 422
+    body = {"override_reason": "fix ships with the next tag; customers warned"}
+    approved = client.post(url, body, content_type="application/json")
+    assert approved.status_code == 200, approved.content
+    assert approved.json()["state"] == State.APPROVED
+    row = AuditEvent.objects.get(action="moderation:submission:approved")
+    assert row.details["override_reason"] == body["override_reason"]

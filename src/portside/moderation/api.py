@@ -165,6 +165,14 @@ class RejectIn(Schema):
     reason: str = Field(json_schema_extra=checked(services.MAX_COMMENT))
 
 
+class ApproveIn(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # Required when the revision's images have open critical findings: why it is
+    # approved anyway (kept in the audit trail).
+    override_reason: str = Field("", json_schema_extra=checked(services.MAX_COMMENT))
+
+
 class AssignIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -371,14 +379,39 @@ def submission_request_changes(request: HttpRequest, submission_id: int, body: C
     )
 
 
+def _override_reason(request: HttpRequest) -> str:
+    if not request.body.strip():
+        return ""
+    try:
+        return ApproveIn.model_validate_json(request.body).override_reason
+    except ValueError as exc:
+        raise ValidationFailed(
+            "The body must be a JSON object with a string override_reason.",
+            field="override_reason",
+        ) from exc
+
+
 @router.post(
     "/submissions/{submission_id}/approve",
     summary="Approve the revision in review",
     response=_MOVED,
     auth=WRITE,
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": ApproveIn.model_json_schema()}},
+        }
+    },
 )
 def submission_approve(request: HttpRequest, submission_id: int) -> Any:
-    return _move(request, submission_id, lambda s: services.approve(submission=s, **_who(request)))
+    # The body is optional (most approvals send none), so it is read here rather than
+    # by a required body parameter.
+    reason = _override_reason(request)
+    return _move(
+        request,
+        submission_id,
+        lambda s: services.approve(submission=s, override_reason=reason, **_who(request)),
+    )
 
 
 @router.post(

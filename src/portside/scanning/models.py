@@ -195,7 +195,12 @@ class Finding(models.Model):
                 name="one_finding_per_package",
             )
         ]
-        indexes = [models.Index(fields=["scan", "resolved_at"], name="finding_open")]
+        indexes = [
+            models.Index(fields=["scan", "resolved_at"], name="finding_open"),
+            # The security team's console filters the whole store by these.
+            models.Index(fields=["advisory_id"], name="finding_advisory"),
+            models.Index(fields=["package_name"], name="finding_package"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.advisory_id} in {self.package_name} {self.package_version}"
