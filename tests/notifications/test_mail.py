@@ -168,6 +168,13 @@ def test_revoked_then_reinstated(world: World, mailbox: Mailbox, emit: Any) -> N
     mail = mailbox.to("payer@")
     assert len(mail) == 1 and "revoked" in subject(mail[0])
     assert "until 2027-01-30 10:00 UTC" in text_of(mail[0])
+    # A revocation changes what every customer may pull: those who never pulled an
+    # affected image, or have notices off by default (a free tier), are told too.
+    for name in ("bystander@", "freeloader@"):
+        told = mailbox.to(name)
+        assert [subject(m) for m in told] == [
+            "[Portside] Security notice: Acme Database is revoked"
+        ]
     reinstated = {
         "product_id": world.product.pk,
         "organization_id": world.org.pk,

@@ -353,3 +353,16 @@ def test_an_approved_not_affected_statement_stops_the_clock_until_it_expires(sto
     renewed = _open(store)["CVE-2026-0001"]
     assert renewed.started_at == clock.now()
     assert services.sweep()["lapsed"] == 0  # noted once
+
+
+def test_a_revoked_listings_hold_is_not_lifted_by_hand(store, time):
+    scanned(store.pub.repository, store.pub.digest, [CRITICAL])
+    time.advance(hours=72)
+    services.sweep()
+    time.advance(days=30)
+    services.sweep()
+    with pytest.raises(Conflict, match="reinstate"):
+        services.lift_hold(
+            product=store.product, reason="why", acting=store.pub.admin, origin=TEST_ORIGIN
+        )
+    assert _open(store)["CVE-2026-0001"].state == ClockState.OVERDUE  # nothing moved

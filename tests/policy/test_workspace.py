@@ -68,3 +68,14 @@ def test_customers_see_the_hold_on_the_product_page_and_in_search_but_no_finding
     found = Client().get("/api/v1/catalog/search?q=database").json()
     assert found["results"][0]["security_hold_since"].startswith("2026-03-05T09:00")
     assert "CVE-2026-0001" not in str(api) + str(found)
+
+
+def test_each_open_finding_links_to_a_filled_in_vex_statement(time):
+    from html import unescape
+
+    store = build_store()
+    scanned(store.pub.repository, store.pub.digest, [CRITICAL])
+    page = _page(store.pub.owner, "/orgs/acme/security/")
+    link = unescape(re.search(r'href="(/orgs/acme/security/vex/new\?[^"]+)"', page).group(1))
+    form = _page(store.pub.owner, link)
+    assert "CVE-2026-0001" in form and "jinja2" in form and store.pub.digest in form

@@ -189,3 +189,21 @@ def pullers(product_id: int, affected: Any) -> dict[int, list[str]]:
         )
         out[user_id] = tags
     return out
+
+
+def subscribers(product_id: int) -> set[int]:
+    """Users who hold an entitling subscription to the product, their own or through an
+    organisation they belong to: a revocation changes what they may pull, so they are
+    told of it whether or not they pulled an affected image."""
+    now = clock.now()
+    held = (
+        Subscription.objects.filter(product_id=product_id, status__in=ENTITLED_STATUSES)
+        .filter(Q(access_until__isnull=True) | Q(access_until__gt=now))
+        .values_list("user_id", "organization_id")
+    )
+    users = {user_id for user_id, org_id in held if org_id is None}
+    orgs = {org_id for _, org_id in held if org_id is not None}
+    if orgs:
+        owners = Membership.objects.filter(organization_id__in=orgs, role=OrgRole.OWNER)
+        users.update(owners.values_list("user_id", flat=True))
+    return users

@@ -131,6 +131,11 @@ def _people(
         return people + [p for p in told if p.audience == Audience.CUSTOMER]
     publishers = {p.user.pk for p in people}
     found = preferences.pullers(product_id, payload.get("affected"))
+    told_anyway: set[int] = set()
+    if event == REVOKED:  # it changes what every customer may pull
+        told_anyway = preferences.subscribers(product_id) - publishers
+        for user_id in told_anyway:
+            found.setdefault(user_id, [])
     users = User.objects.in_bulk([uid for uid in found if uid not in publishers])
     for user_id, tags in sorted(found.items()):
         user = users.get(user_id)
@@ -138,6 +143,8 @@ def _people(
             continue
         scope = f"product:{product_id}"
         mode = preferences.mode_for(user_id, scope)
+        if user_id in told_anyway and preferences.explicit(user_id, scope) is None:
+            mode = Mode.IMMEDIATE
         if mode != Mode.OFF:
             message = texts.CUSTOMER[event](payload, tags)
             people.append(Planned(user, mode, Audience.CUSTOMER, scope, message))

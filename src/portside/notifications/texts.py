@@ -132,8 +132,8 @@ def held(p: dict[str, Any]) -> Message:
     return Message(
         f"{_name(p)} is on hold: security fixes overdue",
         f"A security fix for {_name(p)} was due on {when(p.get('overdue_since'))} and "
-        "has not been made, so its listing is on hold: new customers cannot take it, and "
-        "its page says security fixes are overdue. Customers who pulled the affected "
+        "has not been made, so its listing is on hold: its page and its search results "
+        "say security fixes are overdue. Customers who pulled the affected "
         "images are told too (without the vulnerability's name). The hold lifts once "
         "every overdue finding is fixed.\n\n"
         f"Affected tags:\n{_tags(p)}\n{_see(publisher_link(p))}",

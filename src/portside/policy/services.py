@@ -321,6 +321,8 @@ def lift_hold(*, product: Product, reason: str, acting: Any, origin: Origin) -> 
         listing = Listing.objects.select_for_update().filter(product=product).first()
         if listing is None or listing.security_hold_since is None:
             raise Conflict("The listing is not on hold.")
+        if listing.state != ListingState.LIVE:
+            raise Conflict("The listing is revoked: reinstate it instead.")
         extended = _extend_overdue(product, now)
         audit.record(
             acting,
