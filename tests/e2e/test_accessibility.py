@@ -83,6 +83,20 @@ def moderation_world() -> tuple[World, list[Row]]:
     return World(users=users, ids=ids), [Row(*row) for row in ROWS]
 
 
+def security_world() -> tuple[World, list[Row]]:
+    """The vulnerability SLA's pages: the publisher's security page and VEX statements,
+    the security team's console, notification settings; with a held listing, so the
+    console and the workspace have something to show."""
+    from tests.notifications.test_access import ROWS as NOTIFICATIONS
+    from tests.policy.test_access import ROWS as WORKSPACE
+    from tests.policy.test_console_access import ROWS as CONSOLE
+    from tests.policy.test_vex_access import ROWS as VEX
+    from tests.policy.test_vex_access import vex_world
+
+    world = vex_world()
+    return world, [*WORKSPACE, *CONSOLE, *VEX, *NOTIFICATIONS]
+
+
 def pages(rows: list[Row]) -> Iterator[tuple[Row, str]]:
     """Every GET row with a role that gets 200, HTML pages rather than the API."""
     for row in rows:
@@ -99,7 +113,8 @@ def _slug(path: str) -> str:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
-    ("build", "least"), [(core_world, 30), (commerce_world, 8), (moderation_world, 5)]
+    ("build", "least"),
+    [(core_world, 30), (commerce_world, 8), (moderation_world, 5), (security_world, 10)],
 )
 def test_every_page_passes_axe(
     live_server: Any, browser: Any, screenshots: Any, build: Any, least: int
