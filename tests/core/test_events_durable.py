@@ -182,3 +182,19 @@ def test_old_finished_tasks_are_forgotten(db_events: Any) -> None:
     assert events.prune() == 0
     deliveries().update(finished_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     assert events.prune() == 1
+
+
+def test_many_events_are_written_in_one_insert_and_delivered_like_one(
+    db_events: Any, django_assert_max_num_queries: Any
+) -> None:
+    payloads = [{"thing_id": n} for n in range(300)]
+    with transaction.atomic(), django_assert_max_num_queries(3):
+        events.emit_many("test:durable:happened", payloads)
+    assert deliveries().count() == 300
+    assert len({row.args_kwargs["kwargs"]["event_id"] for row in deliveries()}) == 300
+    run_worker()
+    assert sorted(p["thing_id"] for p in received) == list(range(300))
+    with pytest.raises(TypeError, match="not JSON"):
+        events.emit_many("test:durable:happened", [{"thing": object()}])
+    with pytest.raises(ValueError, match="source:subject:action"):
+        events.emit_many("not an event", payloads)

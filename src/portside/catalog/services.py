@@ -440,22 +440,45 @@ def publish_revision(*, revision: Revision, acting: User, origin: Origin) -> Lis
 # --- the vulnerability SLA's effects on a listing (the policy context decides them) ----------
 
 
-def set_security_hold(*, product: Product, since: Any) -> Listing | None:
-    """Put the live listing of ``product`` on hold with the date its fixes were due, or
-    lift the hold (``since`` None); the search index shows the label. Returns the listing
-    when it changed. The caller audits and says why (the policy context)."""
-    from portside.catalog import search
+def set_security_holds(holds: dict[int, Any]) -> list[Listing]:
+    """Put live listings on hold, by product id, with the date their fixes were due, or
+    lift holds (a date of None); each search result shows the label. Only the label
+    changes, so only the result cards are rewritten (not the whole index entry), in one
+    statement for the lot. Returns the listings that changed; the caller audits and says
+    why (the policy context)."""
+    from portside.catalog.search import SearchCard
+    from portside.catalog.search import _changed as search_changed
 
     with transaction.atomic():
-        listing = Listing.objects.select_for_update().filter(product=product).first()
-        if listing is None or listing.security_hold_since == since:
-            return None
-        if since is not None and listing.state != ListingState.LIVE:
-            return None
-        listing.security_hold_since = since
-        listing.save(update_fields=["security_hold_since"])
-        search.reindex_listing(listing)
-    return listing
+        changed = []
+        for listing in Listing.objects.select_for_update().filter(product_id__in=list(holds)):
+            since = holds[listing.product_id]
+            if listing.security_hold_since == since:
+                continue
+            if since is not None and listing.state != ListingState.LIVE:
+                continue
+            listing.security_hold_since = since
+            changed.append(listing)
+        if not changed:
+            return []
+        Listing.objects.bulk_update(changed, ["security_hold_since"], batch_size=500)
+        label = {x.pk: x.security_hold_since for x in changed}
+        cards = list(SearchCard.objects.filter(entry_id__in=list(label)))
+        for card in cards:
+            since = label[card.entry_id]
+            card.card = {
+                **card.card,
+                "security_hold_since": since.isoformat() if since else None,
+            }
+        SearchCard.objects.bulk_update(cards, ["card"], batch_size=500)
+        search_changed()
+    return changed
+
+
+def set_security_hold(*, product: Product, since: Any) -> Listing | None:
+    """:func:`set_security_holds` for one product."""
+    changed = set_security_holds({product.pk: since})
+    return changed[0] if changed else None
 
 
 def revoke(*, product: Product, access_ends_at: Any) -> Listing | None:

@@ -74,6 +74,70 @@ def emit(name: str, **payload: Any) -> None:
         _enqueue(name, path, payload, event_id, attempt=1)
 
 
+def emit_many(name: str, payloads: list[dict[str, Any]]) -> None:
+    """:func:`emit` for many events of one name at once (a sweep's holds or reminders):
+    with the database task backend, each subscriber's deliveries are written in one
+    INSERT rather than one per event; otherwise they are enqueued one by one."""
+    _check_name(name)
+    for payload in payloads:
+        try:
+            json.dumps(payload)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the payload of {name} is not JSON: {exc}") from None
+    paths = list(_subscribers.get(name, {}))
+    if not payloads or not paths:
+        return
+    deliveries: list[dict[str, Any]] = [
+        {
+            "event": name,
+            "subscriber": path,
+            "payload": payload,
+            "event_id": str(uuid.uuid4()),
+            "attempt": 1,
+        }
+        for payload in payloads
+        for path in paths
+    ]
+    if not _insert_deliveries(deliveries):
+        for one in deliveries:
+            _enqueue(
+                name, one["subscriber"], one["payload"], one["event_id"], attempt=one["attempt"]
+            )
+
+
+def _insert_deliveries(deliveries: list[dict[str, Any]]) -> bool:
+    """Write delivery tasks as rows of the database task backend in one INSERT; False
+    when the events' backend is another kind (the tests' in-process one)."""
+    from django.tasks import task_backends
+    from django.utils.json import normalize_json
+    from django_tasks_db.backend import DatabaseBackend
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
+    backend = task_backends[settings.EVENTS_TASK_BACKEND]
+    if not isinstance(backend, DatabaseBackend):
+        return False
+    task = deliver.using(backend=backend.alias, queue_name=QUEUE)
+    backend.validate_task(task)
+    DBTaskResult.objects.bulk_create(
+        [
+            DBTaskResult(
+                id=backend._get_id(),
+                args_kwargs=normalize_json({"args": [], "kwargs": kwargs}),
+                priority=task.priority,
+                task_path=task.module_path,
+                queue_name=task.queue_name,
+                # What the backend's pre_save handler writes for "no wait" (a bulk
+                # insert sends no signal).
+                run_after=get_date_max(),
+                backend_name=backend.alias,
+            )
+            for kwargs in deliveries
+        ],
+        batch_size=500,
+    )
+    return True
+
+
 def _check_name(name: str) -> None:
     if not _NAME.match(name):
         raise ValueError(f"event name {name!r} is not shaped source:subject:action")

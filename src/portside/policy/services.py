@@ -49,19 +49,28 @@ from portside.policy.models import (
 )
 
 BATCH = 1000
+HOLD_REASON = "Security fixes overdue"
+
+
+def _affected_of(
+    product_ids: list[int], *, states: tuple[str, ...]
+) -> dict[int, list[dict[str, str]]]:
+    """The images (repository, tag, digest, image) of each product's clocks in
+    ``states``, in one query; no vulnerability is named."""
+    seen: dict[int, dict[tuple[str, ...], dict[str, str]]] = {}
+    rows = Clock.objects.filter(product_id__in=product_ids, state__in=states).values_list(
+        "product_id", "affected"
+    )
+    for product_id, affected in rows:
+        mine = seen.setdefault(product_id, {})
+        for place in affected or []:
+            item = {k: str(place.get(k, "")) for k in ("repository", "tag", "digest", "image")}
+            mine.setdefault(tuple(item.values()), item)
+    return {pid: [items[k] for k in sorted(items)] for pid, items in seen.items()}
 
 
 def _affected(product_id: int, *, states: tuple[str, ...]) -> list[dict[str, str]]:
-    """The images (repository, tag, digest, image) of a product's clocks in ``states``;
-    no vulnerability is named."""
-    seen: dict[tuple[str, ...], dict[str, str]] = {}
-    for affected in Clock.objects.filter(product_id=product_id, state__in=states).values_list(
-        "affected", flat=True
-    ):
-        for place in affected or []:
-            item = {k: str(place.get(k, "")) for k in ("repository", "tag", "digest", "image")}
-            seen.setdefault(tuple(item.values()), item)
-    return [seen[k] for k in sorted(seen)]
+    return _affected_of([product_id], states=states).get(product_id, [])
 
 
 def _last_hold(product_id: int) -> HoldEvent | None:
@@ -95,28 +104,52 @@ def _base(product: Product) -> dict[str, Any]:
 # --- holds placed and lifted by the store ---------------------------------------------------
 
 
-def place_hold(product: Product, *, since: dt.datetime, now: dt.datetime) -> bool:
-    """Put the product's live listing on hold (its fixes overdue since ``since``)."""
+def place_holds(since_of: dict[int, dt.datetime], *, now: dt.datetime) -> int:
+    """Put the live listings of these products on hold (each product's fixes overdue
+    since its date), in one transaction with one statement per kind of row: the sweep
+    may place hundreds at once. Returns how many were placed."""
+    products = {
+        p.pk: p
+        for p in Product.objects.filter(pk__in=list(since_of)).select_related("organization")
+    }
     with transaction.atomic():
-        if catalog.set_security_hold(product=product, since=since) is None:
-            return False
-        step = _step(product, HoldAction.HELD, now, reason="Security fixes overdue")
-        audit.record(
-            None,
-            "policy:listing:held",
-            product,
-            organization=product.organization,
-            product=str(product),
-            overdue_since=since.isoformat(),
+        changed = [x.product_id for x in catalog.set_security_holds(since_of)]
+        if not changed:
+            return 0
+        steps = HoldEvent.objects.bulk_create(
+            [
+                HoldEvent(product_id=pid, action=HoldAction.HELD, at=now, reason=HOLD_REASON)
+                for pid in changed
+            ]
         )
-        events.emit(
-            "policy:listing:held",
-            hold_id=step.pk,
-            overdue_since=since.isoformat(),
-            affected=_affected(product.pk, states=(ClockState.OVERDUE,)),
-            **_base(product),
+        affected = _affected_of(changed, states=(ClockState.OVERDUE,))
+        audit.record_many(
+            [
+                {
+                    "actor": None,
+                    "action": "policy:listing:held",
+                    "target": products[pid],
+                    "organization": products[pid].organization,
+                    "product": str(products[pid]),
+                    "overdue_since": since_of[pid].isoformat(),
+                }
+                for pid in changed
+            ],
+            returning=False,
         )
-    return True
+        events.emit_many(
+            "policy:listing:held",
+            [
+                {
+                    "hold_id": step.pk,
+                    "overdue_since": since_of[pid].isoformat(),
+                    "affected": affected.get(pid, []),
+                    **_base(products[pid]),
+                }
+                for pid, step in zip(changed, steps, strict=True)
+            ],
+        )
+    return len(changed)
 
 
 def lift_if_clear(
@@ -220,19 +253,20 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
             row["product_id"]: row["since"]
             for row in overdue.filter(product_id__in=unheld).order_by()
         }
-        for product in Product.objects.filter(pk__in=unheld).select_related("organization"):
-            done["held"] += place_hold(product, since=since_of[product.pk] or now, now=now)
+        done["held"] = place_holds({pid: since_of[pid] or now for pid in unheld}, now=now)
     # 3. Reminders.
     while ids := _ids(Clock.objects.filter(state=ClockState.RUNNING, next_reminder_at__lte=now)):
         with transaction.atomic():
-            for c in Clock.objects.filter(pk__in=ids).select_related("product"):
+            due = list(Clock.objects.filter(pk__in=ids).select_related("product"))
+            payloads = []
+            for c in due:
                 day_before = c.due_at - dt.timedelta(hours=24)
                 which = "day" if c.next_reminder_at and c.next_reminder_at >= day_before else "half"
                 c.reminders = 2 if which == "day" else 1
                 c.next_reminder_at = day_before if which == "half" and day_before > now else None
-                c.save(update_fields=["reminders", "next_reminder_at"])
-                payload = clocks.payload(c, c.product.name)
-                events.emit("policy:clock:reminder", reminder=which, **payload)
+                payloads.append({"reminder": which, **clocks.payload(c, c.product.name)})
+            Clock.objects.bulk_update(due, ["reminders", "next_reminder_at"], batch_size=500)
+            events.emit_many("policy:clock:reminder", payloads)
         done["reminded"] += len(ids)
     # 4. Holds that lasted too long.
     limit = now - dt.timedelta(days=settings.SLA_REVOKE_AFTER_DAYS)
