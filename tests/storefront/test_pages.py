@@ -115,12 +115,26 @@ def test_product_page_shows_every_manifest_item(client: Client, full: Any, setti
     assert '<span class="badge" id="certified">Certified</span>' in page
     assert re.search(r'<section id="warnings"[^>]*>\s*</section>', page)
     assert "<code>widget --serve</code>" in page
-    # Tiers, priced, each with the exact pull command of every repository:tag it grants.
+    # Tiers, priced, each with every repository:tag it grants; the pull commands are for
+    # customers who hold a tier (none here: the tags are not in the registry either).
     assert "Community Free" in visible
     assert "Business EUR 1,299.50 per year Support included." in visible
     assert "Once JPY 5,000 one-time" in visible
-    assert "docker pull store.example.com/acme/widget:2.0\n" in page
-    assert "docker pull store.example.com/acme/widget:2.0-fips</code>" in page
+    business = visible[visible.index("Business EUR 1,299.50") :]
+    assert "Images in this tier ( tags ): acme/widget:2.0 acme/widget:2.0-fips" in business
+    assert "docker pull" not in page
+    # The five tabs, as links to their sections, each section with its heading.
+    assert re.findall(r'<li><a href="#(\w+)">', page) == [
+        "overview",
+        "tags",
+        "pricing",
+        "security",
+        "support",
+    ]
+    for section in ("overview", "tags", "pricing", "security", "support"):
+        assert re.search(rf'<section class="tab-panel" id="{section}"[^>]*>\s*<h2', page)
+    assert page.index('id="warnings"') < page.index('class="tabs"')
+    assert '<script src="/static/portside/tabs.js" defer></script>' in page
 
 
 def test_product_page_is_safe_html(client: Client, full: Any) -> None:

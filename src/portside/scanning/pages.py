@@ -34,10 +34,28 @@ def _scan(request: HttpRequest, name: str, pk: int) -> Scan:
     return found
 
 
+# The longest package filter the scan page takes.
+PACKAGE_FILTER_MAX = 100
+
+
 @login_required
+@require_safe
 def scan_detail(request: HttpRequest, name: str, pk: int) -> HttpResponse:
+    """The scan's results in tabs: vulnerabilities, packages by layer (filtered by name
+    with ``?package=``), best practices and the SBOM."""
     scan = _scan(request, name, pk)
     org = scan.repository.organization
+    groups = services.findings_by_severity(scan)
+    layers = services.packages_by_layer(scan)
+    package_total = sum(len(packages) for _, packages in layers)
+    query = " ".join(request.GET.get("package", "").split())[:PACKAGE_FILTER_MAX]
+    if query:
+        needle = query.casefold()
+        matching = [
+            (layer, [p for p in packages if needle in str(p.get("name") or "").casefold()])
+            for layer, packages in layers
+        ]
+        layers = [(layer, packages) for layer, packages in matching if packages]
     return render(
         request,
         "scanning/scan_detail.html",
@@ -45,8 +63,12 @@ def scan_detail(request: HttpRequest, name: str, pk: int) -> HttpResponse:
             "org": org,
             "scan": scan,
             "repo": scan.repository,
-            "groups": services.findings_by_severity(scan),
-            "layers": services.packages_by_layer(scan),
+            "groups": groups,
+            "finding_count": sum(len(findings) for _, findings in groups),
+            "layers": layers,
+            "package_total": package_total,
+            "package_query": query,
+            "package_matches": sum(len(packages) for _, packages in layers),
             "practices": scan.practices,
             "failed_practices": [p for p in scan.practices if p.get("status") == "fail"],
             "can_scan": permissions.can_request_scan(request.user, org),

@@ -83,6 +83,29 @@ class PullOut(Schema):
     command: str
 
 
+class ImagePlatformOut(Schema):
+    # ``os/architecture[/variant]``; empty when the image does not say.
+    platform: str
+    # Compressed size in bytes (config and layers), null when the image is not stored.
+    size: int | None
+
+
+class TierImageOut(Schema):
+    """A ``repository:tag`` of a tier as the registry holds it now."""
+
+    reference: str
+    repository: str
+    tag: str
+    # False when the tag is gone from the registry; the facts below are then empty.
+    available: bool
+    digest: str
+    # An index (a multi-platform image): its platforms each have their own size.
+    index: bool
+    platforms: list[ImagePlatformOut]
+    size: int | None
+    pushed_at: dt.datetime | None
+
+
 class PublicTierOut(Schema):
     name: str
     description: str
@@ -91,6 +114,18 @@ class PublicTierOut(Schema):
     billing_period: str
     price_label: str
     pulls: list[PullOut]
+    images: list[TierImageOut]
+
+
+class SecurityOut(Schema):
+    """Public facts only: whether the images are scanned and when, and whether the
+    listing is on hold for overdue fixes. Findings are private to the publisher."""
+
+    images: int
+    scanned: int
+    last_scanned_at: dt.datetime | None
+    last_matched_at: dt.datetime | None
+    hold_since: dt.datetime | None
 
 
 class PublicScreenshotOut(Schema):
@@ -144,6 +179,7 @@ class PublicProductOut(Schema):
     published_at: dt.datetime
     pulls: int
     tiers: list[PublicTierOut]
+    security: SecurityOut
 
 
 class CategoryCountOut(Schema):

@@ -8,6 +8,7 @@ customer. A tier's pull commands name the repositories and tags the tier grants.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
@@ -18,6 +19,7 @@ from django.urls import reverse
 from portside.catalog import search
 from portside.catalog.models import Listing, Platform
 from portside.core import clock, markdown, media
+from portside.oci import mediatypes
 
 PERIODS = {"free": "", "one_time": " one-time", "monthly": " per month", "yearly": " per year"}
 # ISO 4217 currencies without minor units.
@@ -144,6 +146,185 @@ def _hours(value: Any) -> str:
     return "1 hour" if hours == 1 else f"{hours} hours"
 
 
+# --- the images of a listing's tiers, as the registry holds them now ------------------------------
+
+# A config blob larger than this is not read for its platform (configs are a few KiB).
+_CONFIG_LIMIT = 1 << 20
+
+
+class _ConfigPlatforms:
+    """``os/architecture[/variant]`` of image configs by blob digest. A blob never changes,
+    so an answer (``""`` for a config that names none) is kept, bounded by count; a blob
+    that could not be read is asked for again next time."""
+
+    def __init__(self, entries: int = 4096) -> None:
+        self.entries = entries
+        self._items: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> str:
+        with self._lock:
+            found = self._items.get(digest)
+            if found is not None:
+                self._items.move_to_end(digest)
+                return found
+        platform = _read_platform(digest)
+        if platform is None:
+            return ""
+        with self._lock:
+            self._items[digest] = platform
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
+        return platform
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def _read_platform(config_digest: str) -> str | None:
+    """The platform an image config names, ``""`` if none; None if it could not be read
+    (not in the store, or the store did not answer): the page shows no platform."""
+    from portside.registry.storage import store
+
+    try:
+        with store().open(config_digest, 0, _CONFIG_LIMIT + 1) as handle:
+            raw = handle.read(_CONFIG_LIMIT + 1)
+    except Exception:  # the page is shown without it, whatever the driver raised
+        return None
+    if len(raw) > _CONFIG_LIMIT:
+        return ""
+    return _platform_of(_json(raw))
+
+
+CONFIG_PLATFORMS = _ConfigPlatforms()
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _platform_of(value: Any) -> str:
+    """``linux/arm64/v8`` from an image config or an index entry's ``platform``."""
+    if not isinstance(value, dict):
+        return ""
+    parts = [str(value.get("os") or ""), str(value.get("architecture") or "")]
+    if not all(parts):
+        return ""
+    if value.get("variant"):
+        parts.append(str(value["variant"]))
+    return "/".join(parts)
+
+
+def _is_attestation(entry: dict[str, Any]) -> bool:
+    """Build attestations listed in an index (provenance, SBOMs) are not platforms."""
+    annotations = entry.get("annotations")
+    if isinstance(annotations, dict) and annotations.get("vnd.docker.reference.type"):
+        return True
+    platform = entry.get("platform")
+    return isinstance(platform, dict) and platform.get("os") == "unknown"
+
+
+def _tag_images(references: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """What each (repository, tag) points at now: its digest, when it was last pushed, and
+    its platforms with their compressed sizes (each platform image of an index); the
+    images a scan would cover are under ``images`` as (repository id, digest)."""
+    from portside.registry.models import Manifest, Tag
+
+    if not references:
+        return {}
+    repositories = {repository for repository, _ in references}
+    names = {tag for _, tag in references}
+    tags = [
+        t
+        for t in Tag.objects.filter(repository__name__in=repositories, name__in=names)
+        .select_related("repository", "manifest")
+        .only(
+            "name",
+            "updated_at",
+            "repository__name",
+            "manifest__digest",
+            "manifest__media_type",
+            "manifest__content",
+            "manifest__total_size",
+            "manifest__repository_id",
+        )
+        if (t.repository.name, t.name) in references
+    ]
+    documents = {t.manifest_id: _json(bytes(t.manifest.content)) for t in tags}
+    wanted: dict[tuple[int, str], str] = {}  # (repository id, child digest) -> platform
+    for t in tags:
+        if t.manifest.media_type in mediatypes.INDEX_TYPES:
+            for entry in documents[t.manifest_id].get("manifests") or []:
+                if isinstance(entry, dict) and not _is_attestation(entry):
+                    key = (t.manifest.repository_id, str(entry.get("digest") or ""))
+                    wanted[key] = _platform_of(entry.get("platform"))
+    sizes: dict[tuple[int, str], int] = {}
+    if wanted:
+        children = Manifest.objects.filter(
+            repository_id__in={r for r, _ in wanted}, digest__in={d for _, d in wanted}
+        ).values_list("repository_id", "digest", "total_size")
+        sizes = {(r, d): size for r, d, size in children}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for t in tags:
+        manifest, document = t.manifest, documents[t.manifest_id]
+        platforms: list[dict[str, Any]] = []
+        images: list[tuple[int, str]] = []
+        if manifest.media_type in mediatypes.INDEX_TYPES:
+            for entry in document.get("manifests") or []:
+                if not isinstance(entry, dict) or _is_attestation(entry):
+                    continue
+                key = (manifest.repository_id, str(entry.get("digest") or ""))
+                platforms.append({"platform": wanted.get(key) or "", "size": sizes.get(key)})
+                images.append(key)
+            size = None
+        else:
+            config = document.get("config")
+            digest = str(config.get("digest") or "") if isinstance(config, dict) else ""
+            platform = CONFIG_PLATFORMS.get(digest) if digest else ""
+            platforms.append({"platform": platform, "size": manifest.total_size})
+            images.append((manifest.repository_id, manifest.digest))
+            size = manifest.total_size
+        out[(t.repository.name, t.name)] = {
+            "digest": manifest.digest,
+            "index": manifest.media_type in mediatypes.INDEX_TYPES,
+            "platforms": platforms,
+            "size": size,
+            "pushed_at": t.updated_at,
+            "images": images,
+        }
+    return out
+
+
+def _security(listing: Listing, images: set[tuple[int, str]]) -> dict[str, Any]:
+    """The public security facts of a listing: how many of its images are scanned and
+    when, and whether it is on hold for overdue fixes. Never a finding or its count."""
+    from portside.scanning.models import Scan, ScanStatus
+
+    done = []
+    if images:
+        done = [
+            (finished, matched)
+            for repository, digest, finished, matched in Scan.objects.filter(
+                repository_id__in={r for r, _ in images},
+                digest__in={d for _, d in images},
+                status=ScanStatus.DONE,
+            ).values_list("repository_id", "digest", "finished_at", "matched_at")
+            if (repository, digest) in images
+        ]
+    return {
+        "images": len(images),
+        "scanned": len(done),
+        "last_scanned_at": max((f for f, _ in done if f), default=None),
+        "last_matched_at": max((m for _, m in done if m), default=None),
+        "hold_since": listing.security_hold_since,
+    }
+
+
 def product(listing: Listing, *, host: str) -> dict[str, Any]:
     """Every item of the live revision's manifest, ready to show; ``host`` is the
     registry host customers pull from."""
@@ -157,14 +338,37 @@ def product(listing: Listing, *, host: str) -> dict[str, Any]:
     def _html(item: str) -> str:
         return RENDERED.html(str(m.get(item) or ""))
 
+    granted = [
+        (str(access.get("repository") or ""), str(tag))
+        for tier in m.get("tiers") or []
+        for access in tier.get("access") or []
+        for tag in access.get("tags") or []
+    ]
+    now = _tag_images(set(granted))
     tiers = []
     for tier in m.get("tiers") or []:
-        pulls = []
+        pulls, images = [], []
         for access in tier.get("access") or []:
             repository = str(access.get("repository") or "")
             for tag in access.get("tags") or []:
                 reference = f"{repository}:{tag}"
-                pulls.append({"reference": reference, "command": f"docker pull {host}/{reference}"})
+                command = f"docker pull {host}/{reference}"
+                pulls.append({"reference": reference, "command": command})
+                found = now.get((repository, str(tag)))
+                images.append(
+                    {
+                        "reference": reference,
+                        "repository": repository,
+                        "tag": str(tag),
+                        "command": command,
+                        "available": found is not None,
+                        "digest": found["digest"] if found else "",
+                        "index": found["index"] if found else False,
+                        "platforms": found["platforms"] if found else [],
+                        "size": found["size"] if found else None,
+                        "pushed_at": found["pushed_at"] if found else None,
+                    }
+                )
         tiers.append(
             {
                 "name": str(tier.get("name") or ""),
@@ -178,6 +382,7 @@ def product(listing: Listing, *, host: str) -> dict[str, Any]:
                     str(tier.get("billing_period") or ""),
                 ),
                 "pulls": pulls,
+                "images": images,
             }
         )
     return {
@@ -234,6 +439,9 @@ def product(listing: Listing, *, host: str) -> dict[str, Any]:
         "first_published_at": listing.first_published_at,
         "pulls": listing.pulls,
         "tiers": tiers,
+        "security": _security(
+            listing, {image for found in now.values() for image in found["images"]}
+        ),
     }
 
 

@@ -92,3 +92,45 @@ def tier_actions(context: template.Context, product: dict[str, Any]) -> list[dic
             }
         out.append({"tier": tier, "action": action})
     return out
+
+
+@register.simple_tag(takes_context=True)
+def customer_access(context: template.Context, product: dict[str, Any]) -> dict[str, Any]:
+    """What the signed-in user may do with ``product`` as a customer. ``tiers`` are the
+    product's tiers, each with its images marked ``entitled`` where the user may pull
+    them now (under any tier of the same publisher, as the registry decides) and
+    ``pullable`` when any is; ``holder`` is whether they hold a tier of this product
+    (who reads its approved VEX statements). Nothing is entitled to anyone signed out."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    references: set[str] = set()
+    holder = False
+    if user is not None and user.is_authenticated:
+        listing = (
+            Listing.objects.live()
+            .select_related("product")
+            .filter(
+                product__organization__name=product.get("organization"),
+                product__slug=product.get("slug"),
+            )
+            .first()
+        )
+        if listing is not None:
+            held = entitlements.held(user.pk, publisher_id=listing.product.organization_id)
+            references = {
+                f"{repository}:{tag}"
+                for h in held
+                for repository, tags in h.tier.access.items()
+                for tag in tags
+            }
+            holder = any(h.product_id == listing.product_id for h in held)
+    tiers = []
+    for tier in product.get("tiers") or []:
+        images = [
+            {**image, "entitled": image.get("reference") in references}
+            for image in tier.get("images") or []
+        ]
+        tiers.append(
+            {"tier": tier, "images": images, "pullable": any(i["entitled"] for i in images)}
+        )
+    return {"tiers": tiers, "holder": holder}
