@@ -85,6 +85,7 @@ class Limits:
     max_metadata_bytes: int = 4 * MiB  # an index, manifest, config or manifest.json
     max_layers: int = 512
     max_entries_per_layer: int = 500_000
+    max_entries: int = 1_000_000  # of all layers together: the overlay keeps each one
     max_file_bytes: int = 256 * MiB  # one claimed file (its bytes are kept in memory)
     max_claimed_bytes: int = 2 * GiB  # all versions of all claimed files
     max_image_bytes: int = 32 * GiB  # uncompressed, all layers together
@@ -1326,9 +1327,15 @@ class Overlay:
     What a layer hides of the layers below (files and links, deleted or written over) is
     appended to ``hidden`` as the layer is applied: their bytes still ship in the lower
     layer, and the checks that care about bytes read them there (see ``hidden.py``).
+
+    The entries added are kept until the scan ends (in the index, as hidden, as
+    whiteouts), so those of all layers together are bounded by ``Limits.max_entries``:
+    the bound of each layer alone would let an image of many layers fill the memory.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.max_entries = (limits or Limits()).max_entries
+        self.entries = 0
         self.index: dict[str, Entry] = {}
         self.hidden = Hidden()
         self._added: dict[str, Entry] = {}
@@ -1338,6 +1345,13 @@ class Overlay:
         self._layer = -1
 
     def add(self, entry: TarEntry, layer: int) -> None:
+        self.entries += 1
+        if self.entries > self.max_entries:
+            raise errors.TooManyEntries(
+                f"the image has more than {self.max_entries} entries in its layers together "
+                f"(at layer {layer})",
+                limit=self.max_entries,
+            )
         # ``_layer`` is only needed, and only set, where something lower gets hidden.
         if entry.kind == "whiteout":
             self._deleted.add(entry.path)
