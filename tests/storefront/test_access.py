@@ -28,6 +28,10 @@ ROWS = [
     Row("GET", "/categories/databases", PUBLIC),
     Row("GET", "/categories/ghost", NOBODY),
     Row("GET", "/api/v1/catalog/search?q=widget", PUBLIC),
+    Row("GET", "/api/v1/catalog/search?q=widgte&sort=name&exact=true", PUBLIC),
+    Row("GET", "/api/v1/catalog/suggest?q=wid", PUBLIC),
+    Row("GET", "/api/v1/catalog/suggest?q=", PUBLIC),
+    Row("GET", "/search?q=widgte&sort=newest&exact=1", PUBLIC),
     Row("GET", "/api/v1/catalog/products/acme/widget", PUBLIC),
     Row("GET", "/api/v1/catalog/products/acme/draft", NOBODY),
     Row("GET", "/api/v1/catalog/products/acme/withdrawn", NOBODY),
@@ -58,4 +62,7 @@ def test_every_storefront_route_has_a_row() -> None:
     covered = {row.path.split("?")[0].split("/")[1] for row in ROWS if row.path != "/"}
     for pattern in urlpatterns:
         assert str(pattern.pattern).split("/")[0] in covered, pattern
-    assert {r.path for r in ROWS if r.path.startswith("/api/")} >= {"/api/v1/catalog/categories"}
+    assert {r.path for r in ROWS if r.path.startswith("/api/")} >= {
+        "/api/v1/catalog/categories",
+        "/api/v1/catalog/suggest?q=wid",
+    }

@@ -48,7 +48,7 @@ import unicodedata
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -56,6 +56,7 @@ import numpy as np
 from django.db import connection, models, transaction
 from django.db.models import Sum
 
+from portside.catalog import spelling
 from portside.catalog.models import Category, Listing, ListingState
 from portside.core.markdown import plain_text
 
@@ -77,6 +78,9 @@ MAX_FILTER = 200
 FACET_LIMIT = 20  # tag and publisher facet values returned, most frequent first
 
 PRICES = ("free", "paid")
+# Orders of the results: best match (then most pulled), most pulled, newest first
+# publication, name. Ties always go on in popularity order.
+SORTS = ("relevance", "pulls", "newest", "name")
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -488,6 +492,8 @@ class Query:
     certified: bool = False
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
+    sort: str = "relevance"  # one of SORTS
+    exact: bool = False  # True: no spelling correction, the words as typed
 
     @property
     def terms(self) -> list[str]:
@@ -541,6 +547,9 @@ class Results:
     total: int
     hits: list[Hit]
     facets: Facets
+    # The words searched instead of the query's when some of its words matched nothing
+    # and their corrections did (see spelling.correct); "" when the query was searched.
+    corrected: str = ""
 
     @property
     def page(self) -> int:
@@ -577,8 +586,11 @@ def make_query(
     certified: Any = False,
     page: Any = 1,
     page_size: Any = DEFAULT_PAGE_SIZE,
+    sort: Any = "",
+    exact: Any = False,
 ) -> Query:
-    """A :class:`Query` from loose input (a query string): bounded, never raising."""
+    """A :class:`Query` from loose input (a query string): bounded, never raising; an
+    unknown ``sort`` is the default order."""
 
     def number(value: Any, default: int, low: int, high: int) -> int:
         try:
@@ -588,6 +600,7 @@ def make_query(
         return min(max(n, low), high)
 
     price = _clean_filter(price).lower()
+    sort = _clean_filter(sort).lower()
     return Query(
         text=str(text or "")[:MAX_QUERY],
         category=_clean_filter(category),
@@ -597,6 +610,8 @@ def make_query(
         certified=certified is True or _clean_filter(certified).lower() in ("1", "true", "on"),
         page=number(page, 1, 1, MAX_PAGE),
         page_size=number(page_size, DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE),
+        sort=sort if sort in SORTS else SORTS[0],
+        exact=exact is True or _clean_filter(exact).lower() in ("1", "true", "on"),
     )
 
 
@@ -610,9 +625,13 @@ def search(
     certified: bool = False,
     page: int = 1,
     page_size: int = DEFAULT_PAGE_SIZE,
+    sort: str = "relevance",
+    exact: bool = False,
 ) -> Results:
-    """Live listings matching ``text`` and the filters, best first, one page of them, with
-    facet counts over everything that matches. Never raises on any input."""
+    """Live listings matching ``text`` and the filters, best first (or in the ``sort``
+    order), one page of them, with facet counts over everything that matches. A word that
+    no listing holds is corrected to the nearest one that some listing holds, unless
+    ``exact``. Never raises on any input."""
     return run(
         make_query(
             text,
@@ -623,6 +642,8 @@ def search(
             certified=certified,
             page=page,
             page_size=page_size,
+            sort=sort,
+            exact=exact,
         )
     )
 
@@ -795,21 +816,43 @@ def _token(cursor: Any) -> str:
 
 
 def run(query: Query) -> Results:
+    """The results of ``query``. When nothing matches because a word of the query is held
+    by no listing, the words corrected by :func:`spelling.correct` are searched instead,
+    and the results say so (``corrected``), unless the query is ``exact``."""
     with connection.cursor() as cursor:
-        key = (_token(cursor), query)
+        token = _token(cursor)
+        key = (token, query)
         cached = RESULT_CACHE.get(key)
         if cached is not None:
             return cached
-        terms = query.terms
-        if not terms and not query.has_filters:
-            hits = _browse_everything(cursor, query.page_size, (query.page - 1) * query.page_size)
-            cursor.execute("SELECT key, count FROM catalog_searchfacetcount WHERE count > 0")
-            counts = [(str(k), int(n)) for k, n in cursor.fetchall()]
-        else:
-            hits, counts = _search(cursor, query, terms, COLUMNS.get(cursor, key[0]))
-    results = Results(query=query, total=_total(counts), hits=hits, facets=_facets(counts))
+        results = _results(cursor, query, token)
+        if not results.total and not query.exact and query.terms:
+            corrected = spelling.correct(
+                cursor,
+                connection.vendor,
+                query.terms,
+                lambda: spelling.VOCABULARY.get(
+                    connection.alias, token, lambda: spelling.load(cursor, connection.vendor)
+                ),
+            )
+            if corrected:
+                text = " ".join(corrected)
+                again = _results(cursor, replace(query, text=text, exact=True), token)
+                if again.total:
+                    results = replace(again, query=query, corrected=text)
     RESULT_CACHE.put(key, results)
     return results
+
+
+def _results(cursor: Any, query: Query, token: str) -> Results:
+    terms = query.terms
+    if not terms and not query.has_filters and query.sort in ("relevance", "pulls"):
+        hits = _browse_everything(cursor, query.page_size, (query.page - 1) * query.page_size)
+        cursor.execute("SELECT key, count FROM catalog_searchfacetcount WHERE count > 0")
+        counts = [(str(k), int(n)) for k, n in cursor.fetchall()]
+    else:
+        hits, counts = _search(cursor, query, terms, COLUMNS.get(cursor, token))
+    return Results(query=query, total=_total(counts), hits=hits, facets=_facets(counts))
 
 
 def _browse_everything(cursor: Any, limit: int, offset: int) -> list[Hit]:
@@ -845,8 +888,15 @@ def _search(
         if allowed is not None:
             ranks = ranks[allowed]
         scores = np.zeros(len(ranks), dtype=np.int64)
-    # Best score first, then popularity order, which the ranks are.
-    key = (MAX_SCORE - scores) * max(columns.size, 1) + ranks
+    if query.sort == "relevance":
+        # Best score first, then popularity order, which the ranks are.
+        key = (MAX_SCORE - scores) * max(columns.size, 1) + ranks
+    elif query.sort == "newest":
+        key = columns.newest_position[ranks]
+    elif query.sort == "name":
+        key = columns.name_positions(cursor)[ranks]
+    else:
+        key = ranks
     start = (query.page - 1) * query.page_size
     end = min(start + query.page_size, len(key))
     order = np.empty(0, dtype=np.int64)
@@ -904,6 +954,12 @@ class _Columns:
         order = np.lexsort((ids, -published, -pulls))
         self.ids = ids[order]
         self.pulls = pulls[order]
+        # Each rank's place in newest-first order (ties in popularity order), and in the
+        # order of names, read when a query first sorts by name (see name_positions).
+        self.newest_position = _positions(np.lexsort((np.arange(self.size), -published[order])))
+        self._names: np.ndarray | None = None
+        # Each publisher's display name and words, read by the first publisher suggestion.
+        self.publisher_names: list[tuple[str, frozenset[str]]] | None = None
         self.certified = certified[order].astype(bool)
         self.free = free[order].astype(bool)
         self.paid = paid[order].astype(bool)
@@ -923,6 +979,20 @@ class _Columns:
         kept = np.concatenate(([0], np.cumsum(known, dtype=np.int64)))
         self._tag_starts[1:] = kept[bounds]
         self._tag_ranks = ranks
+
+    def name_positions(self, cursor: Any) -> np.ndarray:
+        """Each rank's place in the order of the listings' names (as tokens, so case and
+        accents do not count; ties in popularity order), read once for these columns."""
+        if self._names is None:
+            with _NAMES_LOCK:
+                if self._names is None:
+                    ids, names = _load_names(cursor)
+                    keys = np.full(self.size, "", dtype=object)
+                    ranks, known = self.ranks(ids)
+                    keys[ranks] = np.asarray(names, dtype=object)[known]
+                    order = sorted(range(self.size), key=keys.__getitem__)
+                    self._names = _positions(np.asarray(order, dtype=np.int64))
+        return self._names
 
     @staticmethod
     def _codes(values: list[str], order: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -1008,6 +1078,41 @@ class _Columns:
                 self._name_order[kind] = by_name
             codes = codes[np.lexsort((by_name[codes], -per[codes]))[:FACET_LIMIT]]
         return [(f"{kind}:{names[c]}", int(per[c])) for c in codes.tolist()]
+
+
+_NAMES_LOCK = threading.Lock()
+
+
+def _positions(order: np.ndarray) -> np.ndarray:
+    """The inverse of a permutation: where each element of ``order`` stands in it."""
+    positions = np.empty(len(order), dtype=np.int64)
+    positions[order] = np.arange(len(order), dtype=np.int64)
+    return positions
+
+
+def _load_names(cursor: Any) -> tuple[np.ndarray, list[str]]:
+    """The ids of the indexed listings and their names as sort keys (their tokens)."""
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT string_agg(listing_id::text, ','), "
+            "string_agg(coalesce(card->>'name', ''), chr(31)) FROM catalog_searchcard"
+        )
+    else:
+        sql = (
+            "SELECT group_concat(listing_id, ','), "
+            "group_concat(coalesce(json_extract(card, '$.name'), ''), char(31)) "
+            "FROM catalog_searchcard"
+        )
+    cursor.execute(sql)
+    listed, text = cursor.fetchone()
+    ids = _numbers(listed)
+    names = text.split("\x1f") if text else []
+    if len(names) != len(ids):  # a name holding the separator
+        cursor.execute("SELECT listing_id, card FROM catalog_searchcard")
+        rows = [(int(pk), str(_json(card).get("name") or "")) for pk, card in cursor.fetchall()]
+        ids = np.asarray([pk for pk, _ in rows], dtype=np.int64)
+        names = [name for _, name in rows]
+    return ids, [" ".join(tokens(name)) for name in names]
 
 
 class _ColumnCache:
@@ -1177,3 +1282,45 @@ def category_counts() -> dict[str, int]:
             key__startswith="category:", count__gt=0
         ).values_list("key", "count")
     }
+
+
+@dataclass(frozen=True)
+class PublisherMatch:
+    organization: str
+    name: str
+    count: int  # live listings
+
+
+def publishers_named(text: str, limit: int = 4) -> list[PublisherMatch]:
+    """Publishers with live listings whose organisation name or display name holds every
+    word of ``text``, the last as a prefix (a name being typed): most listings first."""
+    terms = query_terms(text)
+    if not terms or limit < 1:
+        return []
+    from portside.accounts.models import Organization
+
+    with connection.cursor() as cursor:
+        columns = COLUMNS.get(cursor, _token(cursor))
+    if not columns.publishers:
+        return []
+    if columns.publisher_names is None:  # once per index token
+        shown = dict(
+            Organization.objects.filter(name__in=columns.publishers).values_list(
+                "name", "display_name"
+            )
+        )
+        columns.publisher_names = [
+            (shown.get(org) or org, frozenset(tokens(f"{org} {shown.get(org) or ''}")))
+            for org in columns.publishers
+        ]
+    per = np.bincount(columns.publisher, minlength=len(columns.publishers))
+    *whole, last = terms
+    found = [
+        PublisherMatch(organization, name, int(per[code]))
+        for code, (organization, (name, words)) in enumerate(
+            zip(columns.publishers, columns.publisher_names, strict=True)
+        )
+        if all(t in words for t in whole) and any(w.startswith(last) for w in words)
+    ]
+    found.sort(key=lambda p: (-p.count, p.name.casefold(), p.organization))
+    return found[:limit]

@@ -1,12 +1,14 @@
-"""The public catalogue in the JSON API under /api/v1/catalog/: search with facets, a
-product's live listing and the categories. No authentication; only live listings."""
+"""The public catalogue in the JSON API under /api/v1/catalog/: search with facets,
+suggestions as a name is typed, a product's live listing and the categories. No
+authentication; only live listings."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
@@ -59,6 +61,8 @@ class FacetsOut(Schema):
 
 class SearchOut(Schema):
     q: str
+    # The words searched instead of q when some of its words matched nothing; "" if none.
+    corrected: str = ""
     total: int
     page: int
     page_size: int
@@ -76,6 +80,40 @@ class SearchParams(Schema):
     certified: bool = False
     page: int = Field(1, ge=1, le=search.MAX_PAGE)
     page_size: int = Field(search.DEFAULT_PAGE_SIZE, ge=1, le=search.MAX_PAGE_SIZE)
+    sort: Literal["relevance", "pulls", "newest", "name"] = "relevance"
+    exact: bool = Field(False, description="Search the words as typed, with no correction.")
+
+
+SUGGEST_LIMIT = 10
+# Suggestions are public and change only when the catalogue does: browsers and proxies
+# may keep them for a minute, which spares the store a request per repeated keystroke.
+SUGGEST_MAX_AGE = 60
+
+
+class SuggestParams(Schema):
+    q: str = Field("", max_length=search.MAX_QUERY)
+    limit: int = Field(6, ge=1, le=SUGGEST_LIMIT)
+
+
+class ProductSuggestionOut(Schema):
+    name: str
+    publisher: str
+    url: str
+    icon_url: str
+
+
+class PublisherSuggestionOut(Schema):
+    name: str
+    organization: str
+    url: str
+    products: int
+
+
+class SuggestOut(Schema):
+    q: str
+    corrected: str
+    products: list[ProductSuggestionOut]
+    publishers: list[PublisherSuggestionOut]
 
 
 class PullOut(Schema):
@@ -199,10 +237,13 @@ def catalog_search(request: HttpRequest, params: Query[SearchParams]) -> SearchO
         certified=params.certified,
         page=params.page,
         page_size=params.page_size,
+        sort=params.sort,
+        exact=params.exact,
     )
     facets = results.facets
     return SearchOut(
         q=results.query.text,
+        corrected=results.corrected,
         total=results.total,
         page=results.page,
         page_size=results.page_size,
@@ -215,6 +256,47 @@ def catalog_search(request: HttpRequest, params: Query[SearchParams]) -> SearchO
             price=dict(facets.price),
             certified=facets.certified,
         ),
+    )
+
+
+@router.get(
+    "/catalog/suggest",
+    response=SuggestOut,
+    auth=None,
+    summary="Products and publishers for a query being typed",
+)
+def catalog_suggest(
+    request: HttpRequest, response: HttpResponse, params: Query[SuggestParams]
+) -> SuggestOut:
+    """The best matching products (with the search's spelling correction) and the
+    publishers whose name holds the words, the last one as a prefix. An empty query
+    suggests nothing."""
+    response["Cache-Control"] = f"public, max-age={SUGGEST_MAX_AGE}"
+    if not search.query_terms(params.q):
+        return SuggestOut(q=params.q, corrected="", products=[], publishers=[])
+    results = search.search(params.q, page_size=params.limit)
+    publishers = search.publishers_named(params.q, limit=min(params.limit, 4))
+    return SuggestOut(
+        q=params.q,
+        corrected=results.corrected,
+        products=[
+            ProductSuggestionOut(
+                name=card["name"],
+                publisher=card["publisher"],
+                url=card["url"],
+                icon_url=card["icon_url"],
+            )
+            for card in (catalogue.card(hit) for hit in results.hits)
+        ],
+        publishers=[
+            PublisherSuggestionOut(
+                name=p.name,
+                organization=p.organization,
+                url=reverse("publisher_detail", args=[p.organization]),
+                products=p.count,
+            )
+            for p in publishers
+        ],
     )
 
 

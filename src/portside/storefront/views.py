@@ -39,6 +39,15 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+SORT_LABELS = {
+    "relevance": "Best match",
+    "pulls": "Most pulled",
+    "newest": "Newest",
+    "name": "Name (A to Z)",
+}
+PRICE_LABELS = {"free": "Free tier", "paid": "Paid tier"}
+
+
 def _query(params: QueryDict, **fixed: Any) -> search.Query:
     return search.make_query(
         params.get("q", ""),
@@ -49,6 +58,8 @@ def _query(params: QueryDict, **fixed: Any) -> search.Query:
         certified=params.get("certified", ""),
         page=params.get("page", 1),
         page_size=params.get("page_size", search.DEFAULT_PAGE_SIZE),
+        sort=params.get("sort", ""),
+        exact=params.get("exact", ""),
     )
 
 
@@ -62,6 +73,8 @@ def _link(base: str, query: search.Query, fixed: set[str], **changes: Any) -> st
         "publisher": query.publisher,
         "price": query.price,
         "certified": "1" if query.certified else "",
+        "sort": "" if query.sort == search.SORTS[0] else query.sort,
+        "exact": "1" if query.exact else "",
         "page": "",
     }
     if query.page_size != search.DEFAULT_PAGE_SIZE:
@@ -99,7 +112,7 @@ def _facet_links(
                 "active": q.price == value,
                 "url": _link(base, q, fixed, price="" if q.price == value else value),
             }
-            for value, label in (("free", "Free tier"), ("paid", "Paid tier"))
+            for value, label in PRICE_LABELS.items()
         ],
         "certified": [
             {
@@ -117,17 +130,62 @@ def _facet_links(
     }
 
 
+def _chips(
+    base: str, query: search.Query, fixed: set[str], facets: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, str]]:
+    """The filters the visitor applied (not the page's own), each with the link that
+    removes it."""
+    chips = []
+    for kind, title in (("category", "Category"), ("tag", "Tag"), ("publisher", "Publisher")):
+        value = getattr(query, kind)
+        if value and kind not in fixed:
+            label = next((f["label"] for f in facets.get(kind, []) if f["active"]), value)
+            chips.append(
+                {"kind": title, "label": label, "url": _link(base, query, fixed, **{kind: ""})}
+            )
+    if query.price:
+        chips.append(
+            {
+                "kind": "Price",
+                "label": PRICE_LABELS[query.price],
+                "url": _link(base, query, fixed, price=""),
+            }
+        )
+    if query.certified:
+        chips.append(
+            {
+                "kind": "Certification",
+                "label": "Certified only",
+                "url": _link(base, query, fixed, certified=""),
+            }
+        )
+    return chips
+
+
 def _results_context(
     request: HttpRequest, base: str, query: search.Query, fixed: set[str]
 ) -> dict[str, Any]:
     results = search.run(query)
+    facets = _facet_links(base, results, fixed)
+    chips = _chips(base, query, fixed, facets)
+    # The query string the sort form keeps (all but the order and the page).
+    kept = _link("", query, fixed, sort="").lstrip("?")
     return {
         "query": query,
         "results": results,
         "hits": [catalogue.card(hit) for hit in results.hits],
         # The number of the page's first result: page 2 of 20 starts at 21.
         "first": (query.page - 1) * query.page_size + 1,
-        "facets": _facet_links(base, results, fixed),
+        "facets": facets,
+        "chips": chips,
+        "corrected": results.corrected,
+        # The words exactly as typed, with no correction.
+        "exact_url": _link(base, query, fixed, exact="1") if results.corrected else "",
+        "sort_options": [
+            {"value": value, "label": label, "selected": value == query.sort}
+            for value, label in SORT_LABELS.items()
+        ],
+        "sort_keeps": [(name, value) for name, value in QueryDict(kept).items() if name != "sort"],
         "previous_url": _link(base, query, fixed, page=query.page - 1)
         if results.has_previous
         else "",
@@ -135,7 +193,7 @@ def _results_context(
         "clear_url": _link(
             base, query, fixed, category="", tag="", publisher="", price="", certified=""
         ),
-        "filtered": query.has_filters,
+        "filtered": bool(chips),
     }
 
 
