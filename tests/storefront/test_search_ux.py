@@ -272,7 +272,10 @@ def test_results_are_cards_in_an_unbulleted_list_beside_a_folding_sidebar(
     # Below 40rem the sidebar folds into its summary; above, the summary is hidden.
     narrow = css[css.rindex("@media (max-width: 40rem)") :]
     assert ".refine > summary { display: flex;" in narrow
-    assert ".refine > summary { display: none; }" in css[: css.rindex("@media (max-width: 40rem)")]
+    wide = css[
+        css.index("@media (min-width: 40.0625rem)") : css.rindex("@media (max-width: 40rem)")
+    ]
+    assert ".refine > summary { display: none; }" in wide
 
 
 # --- suggestions -------------------------------------------------------------------------------
