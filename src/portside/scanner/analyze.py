@@ -128,7 +128,7 @@ def _read_layers(
     image: Image, catalogers: Sequence[Cataloger], cache: LayerCache | None = None
 ) -> tuple[Files, Overlay, tuple[Layer, ...]]:
     files = Files()
-    overlay = Overlay()
+    overlay = Overlay(image.limits)
     layers = []
 
     claims = [c.claims for c in catalogers]
