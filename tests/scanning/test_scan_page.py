@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.urls import reverse
 
 from portside.scanning.models import ScanStatus
 from tests.html import text_of
-from tests.scanning.test_scanning import _import, _push_and_scan, vulndb  # noqa: F401
+from tests.scanning.test_scanning import _import, _push_and_scan
+
+
+@pytest.fixture
+def vulndb(settings, tmp_path):
+    settings.VULNDB_PATH = tmp_path / "vulndb.sqlite"
+    return settings.VULNDB_PATH
 
 
 def _tabs(page: str) -> list[str]:
