@@ -301,11 +301,14 @@ def test_maven_and_npm_names_come_from_the_package_url(store: VulnStore, tmp_pat
 # --- speed ------------------------------------------------------------------------------
 
 
-def test_matching_speed(full_store: VulnStore, pypa_advisories: list, go_advisories: list) -> None:
+def test_matching_the_whole_data_at_old_and_patched_versions(
+    full_store: VulnStore, pypa_advisories: list, go_advisories: list
+) -> None:
     """Every package named in the data at an old version (affected by most of its
     advisories), then at the highest version any of its advisories fixes, each set with as
-    many packages no advisory mentions; then everything again. Prints the rates; the
-    bound asserted is far below them, so a busy machine does not fail the test."""
+    many packages no advisory mentions; then everything again, which must find exactly
+    what the two sets found apart. Prints the rates (the speed target is measured by
+    benchmarks/match.py, not asserted here)."""
     newest: dict[tuple[str, str], str] = {}
     for advisory in pypa_advisories + go_advisories:
         for entry in advisory.affected:
@@ -326,6 +329,7 @@ def test_matching_speed(full_store: VulnStore, pypa_advisories: list, go_advisor
     patched += [make_package("pypi", f"other-{i}", "1.0") for i in range(len(patched))]
     fresh = VulnStore.open(full_store.path, readonly=True)
     rates = []
+    found = []
     try:
         for label, packages in (
             ("old versions, new connection", old),
@@ -336,6 +340,7 @@ def test_matching_speed(full_store: VulnStore, pypa_advisories: list, go_advisor
             result = match(packages, None, fresh)
             seconds = time.perf_counter() - started
             rates.append(len(packages) / seconds)
+            found.append(len(result))
             print(
                 f"\nmatch, {label}: {len(packages)} packages, {len(result)} findings "
                 f"in {seconds:.2f} s ({rates[-1]:,.0f} packages/s)",
@@ -344,5 +349,6 @@ def test_matching_speed(full_store: VulnStore, pypa_advisories: list, go_advisor
     finally:
         fresh.close()
     print()
-    assert len(result) > 5_000
-    assert min(rates) > 1_000
+    assert found[0] > 5_000
+    assert found[1] < found[0]  # the fixed versions leave most advisories behind
+    assert found[2] == found[0] + found[1]
