@@ -161,7 +161,7 @@ def test_take_buy_pay_pull_and_refund(store, browser, screenshots, tmp_path):
     shopper = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
     page = shopper.new_page()
     _sign_in(page, base, "carol", CUSTOMER_PASSWORD)
-    page.goto(base + PRODUCT)
+    page.goto(base + PRODUCT + "#pricing")
     screenshots(page, "commerce-02-product")
     _click(page, "link", "Get: Community")
     assert "/tiers/" in page.url
@@ -203,7 +203,7 @@ def test_take_buy_pay_pull_and_refund(store, browser, screenshots, tmp_path):
     assert "Business" in refused.stderr, refused.stderr
 
     # The customer subscribes to the paid tier, billed in Germany.
-    page.goto(base + PRODUCT)
+    page.goto(base + PRODUCT + "#pricing")
     _click(page, "link", "Subscribe: Business")
     assert "/checkout/" in page.url
     assert "Fill in the billing details" in page.content()

@@ -217,6 +217,8 @@ def test_tabs_on_the_product_and_scan_pages(
     page.keyboard.press("Enter")
     page.wait_for_function("document.querySelector('#copy-status').textContent === 'Copied'")
     assert button.inner_text() == "Copied"
+    assert button.get_attribute("aria-label") == "Copied"  # the name holds the visible text
+    failures += _axe(page, "product, Tags, just copied")
     assert page.evaluate("navigator.clipboard.readText()").startswith("docker pull ")
     screenshots(page, "tabs-product-tags-1366")
     failures += _narrow(page, "product, Tags")
@@ -227,6 +229,7 @@ def test_tabs_on_the_product_and_scan_pages(
     page = _page(browser, live_server, None, java_script_enabled=False)
     page.goto(product_url + "#tags")
     assert page.get_by_role("tab").count() == 0
+    assert not page.locator("button[data-copy]").first.is_visible()  # it could not copy
     assert _visible_panels(page) == [t.lower() for t in PRODUCT_TABS]
     headings = page.locator(".tab-panel > h2").all_inner_texts()
     assert headings == PRODUCT_TABS
