@@ -272,6 +272,31 @@ def test_a_run_stopped_by_an_unusable_database_fails_instead_of_running_forever(
     assert not Finding.every_row.filter(scan=scan).exists()
 
 
+def test_a_scan_whose_image_is_deleted_before_or_while_it_runs_ends_quietly(
+    as_owner, world, vulndb, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        digest = debian_with_python(as_owner)
+    scan = Scan.objects.get(digest=digest)
+    gone = scan.pk
+    Scan.objects.filter(pk=gone).delete()  # the image went, and its scan with it
+    assert services.run(scan_id=gone) is None
+    services.request_scan(
+        repository=scan.repository, digest=digest, user=world.owner, origin=TEST_ORIGIN
+    )
+    scan = Scan.objects.get(digest=digest)
+
+    def deleted_while_reading(manifest):
+        Scan.objects.filter(pk=scan.pk).delete()
+        raise OSError("the layer's blob is gone")  # what reading a collected blob raises
+
+    monkeypatch.setattr(running, "_analyse", deleted_while_reading)
+    with caplog.at_level("INFO", logger="portside.scanning.running"):
+        assert services.run(scan_id=scan.pk) is None
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert any("deleted while it ran" in r.getMessage() for r in caplog.records)
+
+
 def test_the_worker_sweeps_once_a_period(settings, db):
     job = next(j for j in schedule.jobs() if j.name == "scanning.sweep")
     assert job.seconds == 60  # PORTSIDE_SCAN_SWEEP_SECONDS

@@ -29,7 +29,7 @@ from django.db.models import F, Q
 from portside.audit import services as audit
 from portside.blobstore.base import BlobStoreError
 from portside.core import clock, events
-from portside.core.errors import NotFound, PortsideError
+from portside.core.errors import PortsideError
 from portside.core.origin import Origin
 from portside.oci.digest import Digest, Hasher
 from portside.oci.errors import OCIError
@@ -53,22 +53,42 @@ SBOM_ARTIFACT = "application/vnd.cyclonedx+json"
 EMPTY_CONFIG = b"{}"
 
 
-def run(*, scan_id: int) -> Scan:
+def run(*, scan_id: int) -> Scan | None:
     """Analyse the image, review it, match it; the scan ends done or failed, never
-    half-written (or, if its worker dies, running until the sweep queues it again)."""
+    half-written (or, if its worker dies, running until the sweep queues it again). A
+    scan whose image was deleted before or while it ran ends quietly (None): the scan
+    went with the image."""
     scan = Scan.objects.select_related("repository__organization").filter(pk=scan_id).first()
     if scan is None:
-        raise NotFound(f"No scan {scan_id}.")
-    number = _claim(scan.pk)
+        logger.info("scan %s is gone with its image; nothing to run", scan_id)
+        return None
+    try:
+        number = _claim(scan.pk)
+    except Scan.DoesNotExist:
+        logger.info("scan %s is gone with its image; nothing to run", scan_id)
+        return None
     try:
         with Heartbeat(scan.pk, number):
             _run(scan, number)
     except Exception as exc:
+        if not Scan.objects.filter(pk=scan.pk).exists():
+            logger.info(
+                "scan %s of %s@%s ended: the image was deleted while it ran",
+                scan.pk,
+                scan.repository.name,
+                scan.digest,
+            )
+            results.discard_pending(scan.pk)
+            return None
         logger.exception("scan %s of %s@%s failed", scan.pk, scan.repository.name, scan.digest)
         _fail(scan.pk, number, f"The scan stopped on an internal error ({type(exc).__name__}).")
         results.discard_pending(scan.pk)
         raise
-    scan.refresh_from_db()
+    try:
+        scan.refresh_from_db()
+    except Scan.DoesNotExist:
+        logger.info("scan %s ended: the image was deleted while it ran", scan_id)
+        return None
     return scan
 
 

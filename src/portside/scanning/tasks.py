@@ -7,7 +7,8 @@ from portside.scanning import services
 
 @task()
 def run_scan(scan_id: int) -> str:
-    return str(services.run(scan_id=scan_id).status)
+    scan = services.run(scan_id=scan_id)
+    return str(scan.status) if scan is not None else "gone"
 
 
 @task()
