@@ -40,7 +40,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -49,8 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.loopback import free_port, wait_http  # noqa: E402
+from benchmarks.stores import scratch_store  # noqa: E402
 
-PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PUBLISHERS = 500
 PRODUCTS_PER_PUBLISHER = 4
 
@@ -355,18 +354,11 @@ def wrk_rate(port: int, path: str, token: str, seconds: int, connections: int, w
 
 
 def run_backend(vendor: str, options: argparse.Namespace) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix=f"portside-entitlements-{vendor}-"))
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(
-        PORTSIDE_DATA_DIR=str(work / "data"),
-        PORTSIDE_LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="portside.config.settings",
-        PYTHONPATH=f"{ROOT / 'src'}:{ROOT}",
-    )
-    database = f"portside_entitlements_{os.getpid()}"
-    if vendor == "postgresql":
-        subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {database}"], check=True)
-        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{database}"
+    with scratch_store(vendor, "entitlements") as store:
+        return _measure(store.work, store.env, options)
+
+
+def _measure(work: Path, env: dict[str, str], options: argparse.Namespace) -> dict[str, Any]:
     process = None
     try:
         report = work / "report.json"
@@ -414,12 +406,6 @@ def run_backend(vendor: str, options: argparse.Namespace) -> dict[str, Any]:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-        if vendor == "postgresql":
-            subprocess.run(
-                ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"],
-                check=False,
-            )
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

@@ -31,7 +31,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -41,8 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.loopback import free_port, wait_http  # noqa: E402
-
-PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+from benchmarks.stores import scratch_store  # noqa: E402
 
 # Product topics: what a listing is about, what customers search for.
 TECH = (
@@ -502,27 +500,11 @@ def run_backend(vendor: str, options: argparse.Namespace) -> dict[str, Any]:
     kept = Path(options.keep) / vendor if options.keep else None
     if kept is not None:
         kept.mkdir(parents=True, exist_ok=True)
-    work = kept or Path(tempfile.mkdtemp(prefix=f"portside-search-{vendor}-"))
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL"}}
-    env.update(
-        PORTSIDE_DATA_DIR=str(work / "data"),
-        PORTSIDE_LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="portside.config.settings",
-        PYTHONPATH=f"{ROOT / 'src'}:{ROOT}",
-    )
-    database = "portside_search_bench" + ("_kept" if kept else f"_{os.getpid()}")
-    if vendor == "postgresql":
-        exists = subprocess.run(
-            ["psql", PG_ADMIN, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        if not exists:
-            subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {database}"], check=True)
-        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{database}"
-    try:
-        report = work / "report.json"
+    database = "portside_search_bench_kept" if kept else ""
+    with scratch_store(
+        vendor, "search_bench", work=kept, database=database, keep=kept is not None
+    ) as store:
+        report = store.work / "report.json"
         subprocess.run(
             [
                 sys.executable,
@@ -538,22 +520,14 @@ def run_backend(vendor: str, options: argparse.Namespace) -> dict[str, Any]:
                 str(options.publishers),
                 *(["--reuse"] if kept else []),
             ],
-            env=env,
+            env=store.env,
             check=True,
         )
         result = json.loads(report.read_text())
         paths = result.pop("paths")
         if not options.no_pages:
-            result.update(serve_and_load(env, paths, work, options))
+            result.update(serve_and_load(store.env, paths, store.work, options))
         return result
-    finally:
-        if kept is None and vendor == "postgresql":
-            subprocess.run(
-                ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"],
-                check=False,
-            )
-        if kept is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

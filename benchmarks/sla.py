@@ -63,11 +63,9 @@ import json
 import os
 import random
 import re
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -76,7 +74,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+from benchmarks.stores import scratch_store  # noqa: E402
+
 PRODUCTS_PER_PUBLISHER = 4
 TAGS = ("1.0", "1.1", "2.0", "2.1")  # sorted, as reconcile lists them
 SHARED, OWN, CLEAN = 20, 5, 15  # packages of an image: base layer, its own, clean ones
@@ -848,20 +847,8 @@ def child(options: argparse.Namespace) -> None:
 
 
 def run_backend(vendor: str, options: argparse.Namespace) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix=f"portside-sla-{vendor}-"))
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(
-        PORTSIDE_DATA_DIR=str(work / "data"),
-        PORTSIDE_LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="portside.config.settings",
-        PYTHONPATH=f"{ROOT / 'src'}:{ROOT}",
-    )
-    database = f"portside_sla_{os.getpid()}"
-    if vendor == "postgresql":
-        subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {database}"], check=True)
-        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{database}"
-    try:
-        report = work / "report.json"
+    with scratch_store(vendor, "sla", keep=options.keep) as store:
+        report = store.work / "report.json"
         command = [sys.executable, __file__, "--child", "--report", str(report)]
         for name in ("products", "pool", "due", "due_products", "reminders", "revocations"):
             command += [f"--{name.replace('_', '-')}", str(getattr(options, name))]
@@ -871,16 +858,8 @@ def run_backend(vendor: str, options: argparse.Namespace) -> dict[str, Any]:
             command.append("--rematch-all")
         if options.profile:
             command.append("--profile")
-        subprocess.run(command, env=env, check=True)
+        subprocess.run(command, env=store.env, check=True)
         return dict(json.loads(report.read_text()))
-    finally:
-        if vendor == "postgresql" and not options.keep:
-            subprocess.run(
-                ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"],
-                check=False,
-            )
-        if not options.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def verdict(ok: bool) -> str:
