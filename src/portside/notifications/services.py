@@ -415,10 +415,6 @@ def unsubscribe(token: str) -> tuple[User, str]:
 # --- webhook endpoints -----------------------------------------------------------------------
 
 
-def may_manage_webhooks(user: Any, organization: Organization) -> bool:
-    return permissions.can_manage_webhooks(user, organization)
-
-
 _KEY = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 
 
@@ -439,7 +435,7 @@ def _description(text: Any) -> str:
 
 
 def _allowed(acting: User, organization: Organization) -> None:
-    if not may_manage_webhooks(acting, organization):
+    if not permissions.can_manage_webhooks(acting, organization):
         raise PermissionDenied("Only the organisation's owners manage its webhooks.")
 
 

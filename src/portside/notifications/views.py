@@ -108,7 +108,7 @@ def _organization(request: HttpRequest, name: str) -> Organization:
     org = Organization.objects.filter(name=name[:64]).first()
     if org is None or not permissions.can_view_organization(request.user, org):
         raise Http404("No such organisation.")
-    if not services.may_manage_webhooks(request.user, org):
+    if not permissions.can_manage_webhooks(request.user, org):
         raise _Denied("Only the organisation's owners see and manage its webhooks.")
     return org
 
