@@ -1,7 +1,9 @@
 """Rust crates: those compiled into executables built with ``cargo auditable``, and those
 a ``Cargo.lock`` pins.
 
-``cargo auditable build`` embeds the crate graph in an ELF section named ``.dep-v0``:
+``cargo auditable build`` embeds the crate graph in a section named ``.dep-v0`` (of an
+ELF file on Linux, a PE file on Windows, a Mach-O file on macOS, in its ``__DATA``
+segment):
 zlib-compressed JSON whose ``packages`` list holds, for each crate, its ``name``,
 ``version``, ``source`` (``crates.io``, ``local``, ``git``, ``registry`` or ``other``), its
 ``kind`` (``build`` for a crate only the build ran, such as a build script's dependency;
@@ -16,13 +18,14 @@ reported (the workspace's own crates too, with no ``source``). A lock file insid
 ``.cargo/registry`` belongs to a downloaded crate's source and pins only that crate's
 development tools; it is not read.
 
-Only the ELF section headers and the section itself are read. Hostile input: the
-parsers raise ``RustMetadataError`` (a ``PackageDatabaseError``, so a ``ScanError``) for
-an ELF whose headers point outside the file or hold too many sections, a section too
+Only the section headers and the section itself are read (ELF here, PE and Mach-O in
+``sections.py``). Hostile input: the parsers raise ``RustMetadataError`` (a
+``PackageDatabaseError``, so a ``ScanError``) for an executable whose headers point
+outside the file or hold too many sections or load commands, a section too
 large or whose JSON decompresses past ``MAX_AUDIT_JSON_BYTES`` (a zlib bomb is cut off
 there, never inflated in full) or is truncated, JSON or TOML that cannot be read, and a
 file listing more than ``MAX_PACKAGES`` crates; entries of the wrong type are passed
-over. An executable that is not ELF or has no ``.dep-v0`` section is simply not a
+over. An executable of another format, or with no ``.dep-v0`` section, is simply not a
 ``cargo auditable`` binary. ``catalog`` never raises: it skips the file and returns a
 ``Findings`` list whose ``warnings`` name it and the reason.
 """
@@ -38,7 +41,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced
+from portside.scanner.catalogers import introduced, sections
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.catalogers.jsonfile import load_json
 from portside.scanner.errors import PackageDatabaseError
@@ -200,16 +203,30 @@ def parse_audit_json(data: bytes) -> list[Crate]:
 
 
 def read_audit_info(data: bytes) -> list[Crate] | None:
-    """The crates of a ``cargo auditable`` ELF binary; None for any other file."""
-    if data[:4] != _ELF or SECTION not in data:
-        return None  # every such binary names the section in its section name table
-    try:
-        compressed = _section(data, SECTION)
-    except struct.error as error:
-        raise RustMetadataError(f"unreadable ELF headers: {error}") from error
-    if compressed is None:
+    """The crates of a ``cargo auditable`` binary (ELF, PE or Mach-O); None for any
+    other file. A universal Mach-O file lists the crates of each architecture once."""
+    if SECTION not in data:
+        return None  # every such binary names the section in its headers
+    if data[:4] == _ELF:
+        try:
+            found = _section(data, SECTION)
+        except struct.error as error:
+            raise RustMetadataError(f"unreadable ELF headers: {error}") from error
+        compressed = [] if found is None else [found]
+    else:
+        try:
+            if sections.is_pe(data):
+                found = sections.pe_section(data, SECTION, MAX_SECTION_BYTES)
+                compressed = [] if found is None else [found]
+            elif sections.is_macho(data):
+                compressed = sections.macho_sections(data, SECTION, MAX_SECTION_BYTES) or []
+            else:
+                return None
+        except sections.SectionError as error:
+            raise RustMetadataError(str(error)) from error
+    if not compressed:
         return None
-    return parse_audit_json(_inflate(compressed))
+    return _once([crate for one in compressed for crate in parse_audit_json(_inflate(one))])
 
 
 # --- Cargo.lock ---------------------------------------------------------------------------

@@ -1,0 +1,224 @@
+"""Named sections of Windows (PE) and macOS (Mach-O) executables, read from the bytes.
+
+Only what finding one section by name needs is read, from the formats' own descriptions:
+
+- **PE** (Microsoft's PE/COFF specification): the DOS header's ``MZ`` and, at offset
+  0x3C, where the ``PE\\0\\0`` signature lies; the COFF header after it (the number of
+  sections and the size of the optional header); then the section table, 40 bytes a
+  section: an 8-byte name padded with NULs, the virtual size, the size of the raw data
+  and where it lies. In an executable the raw data is padded to the file alignment, so a
+  section's bytes are its virtual size when that is smaller. Names longer than 8 bytes
+  (``/4``: an offset into the COFF string table) exist only in object files and in some
+  toolchains' debug sections; the names looked for here are 8 bytes or fewer.
+- **Mach-O** (Apple's ``mach-o/loader.h`` and ``mach-o/fat.h``): a header whose magic
+  number gives the width (``0xfeedface`` 32-bit, ``0xfeedfacf`` 64-bit) and, read
+  backwards, the byte order; ``ncmds`` load commands in ``sizeofcmds`` bytes, each
+  starting with its type and size; the segment commands (``LC_SEGMENT``,
+  ``LC_SEGMENT_64``) list their sections with a 16-byte name, the size and the file
+  offset. Zero-fill sections have no bytes in the file. A universal ("fat") file
+  (``0xcafebabe``, or ``0xcafebabf`` with 64-bit offsets) holds one such file per
+  architecture; each is read.
+
+Hostile input: every offset and size is checked against the file before it is used, a
+count is bounded both by a fixed limit and by the bytes that would have to hold it (a
+header that claims a million sections in a small file is refused before any is read),
+a load command must be at least 8 bytes and stay inside the commands' area (so a size
+of 0 cannot loop), and a section larger than the caller's limit is refused before it is
+copied. Any of these raises :class:`SectionError`. A file that does not start like
+either format is not one: the functions return None for it. ``0xcafebabe`` also starts
+every Java class file; a "universal" header listing more architectures than any
+universal file holds is taken for one and is not read.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+MAX_PE_SECTIONS = 65_535  # the COFF header's count is 16 bits
+MAX_LOAD_COMMANDS = 65_536
+MAX_MACHO_SECTIONS = 65_536  # over all segments of one file
+MAX_FAT_ARCHITECTURES = 32  # universal files hold a handful (Java class files start alike)
+
+_PE_SIGNATURE = b"PE\x00\x00"
+_PE_SECTION = struct.Struct("<8sIIII")  # name, virtual size, address, raw size, raw offset
+_PE_SECTION_BYTES = 40
+_PE_UNINITIALIZED = 0x80  # IMAGE_SCN_CNT_UNINITIALIZED_DATA
+
+_LC_SEGMENT = 0x1
+_LC_SEGMENT_64 = 0x19
+_ZEROFILL_TYPES = frozenset({0x1, 0xC, 0x12})  # S_ZEROFILL, S_GB_ZEROFILL, thread-local
+_MACHO = {
+    b"\xfe\xed\xfa\xce": (">", False),
+    b"\xce\xfa\xed\xfe": ("<", False),
+    b"\xfe\xed\xfa\xcf": (">", True),
+    b"\xcf\xfa\xed\xfe": ("<", True),
+}
+_FAT = {b"\xca\xfe\xba\xbe": False, b"\xca\xfe\xba\xbf": True}
+
+
+class SectionError(ValueError):
+    """An executable whose headers cannot be followed to the section asked for."""
+
+
+def is_pe(data: bytes) -> bool:
+    return data[:2] == b"MZ"
+
+
+def is_macho(data: bytes) -> bool:
+    return data[:4] in _MACHO or data[:4] in _FAT
+
+
+def _unpack(
+    layout: struct.Struct | str, data: bytes, at: int, end: int, what: str
+) -> tuple[Any, ...]:
+    """``struct.unpack_from`` that refuses to read past ``end`` (or before the start)."""
+    shape = layout if isinstance(layout, struct.Struct) else struct.Struct(layout)
+    if at < 0 or at + shape.size > end:
+        raise SectionError(f"{what} lies outside the file")
+    return shape.unpack_from(data, at)
+
+
+def _take(data: bytes, offset: int, size: int, end: int, name: bytes, limit: int) -> bytes:
+    if size > limit:
+        raise SectionError(f"section {name.decode(errors='replace')} of {size} bytes")
+    if offset < 0 or offset + size > end:
+        raise SectionError(f"section {name.decode(errors='replace')} lies outside the file")
+    return bytes(data[offset : offset + size])
+
+
+# --- PE -----------------------------------------------------------------------------------
+
+
+def pe_section(data: bytes, name: bytes, limit: int) -> bytes | None:
+    """The bytes of the PE section named ``name`` (8 bytes or fewer); None when the file
+    is not PE or has no such section with bytes in the file."""
+    if len(name) > 8:
+        raise ValueError("a PE section table holds names of 8 bytes or fewer")
+    if not is_pe(data):
+        return None
+    end = len(data)
+    (signature_at,) = _unpack("<I", data, 0x3C, end, "the DOS header")
+    signature = _unpack("<4s", data, signature_at, end, "the PE signature")[0]
+    if signature != _PE_SIGNATURE:
+        return None  # a DOS program, or another format after the stub
+    _, count, _, _, _, optional_size, _ = _unpack(
+        "<HHIIIHH", data, signature_at + 4, end, "the COFF header"
+    )
+    table = signature_at + 4 + 20 + optional_size
+    if count > MAX_PE_SECTIONS:  # pragma: no cover - a 16-bit count cannot exceed it
+        raise SectionError(f"{count} sections, more than {MAX_PE_SECTIONS}")
+    if table + count * _PE_SECTION_BYTES > end:
+        raise SectionError(f"the table of {count} sections lies outside the file")
+    wanted = name.ljust(8, b"\x00")
+    for index in range(count):
+        at = table + index * _PE_SECTION_BYTES
+        raw_name, virtual_size, _, raw_size, raw_at = _PE_SECTION.unpack_from(data, at)
+        if raw_name != wanted:
+            continue
+        (characteristics,) = struct.unpack_from("<I", data, at + 36)
+        if raw_size == 0 or characteristics & _PE_UNINITIALIZED:
+            return None  # bytes only in memory, none in the file
+        size = min(virtual_size, raw_size) if virtual_size else raw_size
+        return _take(data, raw_at, size, end, name, limit)
+    return None
+
+
+# --- Mach-O -------------------------------------------------------------------------------
+
+
+def macho_sections(data: bytes, name: bytes, limit: int) -> list[bytes] | None:
+    """The bytes of the Mach-O section named ``name`` (16 bytes or fewer), once per
+    architecture that has it (a universal file holds several); None when the file is not
+    Mach-O, an empty list when no architecture has the section with bytes in the file."""
+    if len(name) > 16:
+        raise ValueError("a Mach-O section name is 16 bytes or fewer")
+    magic = data[:4]
+    if magic in _MACHO:
+        found = _thin_section(data, 0, len(data), name, limit)
+        return [] if found is None else [found]
+    if magic not in _FAT:
+        return None
+    slices = _fat_slices(data, wide=_FAT[magic])
+    if slices is None:
+        return None
+    found_all = []
+    for start, stop in slices:
+        found = _thin_section(data, start, stop, name, limit)
+        if found is not None:
+            found_all.append(found)
+    return found_all
+
+
+def _fat_slices(data: bytes, *, wide: bool) -> list[tuple[int, int]] | None:
+    """Where each architecture's file lies in a universal file (always big-endian)."""
+    end = len(data)
+    (count,) = _unpack(">I", data, 4, end, "the universal header")
+    if count > MAX_FAT_ARCHITECTURES:
+        return None  # not a universal file: a Java class file starts with the same magic
+    entry = struct.Struct(">iiQQII" if wide else ">iiIII")
+    slices = []
+    for index in range(count):
+        fields = _unpack(entry, data, 8 + index * entry.size, end, f"architecture {index}")
+        offset, size = fields[2], fields[3]
+        if offset + size > end or offset < 8 + count * entry.size:
+            raise SectionError(f"architecture {index} lies outside the file")
+        if data[offset : offset + 4] not in _MACHO:
+            raise SectionError(f"architecture {index} is not a Mach-O file")
+        slices.append((offset, offset + size))
+    return slices
+
+
+def _thin_section(data: bytes, start: int, end: int, name: bytes, limit: int) -> bytes | None:
+    """The section ``name`` of the single-architecture Mach-O file in ``data[start:end]``;
+    its offsets count from ``start``."""
+    order, wide = _MACHO[bytes(data[start : start + 4])]
+    header = struct.Struct(order + ("IiiIIIII" if wide else "IiiIIII"))
+    fields = _unpack(header, data, start, end, "the Mach-O header")
+    count, commands_size = fields[4], fields[5]
+    if count > MAX_LOAD_COMMANDS:
+        raise SectionError(f"{count} load commands, more than {MAX_LOAD_COMMANDS}")
+    at = start + header.size
+    commands_end = at + commands_size
+    if commands_end > end or count * 8 > commands_size:
+        raise SectionError(f"{count} load commands of {commands_size} bytes outside the file")
+    wanted = name.ljust(16, b"\x00")
+    sections = 0
+    for index, (kind, size) in enumerate(_commands(data, at, commands_end, count, order)):
+        if kind not in (_LC_SEGMENT, _LC_SEGMENT_64):
+            at += size
+            continue
+        segment = struct.Struct(
+            order + ("16sQQQQiiII" if kind == _LC_SEGMENT_64 else "16sIIIIiiII")
+        )
+        section = struct.Struct(
+            order + ("16s16sQQIIIIIIII" if kind == _LC_SEGMENT_64 else "16s16sIIIIIIIII")
+        )
+        nsects = _unpack(segment, data, at + 8, at + size, f"segment command {index}")[7]
+        first = at + 8 + segment.size
+        if first + nsects * section.size > at + size:
+            raise SectionError(f"segment command {index} lists {nsects} sections it cannot hold")
+        sections += nsects
+        if sections > MAX_MACHO_SECTIONS:
+            raise SectionError(f"more than {MAX_MACHO_SECTIONS} sections")
+        for number in range(nsects):
+            fields = section.unpack_from(data, first + number * section.size)
+            if fields[0] != wanted:
+                continue
+            size_of, offset, flags = fields[3], fields[4], fields[8]
+            if flags & 0xFF in _ZEROFILL_TYPES or size_of == 0:
+                return None
+            return _take(data, start + offset, size_of, end, name, limit)
+        at += size
+    return None
+
+
+def _commands(data: bytes, at: int, end: int, count: int, order: str) -> Iterator[tuple[int, int]]:
+    """Each load command's type and size, checked to stay inside the commands' area."""
+    for index in range(count):
+        kind, size = _unpack(order + "II", data, at, end, f"load command {index}")
+        if size < 8 or at + size > end:
+            raise SectionError(f"load command {index} of {size} bytes")
+        yield kind, size
+        at += size
