@@ -37,3 +37,10 @@ def detail_pairs(details: Any) -> list[tuple[str, str]]:
 def break_at_colons(action: str) -> SafeString:
     """``account:session:signed_in`` may wrap after each colon, never inside a word."""
     return mark_safe(escape(action).replace(":", ":<wbr>"))  # noqa: S308 (escaped above)
+
+
+@register.filter
+def pairs_text(pairs: list[tuple[str, str]]) -> str:
+    """The pairs of ``detail_pairs`` as one line of text: ``store role: admin · scopes: read``
+    (the whole of a row's details, where the table shows the start of it)."""
+    return " · ".join(f"{key}: {value}" for key, value in pairs)
