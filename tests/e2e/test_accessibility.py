@@ -2,9 +2,12 @@
 
 axe-core (npm, pinned in package-lock.json, installed by scripts/test) is injected into
 each page; a violation of impact "serious" or "critical" fails the test, listed with its
-rule, its page and the first elements it found. Each page is also saved as a screenshot at
-1366 px and at 375 px wide (``test-artifacts/screenshots/a11y-*``), to be looked at, and
-must not be wider than a 375 px screen (wide tables scroll in their own box)."""
+rule, its page and the first elements it found. The page is checked again in the dark
+colour scheme (``prefers-color-scheme: dark``), with the rules about colour only: the
+stylesheet changes colours there and nothing else. Each page is also saved as a screenshot
+at 1366 px, 375 px and 1920 px wide, and dark at 1366 px
+(``test-artifacts/screenshots/a11y-*``), to be looked at; it must not be wider than a
+375 px screen (wide tables scroll in their own box) nor than a 1920 px one."""
 
 from __future__ import annotations
 
@@ -42,14 +45,29 @@ RUN_AXE = """async () => {
 }"""
 
 
-#: the innermost elements that reach past a 375 px screen, to say what to fix
-WIDEST = """() => Array.from(document.querySelectorAll('body *'))
-  .filter(e => e.getBoundingClientRect().right > 376
-    && !Array.from(e.children).some(c => c.getBoundingClientRect().right > 376))
+#: the rules that read colours, for the second look in the dark scheme
+RUN_AXE_COLOURS = """async () => {
+  const result = await axe.run(document, {
+    resultTypes: ['violations'],
+    runOnly: {type: 'rule', values: ['color-contrast', 'link-in-text-block']}
+  });
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))
+  }));
+}"""
+
+
+#: the innermost elements that reach past a screen ``width`` px wide, to say what to fix
+WIDEST_PAST = """(width) => Array.from(document.querySelectorAll('body *'))
+  .filter(e => e.getBoundingClientRect().right > width + 1
+    && !Array.from(e.children).some(c => c.getBoundingClientRect().right > width + 1))
   .slice(0, 3)
   .map(e => e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ').join('.') : '')
     + ' ' + Math.round(e.getBoundingClientRect().right) + 'px')
   .join(', ')"""
+#: the same for a 375 px screen
+WIDEST = f"() => ({WIDEST_PAST})(375)"
 
 
 def core_world() -> tuple[World, list[Row]]:
@@ -83,6 +101,13 @@ def moderation_world() -> tuple[World, list[Row]]:
     return World(users=users, ids=ids), [Row(*row) for row in ROWS]
 
 
+def publisher_world() -> tuple[World, list[Row]]:
+    """The publisher profile and the page its emailed verification link opens."""
+    from tests.publishers.test_access import ROWS, _world
+
+    return _world(), list(ROWS)
+
+
 def security_world() -> tuple[World, list[Row]]:
     """The vulnerability SLA's pages: the publisher's security page and VEX statements,
     the security team's console, notification settings; with a held listing, so the
@@ -107,6 +132,15 @@ def pages(rows: list[Row]) -> Iterator[tuple[Row, str]]:
             yield row, role
 
 
+def _violations(found: list[dict[str, Any]], where: str) -> list[str]:
+    """The serious and critical ones of axe's violations, one line each."""
+    return [
+        f"{where}: {v['id']} ({v['impact']}): {v['help']}; at {', '.join(v['nodes'])}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def _slug(path: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"
 
@@ -114,7 +148,13 @@ def _slug(path: str) -> str:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("build", "least"),
-    [(core_world, 30), (commerce_world, 8), (moderation_world, 5), (security_world, 10)],
+    [
+        (core_world, 30),
+        (commerce_world, 8),
+        (moderation_world, 5),
+        (publisher_world, 2),
+        (security_world, 10),
+    ],
 )
 def test_every_page_passes_axe(
     live_server: Any, browser: Any, screenshots: Any, build: Any, least: int
@@ -160,20 +200,20 @@ def test_every_page_passes_axe(
         if "text/html" not in (response.headers.get("content-type") or ""):
             continue  # a download or a JSON answer: nothing to read on screen
         page.add_script_tag(path=str(AXE))
-        for violation in page.evaluate(RUN_AXE):
-            if violation["impact"] in ("serious", "critical"):
-                failures.append(
-                    f"{path} as {role}: {violation['id']} ({violation['impact']}): "
-                    f"{violation['help']}; at {', '.join(violation['nodes'])}"
-                )
         name = f"a11y-{_slug(row.path)}"
+        failures += _violations(page.evaluate(RUN_AXE), f"{path} as {role}")
         screenshots(page, f"{name}-1366")
-        page.set_viewport_size({"width": 375, "height": 800})
-        screenshots(page, f"{name}-375")
-        wide = page.evaluate("document.documentElement.scrollWidth")
-        if wide > 375:  # a phone would scroll the whole page sideways
-            culprits = page.evaluate(WIDEST)
-            failures.append(f"{path} as {role}: {wide} px wide at 375 px ({culprits})")
+        page.emulate_media(color_scheme="dark")
+        failures += _violations(page.evaluate(RUN_AXE_COLOURS), f"{path} as {role}, dark")
+        screenshots(page, f"{name}-dark-1366")
+        page.emulate_media(color_scheme="light")
+        for width, height in ((375, 800), (1920, 1080)):
+            page.set_viewport_size({"width": width, "height": height})
+            screenshots(page, f"{name}-{width}")
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            if wide > width:  # the whole page would scroll sideways
+                culprits = page.evaluate(WIDEST_PAST, width)
+                failures.append(f"{path} as {role}: {wide} px wide at {width} px ({culprits})")
         page.set_viewport_size({"width": 1366, "height": 900})
         checked += 1
     for page in contexts.values():
