@@ -5,6 +5,14 @@ constant work per entry, and groups what it finds by layer so the evidence names
 to change. The checks about bytes that ship (credentials, caches, build tools, size) also
 walk what later layers hid (``Facts.hidden``): a file deleted by a later layer is still
 in the layer that added it, and their evidence names both layers.
+
+The checks about what a running container can do (setuid programs, world-writable
+files, sudo, accounts without a password) read the final file system only: a file a
+later layer hid is not in the container, so nobody can run, change or log in with it,
+and its bytes, read from the layer's blob, carry no privilege. Each says so in its own
+docstring. A hard link is where a hidden file can stay reachable (a whiteout removes one
+name of an inode; a link made before keeps it), so those checks read hard links as the
+files they are, with the mode their own entry gives (runtimes set it on the inode).
 """
 
 from __future__ import annotations
@@ -18,7 +26,13 @@ from portside.scanner.catalogers.base import Entry
 from portside.scanner.hidden import DELETED, HiddenEntry
 from portside.scanner.practices.facts import Facts, Outcome, check, failed, passed, plural, skipped
 from portside.scanner.practices.model import Level
-from portside.scanner.practices.secrets import ACCOUNT_FILES, SHADOW, is_candidate, scan_file
+from portside.scanner.practices.secrets import (
+    ACCOUNT_FILES,
+    PASSWD,
+    SHADOW,
+    is_candidate,
+    scan_file,
+)
 
 SETUID = 0o4000
 SETGID = 0o2000
@@ -28,6 +42,10 @@ WORLD_WRITABLE = 0o002
 
 def _files(facts: Facts) -> Iterator[Entry]:
     return (e for e in facts.index.values() if e.kind == "file")
+
+
+# A regular file and the other names of one (its mode is the file's mode).
+_FILE_KINDS = frozenset({"file", "hardlink"})
 
 
 @check(
@@ -107,9 +125,15 @@ def file_secrets(facts: Facts) -> Outcome:
     see_also=("CIS-DI-0008",),
 )
 def setuid_files(facts: Facts) -> Outcome:
+    """The final file system only, by nature: the kernel honours the bits when it runs a
+    file, and a file a later layer deleted or wrote over cannot be run in the container
+    (a later copy without the bits, as ``chmod u-s`` leaves, is the fix; a later copy
+    with them, as ``chmod u+s`` makes, is the layer to blame). A hard link is a name of
+    the same file: one that stays after the file's first name was deleted still runs
+    with the bits, so links count, with their own entry's mode."""
     by_layer: dict[int, list[str]] = defaultdict(list)
-    for entry in _files(facts):
-        if entry.mode & (SETUID | SETGID):
+    for entry in facts.index.values():
+        if entry.kind in _FILE_KINDS and entry.mode & (SETUID | SETGID):
             by_layer[entry.layer].append(entry.path)
     if not by_layer:
         return passed("no setuid or setgid files")
@@ -139,9 +163,13 @@ _SCRATCH_PREFIXES = tuple(d + "/" for d in SCRATCH_DIRECTORIES)
     "`755`) instead of `chmod 777`. Shared scratch directories should be sticky (`1777`).",
 )
 def world_writable(facts: Facts) -> Outcome:
+    """The final file system only, by nature: the risk is a process in the container
+    changing the file, and a file a later layer deleted or wrote over is not there to
+    change (nor does a later ``chmod 644``, which writes a new copy, leave the old mode
+    anywhere a process can reach). Hard links count as the files they are."""
     by_layer: dict[int, list[str]] = defaultdict(list)
     for entry in facts.index.values():
-        if entry.kind not in ("file", "dir") or not entry.mode & WORLD_WRITABLE:
+        if entry.kind not in ("file", "hardlink", "dir") or not entry.mode & WORLD_WRITABLE:
             continue
         if entry.kind == "dir" and entry.mode & STICKY:
             continue  # a sticky directory is the standard shared scratch space
@@ -430,6 +458,11 @@ SUDO_PATHS = ("/usr/bin/sudo", "/bin/sudo", "/usr/sbin/sudo", "/usr/local/bin/su
     see_also=("DKL-DI-0001",),
 )
 def sudo(facts: Facts) -> Outcome:
+    """The final file system and package databases only, by nature: sudo is a risk for
+    what it lets a process in the container become, and a sudo a later layer removed
+    (``apt-get purge sudo``) cannot be run there. Its bytes still ship in the layer that
+    installed it, counted by the size check (PS-010). A binary deleted while the package
+    database still lists sudo fails through the package."""
     evidence = [
         facts.layer(facts.index[path].layer, "sudo binary", (path,))
         for path in SUDO_PATHS
@@ -458,24 +491,54 @@ def sudo(facts: Facts) -> Outcome:
     see_also=("DKL-LI-0001",),
 )
 def empty_passwords(facts: Facts) -> Outcome:
-    entry = facts.index.get(SHADOW)
-    if entry is None:
-        return passed("the image has no /etc/shadow")
-    version = facts.files.final(SHADOW)
-    if version is None:
-        return skipped("/etc/shadow was not read by the analysis")
+    """The final file system only, by nature: login, su and sshd read the account files
+    the container has, so an empty password in an earlier /etc/shadow that a later layer
+    replaced or deleted opens nothing (what that earlier file says stays readable in its
+    layer, as every file does).
+
+    Both account files are read: an account whose /etc/passwd password field is empty
+    has no password whatever /etc/shadow says (the field is only a pointer to shadow
+    when it is ``x``), which is also how an image without /etc/shadow has accounts
+    without a password."""
+    evidence = []
+    accounts: set[str] = set()
+    unread = []
+    for path in (PASSWD, SHADOW):
+        if path not in facts.index:
+            continue
+        version = facts.files.final(path)
+        if version is None:
+            unread.append(path)
+            continue
+        empty = _no_password(version.data)
+        if empty:
+            accounts.update(empty)
+            shown = ", ".join(empty[:20])
+            more = f" and {len(empty) - 20} more" if len(empty) > 20 else ""
+            evidence.append(facts.layer(version.layer, f"no password: {shown}{more}", (path,)))
+    if evidence:
+        return failed(f"{plural(len(accounts), 'account')} with an empty password", evidence)
+    if unread:
+        return skipped(f"{' and '.join(unread)} not read by the analysis")
+    if PASSWD not in facts.index and SHADOW not in facts.index:
+        return passed("the image has no /etc/passwd or /etc/shadow")
+    return passed("every account has a password or is locked")
+
+
+def _no_password(data: bytes) -> list[str]:
+    """The accounts of an account file (passwd or shadow: the password is the second
+    field of both) whose password field is empty; names cut to 64 characters."""
     empty = []
-    for line in version.data.decode("utf-8", "replace").splitlines():
+    for line in data.decode("utf-8", "replace").splitlines():
         fields = line.split(":")
-        if len(fields) >= 2 and fields[0] and fields[1] == "":
+        if (
+            len(fields) >= 2
+            and fields[0]
+            and fields[1] == ""
+            and not fields[0].startswith(("+", "-"))
+        ):
             empty.append(fields[0][:64])
-    if not empty:
-        return passed("every account in /etc/shadow has a password or is locked")
-    shown = ", ".join(empty[:20]) + (f" and {len(empty) - 20} more" if len(empty) > 20 else "")
-    return failed(
-        f"{plural(len(empty), 'account')} with an empty password",
-        [facts.layer(version.layer, f"no password: {shown}", (SHADOW,))],
-    )
+    return empty
 
 
 def _size(size: int) -> str:
