@@ -44,3 +44,10 @@ def pairs_text(pairs: list[tuple[str, str]]) -> str:
     """The pairs of ``detail_pairs`` as one line of text: ``store role: admin · scopes: read``
     (the whole of a row's details, where the table shows the start of it)."""
     return " · ".join(f"{key}: {value}" for key, value in pairs)
+
+
+@register.filter
+def model_name(target_type: str) -> str:
+    """``accounts.organization`` -> ``organization``: the kind of thing, without the part
+    of the store that keeps it (the row's title and the exports keep the whole name)."""
+    return target_type.rpartition(".")[2]
