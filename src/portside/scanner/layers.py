@@ -26,7 +26,10 @@ zstd's reader ends silently, so ``_ZstdFrames`` follows the frame and block head
 RFC 8878 on the compressed bytes to tell a complete stream from a truncated one.
 
 Paths are normalised (``./`` and a leading ``/`` dropped); a ``..`` component or a NUL
-byte, in a path or a hard link's target, raises ``UnsafePath``. Links are recorded,
+byte, in a path or a hard link's target, raises ``UnsafePath``. A whiteout's name is such
+a path, checked before it is read as a whiteout (what ``a/../.wh.b`` hides depends on how
+``..`` is resolved); a whiteout naming ``..`` or ``.`` raises it too, and ``.wh.``, which
+names nothing, hides nothing. Links are recorded,
 never followed while reading; ``resolve`` follows symbolic links afterwards inside the
 image only, where ``..`` stops at the root as it does in a container.
 """
