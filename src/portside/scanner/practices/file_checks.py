@@ -487,7 +487,8 @@ def sudo(facts: Facts) -> Outcome:
     "anything that asks (su, login, some SSH setups), which turns any shell into that "
     "account.",
     fix="Lock the account instead: `passwd -l NAME` or `usermod -p '!' NAME` (accounts "
-    "created with `useradd` or `adduser -D` are locked already).",
+    "created with `useradd` or `adduser -D` are locked already); an empty field in "
+    "/etc/passwd goes with `pwconv`, which moves it to /etc/shadow to be locked there.",
     see_also=("DKL-LI-0001",),
 )
 def empty_passwords(facts: Facts) -> Outcome:
