@@ -104,6 +104,15 @@ def _ok(page: Any) -> None:
     assert errors.count() == 0, errors.all_inner_texts()
 
 
+def _save_section(page: Any, section: str, button: str) -> None:
+    """Save one section of the product editor: the page comes back at that section,
+    which says it was saved."""
+    page.locator(f"#{section}").get_by_role("button", name=button).click()
+    page.wait_for_url(f"**#{section}")
+    _ok(page)
+    assert page.locator(f"#{section} .editor-notice").inner_text() == "Saved."
+
+
 def test_publish_review_and_find(store, browser, screenshots, tmp_path):
     server, mailbox = store
     base = server.url
@@ -153,18 +162,20 @@ def test_publish_review_and_find(store, browser, screenshots, tmp_path):
     page.fill("#id_name", "Acme Cache")
     page.get_by_role("button", name="Create product").click()
     page.wait_for_url("**/orgs/acme/products/acme-cache/")
+    # Each section of the editor is saved on its own.
     page.fill("#id_short_description", "An in-memory cache.")
     page.select_option("#id_category", "databases")
     page.fill("#id_search_tags", "cache redis-compatible memory")
+    page.check("input[name=platforms][value=community]")
+    _save_section(page, "basics", "Save basics")
     page.fill("#id_long_description", "# Acme Cache\n\nKeeps **hot data** close.")
     page.fill("#id_install_instructions", "Pull the image of your tier and run it.")
+    _save_section(page, "description", "Save description")
     page.fill("#id_support_url", "https://acme.example.com/support")
     page.fill("#id_support_email", "support@acme.example.com")
     page.fill("#id_license_url", "https://acme.example.com/licence")
-    page.check("input[name=platforms][value=community]")
-    page.get_by_role("button", name="Save manifest").click()
-    page.wait_for_load_state()
-    _ok(page)
+    _save_section(page, "support", "Save support and links")
+    assert "3 of 6 sections done" in page.locator("#readiness").inner_text()
     page.set_input_files("#icon-file", _png(files / "icon.png", (256, 256), (200, 40, 40)))
     page.get_by_role("button", name="Upload icon").click()
     page.wait_for_load_state()
@@ -230,8 +241,7 @@ def test_publish_review_and_find(store, browser, screenshots, tmp_path):
     assert "Short description" in page.locator("#thread").inner_text()
     page.goto(f"{base}/orgs/acme/products/acme-cache/")
     page.fill("#id_short_description", "An in-memory cache, compatible with Redis clients.")
-    page.get_by_role("button", name="Save manifest").click()
-    page.wait_for_load_state()
+    _save_section(page, "basics", "Save basics")
     page.get_by_role("button", name="Resubmit for review").click()
     page.wait_for_url("**/reviews/*/")
     assert "Resubmitted" in page.locator("#state").inner_text()
@@ -286,3 +296,100 @@ def test_publish_review_and_find(store, browser, screenshots, tmp_path):
         visitor.close()
     moderator.close()
     publisher.close()
+
+
+def _editor_page(browser: Any, live_server: Any, user: Any, **options: Any) -> Any:
+    from django.conf import settings
+    from django.test import Client
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, **options)
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}]
+    )
+    return context.new_page()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_editor_saves_section_by_section(
+    live_server: Any, browser: Any, screenshots: Any
+) -> None:
+    """The checklist at the top leads to each section; a section's save keeps its errors
+    in that section, linked to the fields; the page fits a phone; without script too."""
+    from portside.catalog import services as catalog
+    from portside.catalog.models import Product
+    from tests.factories import TEST_ORIGIN
+    from tests.moderation.world import build_publishing_world, ensure_categories, png
+
+    ensure_categories()
+    world = build_publishing_world()
+    product = catalog.create_product(
+        organization=world.org, name="Acme Cache", acting=world.owner, origin=TEST_ORIGIN
+    )
+    catalog.update_product(
+        product=product,
+        acting=world.owner,
+        origin=TEST_ORIGIN,
+        short_description="An in-memory cache.",
+        category="databases",
+        platforms=["community"],
+    )
+    catalog.set_icon(product=product, data=png(256, 256), acting=world.owner, origin=TEST_ORIGIN)
+    catalog.set_source(
+        product=product,
+        repository=world.repository.name,
+        tags=["1.0", "2.0"],
+        acting=world.owner,
+        origin=TEST_ORIGIN,
+    )
+    url = f"{live_server.url}/orgs/acme/products/{product.slug}/"
+    page = _editor_page(browser, live_server, world.editor)
+    page.goto(url)
+    checklist = page.locator("#readiness")
+    assert "3 of 6 sections done" in checklist.inner_text()
+    assert "Description\n2 to do" in checklist.inner_text()
+    checklist.get_by_role("link", name="Tiers and pricing").click()
+    assert page.url.endswith("#tiers")
+    assert page.locator("#tiers").is_visible()
+    screenshots(page, "editor-1366")
+
+    # An error in Support is listed in Support, linked to its field; nothing is saved.
+    page.fill("#id_support_url", "ftp://acme.example.com/")
+    page.fill("#id_license_url", "https://acme.example.com/licence")
+    page.locator("#support").get_by_role("button", name="Save support and links").click()
+    page.wait_for_url("**#support")
+    errors = page.locator("#support .editor-errors")
+    assert "Give an http:// or https:// address." in errors.inner_text()
+    assert page.locator("#basics .editor-errors").count() == 0
+    assert page.input_value("#id_license_url") == "https://acme.example.com/licence"
+    screenshots(page, "editor-error-1366")
+    errors.get_by_role("link", name="Support link").click()
+    assert page.url.endswith("#id_support_url")
+    assert Product.objects.get(pk=product.pk).license_url == ""
+    page.fill("#id_support_url", "https://acme.example.com/support")
+    page.locator("#support").get_by_role("button", name="Save support and links").click()
+    page.wait_for_url("**?saved=support#support")
+    assert page.locator("#support .editor-notice").inner_text() == "Saved."
+    assert "4 of 6 sections done" in page.locator("#readiness").inner_text()
+
+    # A phone: nothing wider than the screen, the steps one under another.
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.goto(url)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    boxes = [page.locator(".editor-step").nth(i).bounding_box() for i in range(3)]
+    assert boxes[0] and boxes[1] and boxes[2]
+    assert boxes[0]["y"] < boxes[1]["y"] < boxes[2]["y"]
+    screenshots(page, "editor-375")
+
+    # Without script, a section saves the same way.
+    bare = _editor_page(browser, live_server, world.editor, java_script_enabled=False)
+    bare.goto(url)
+    bare.fill("#id_long_description", "# Acme Cache\n\nKeeps **hot data** close.")
+    bare.fill("#id_install_instructions", "Pull the image of your tier and run it.")
+    bare.locator("#description").get_by_role("button", name="Save description").click()
+    bare.wait_for_url("**?saved=description#description")
+    assert "5 of 6 sections done" in bare.locator("#readiness").inner_text()
+    bare.context.close()
+    page.context.close()

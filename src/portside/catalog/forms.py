@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django import forms
 
-from portside.catalog.manifest import CURRENCIES
+from portside.catalog.manifest import CURRENCIES, MAX_NAME
 from portside.catalog.models import MAX_SHORT_DESCRIPTION, BillingPeriod, Category, Platform
 
+_TOO_LONG = "At most %(limit_value)d characters; this has %(show_value)d."
 _MD_HELP = "Markdown. Raw HTML, scripts and event handlers are removed when shown."
 
 
@@ -14,50 +15,81 @@ class NewProductForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Unique among your products.")
 
 
-class ProductForm(forms.Form):
-    name = forms.CharField(max_length=100)
+class BasicsForm(forms.Form):
+    """The editor's Basics section: what the product is called and where it is found."""
+
+    name = forms.CharField(max_length=MAX_NAME, error_messages={"max_length": _TOO_LONG})
     short_description = forms.CharField(
-        max_length=MAX_SHORT_DESCRIPTION + 200,  # the service gives the precise message
+        max_length=MAX_SHORT_DESCRIPTION,
+        error_messages={"max_length": _TOO_LONG},
         required=False,
         help_text=f"At most {MAX_SHORT_DESCRIPTION} characters, shown in search results.",
     )
     category = forms.ChoiceField(required=False)
     search_tags = forms.CharField(
-        required=False, help_text="Up to 10 words, separated by spaces or commas."
-    )
-    long_description = forms.CharField(widget=forms.Textarea, required=False, help_text=_MD_HELP)
-    install_instructions = forms.CharField(
-        widget=forms.Textarea, required=False, help_text=_MD_HELP, label="Installation instructions"
-    )
-    support_url = forms.CharField(required=False, label="Support link")
-    support_email = forms.CharField(required=False, label="Support email")
-    self_help = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=1000,
         required=False,
-        label="Self-help resources",
-        help_text="Documentation, forums, FAQs. " + _MD_HELP,
+        help_text="Up to 10 words, separated by spaces or commas.",
     )
-    license_url = forms.CharField(required=False, label="Licence agreement link")
     platforms = forms.MultipleChoiceField(
-        choices=Platform.choices, widget=forms.CheckboxSelectMultiple, required=False
+        choices=Platform.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Enterprise Edition products must offer publisher support (see Support).",
     )
-    publisher_support = forms.BooleanField(
-        required=False, help_text="Required for Enterprise Edition products."
-    )
-    support_hours = forms.CharField(
-        required=False, help_text="For example: Mon-Fri 09:00-17:00 CET."
-    )
-    response_critical_hours = forms.CharField(
-        required=False, label="Response time, critical (hours)"
-    )
-    response_major_hours = forms.CharField(required=False, label="Response time, major (hours)")
-    response_minor_hours = forms.CharField(required=False, label="Response time, minor (hours)")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["category"].choices = [("", "—")] + [  # type: ignore[attr-defined]
             (c.slug, c.name) for c in Category.objects.all()
         ]
+
+
+class DescriptionForm(forms.Form):
+    """The editor's Description section: the Markdown customers read."""
+
+    long_description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12}), required=False, help_text=_MD_HELP
+    )
+    install_instructions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        help_text=_MD_HELP,
+        label="Installation instructions",
+    )
+
+
+class SupportForm(forms.Form):
+    """The editor's Support section: where customers get help, the licence and the SLA."""
+
+    support_url = forms.CharField(max_length=500, required=False, label="Support link")
+    support_email = forms.CharField(max_length=254, required=False, label="Support email")
+    license_url = forms.CharField(max_length=500, required=False, label="Licence agreement link")
+    self_help = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        label="Self-help resources",
+        help_text="Documentation, forums, FAQs. " + _MD_HELP,
+    )
+    publisher_support = forms.BooleanField(
+        required=False, help_text="Required for Enterprise Edition products."
+    )
+    support_hours = forms.CharField(
+        max_length=200, required=False, help_text="For example: Mon-Fri 09:00-17:00 CET."
+    )
+    response_critical_hours = forms.CharField(
+        max_length=10, required=False, label="Response time, critical (hours)"
+    )
+    response_major_hours = forms.CharField(
+        max_length=10, required=False, label="Response time, major (hours)"
+    )
+    response_minor_hours = forms.CharField(
+        max_length=10, required=False, label="Response time, minor (hours)"
+    )
+
+
+class ProductForm(BasicsForm, DescriptionForm, SupportForm):
+    """Every item of the working copy at once (a POST that names no section)."""
 
 
 class ImageForm(forms.Form):

@@ -22,13 +22,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from portside.accounts import permissions
 from portside.accounts.forms import add_domain_error
 from portside.accounts.models import Organization, User
+from portside.catalog import editor, services
 from portside.catalog import manifest as items
-from portside.catalog import services
-from portside.catalog.forms import ImageForm, NewProductForm, ProductForm, SourceForm, TierForm
-from portside.catalog.models import Listing, Product, Revision
+from portside.catalog.forms import ImageForm, NewProductForm, SourceForm, TierForm
+from portside.catalog.models import Product, Revision
 from portside.core.errors import PermissionDenied, PortsideError
 from portside.core.origin import from_request
-from portside.registry.models import Repository, Tag
+from portside.registry.models import Repository
 
 MAX_UPLOAD = 10 * 1024 * 1024
 
@@ -53,32 +53,54 @@ def _product(request: HttpRequest, name: str, slug: str) -> Product:
     )
 
 
-def _editing(view: Callable[..., HttpResponse | None]) -> Callable[..., HttpResponse]:
+def _editing(
+    section: str | None = None,
+) -> Callable[[Callable[..., HttpResponse | None]], Callable[..., HttpResponse]]:
     """A POST that changes the product: 403 for members who may only look. The view may
-    answer itself (a confirmation page); otherwise it goes back to the editor."""
+    answer itself (a confirmation page, a form with errors); otherwise it goes back to
+    the editor, at ``section`` when the action belongs to one. A domain error is shown
+    in that section (or, for actions outside the sections, as a message)."""
 
-    @wraps(view)
-    def wrapper(request: HttpRequest, name: str, slug: str, **kwargs: Any) -> HttpResponse:
-        product = _product(request, name, slug)
-        if not permissions.can_edit_products(request.user, product.organization):
-            return render(
-                request,
-                "403.html",
-                {"message": "Only owners and editors change products."},
-                status=403,
-            )
-        try:
-            answer = view(request, product, **kwargs)
-        except PortsideError as exc:
-            if isinstance(exc, PermissionDenied):
-                return render(request, "403.html", {"message": exc.message}, status=403)
-            messages.error(request, exc.message)
-            answer = None
-        if answer is not None:
-            return answer
-        return redirect("product_edit", name=product.organization.name, slug=product.slug)
+    def decorate(view: Callable[..., HttpResponse | None]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, name: str, slug: str, **kwargs: Any) -> HttpResponse:
+            product = _product(request, name, slug)
+            if not permissions.can_edit_products(request.user, product.organization):
+                return render(
+                    request,
+                    "403.html",
+                    {"message": "Only owners and editors change products."},
+                    status=403,
+                )
+            try:
+                answer = view(request, product, **kwargs)
+            except PortsideError as exc:
+                if isinstance(exc, PermissionDenied):
+                    return render(request, "403.html", {"message": exc.message}, status=403)
+                if section is not None:
+                    product.refresh_from_db()
+                    return editor.refused(request, product, section, exc, _TARGETS[view.__name__])
+                messages.error(request, exc.message)
+                answer = None
+            if answer is not None:
+                return answer
+            return redirect(editor.edit_url(product, section))
 
-    return login_required(require_POST(wrapper))
+        return login_required(require_POST(wrapper))
+
+    return decorate
+
+
+# The input a section's error links to, by the view that refused.
+_TARGETS = {
+    "product_icon": "icon-file",
+    "screenshot_add": "shot-file",
+    "screenshot_remove": "screenshots",
+    "source_set": "id_repository",
+    "source_remove": "sources",
+    "tier_save": "tier_name",
+    "tier_delete": "tiers",
+}
 
 
 def _unconfirmed(
@@ -150,20 +172,12 @@ def product_list(request: HttpRequest, name: str) -> HttpResponse:
     )
 
 
-def _initial(product: Product) -> dict[str, Any]:
-    initial = {key: getattr(product, key) for key in services.EDITABLE if key != "category"}
-    initial["category"] = product.category.slug if product.category else ""
-    initial["search_tags"] = " ".join(product.search_tags)
-    return initial
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def product_edit(request: HttpRequest, name: str, slug: str) -> HttpResponse:
+    """The editor: GET shows every section; a POST saves the one section it names."""
     product = _product(request, name, slug)
-    org = product.organization
-    can_edit = permissions.can_edit_products(request.user, org)
-    form = ProductForm(request.POST or None, initial=_initial(product))
+    can_edit = permissions.can_edit_products(request.user, product.organization)
     if request.method == "POST":
         if not can_edit:
             return render(
@@ -172,90 +186,15 @@ def product_edit(request: HttpRequest, name: str, slug: str) -> HttpResponse:
                 {"message": "Only owners and editors change products."},
                 status=403,
             )
-        if form.is_valid():
-            try:
-                services.update_product(
-                    product=product,
-                    acting=_me(request),
-                    origin=from_request(request),
-                    **form.cleaned_data,
-                )
-            except PortsideError as exc:
-                add_domain_error(form, exc)
-                product.refresh_from_db()
-            else:
-                messages.success(request, "Saved.")
-                return redirect("product_edit", name=org.name, slug=product.slug)
-    return _render_edit(request, product, form, can_edit)
-
-
-def _render_edit(
-    request: HttpRequest, product: Product, form: ProductForm, can_edit: bool
-) -> HttpResponse:
-    org = product.organization
-    sources = list(product.sources.select_related("repository"))
-    choices = [f"{s.repository.name}:{tag}" for s in sources for tag in s.tags]
-    repositories = list(
-        Repository.objects.filter(organization=org).order_by("name").values_list("name", flat=True)
-    )
-    available = {
-        repo: sorted(Tag.objects.filter(repository__name=repo).values_list("name", flat=True))[:50]
-        for repo in repositories
-    }
-    tiers = [
-        {
-            "tier": tier,
-            "grants": [(a.source.repository.name, a.tags) for a in tier.access.all()],
-        }
-        for tier in product.tiers.prefetch_related("access__source__repository")
-    ]
-    from portside.publishers.models import PublisherProfile
-
-    profile = PublisherProfile.objects.filter(organization=org).first()
-    return render(
-        request,
-        "catalog/product_edit.html",
-        {
-            "org": org,
-            "product": product,
-            "form": form,
-            "can_edit": can_edit,
-            "problems": [
-                (_anchor(field, form), items.FIELDS.get(field, field), reason)
-                for field, reason in items.problems(product)
-            ],
-            "profile_missing": profile.missing() if profile else ["a publisher profile"],
-            "sources": sources,
-            "source_form": SourceForm(repositories=repositories),
-            "available": available,
-            "tiers": tiers,
-            # Its own ids: the manifest form above has a "name" field too.
-            "tier_form": TierForm(choices=choices, auto_id="tier_%s"),
-            "image_form": ImageForm(),
-            "screenshots": product.screenshots.all(),
-            "listing": Listing.objects.filter(product=product).select_related("revision").first(),
-            "revisions": product.revisions.all()[:20],
-            "fields": items.FIELDS,
-        },
-        status=400 if form.errors else 200,
-    )
-
-
-# Checklist items that are not fields of the manifest form link to their section.
-_SECTIONS = {"icon": "icon", "sources": "sources", "tiers": "tiers", "sla": "id_support_hours"}
-
-
-def _anchor(field: str, form: Any) -> str:
-    if field in _SECTIONS:
-        return _SECTIONS[field]
-    return f"id_{field}" if field in form.fields else "readiness"
+        return editor.save(request, product, _me(request))
+    return editor.render_editor(request, product, can_edit=can_edit)
 
 
 def _split(value: str) -> list[str]:
     return [part for part in re.split(r"[,\s]+", value or "") if part]
 
 
-@_editing
+@_editing("icon")
 def product_icon(request: HttpRequest, product: Product) -> None:
     data, _ = _upload(request)
     services.set_icon(
@@ -264,10 +203,9 @@ def product_icon(request: HttpRequest, product: Product) -> None:
         acting=_me(request),
         origin=from_request(request),
     )
-    messages.success(request, "Icon changed.")
 
 
-@_editing
+@_editing("icon")
 def screenshot_add(request: HttpRequest, product: Product) -> None:
     data, caption = _upload(request)
     services.add_screenshot(
@@ -277,10 +215,9 @@ def screenshot_add(request: HttpRequest, product: Product) -> None:
         acting=_me(request),
         origin=from_request(request),
     )
-    messages.success(request, "Screenshot added.")
 
 
-@_editing
+@_editing("icon")
 def screenshot_remove(request: HttpRequest, product: Product, pk: int) -> None:
     shot = get_object_or_404(product.screenshots, pk=pk)
     services.remove_screenshot(
@@ -288,22 +225,37 @@ def screenshot_remove(request: HttpRequest, product: Product, pk: int) -> None:
         acting=_me(request),
         origin=from_request(request),
     )
-    messages.success(request, "Screenshot removed.")
 
 
-@_editing
-def source_set(request: HttpRequest, product: Product) -> None:
-    services.set_source(
-        product=product,
-        repository=request.POST.get("repository", ""),
-        tags=_split(request.POST.get("tags", "")),
-        acting=_me(request),
-        origin=from_request(request),
+@_editing("sources")
+def source_set(request: HttpRequest, product: Product) -> HttpResponse | None:
+    repositories = list(
+        Repository.objects.filter(organization=product.organization)
+        .order_by("name")
+        .values_list("name", flat=True)
     )
-    messages.success(request, "Source saved.")
+    form = SourceForm(request.POST, repositories=repositories)
+    if form.is_valid():
+        try:
+            services.set_source(
+                product=product,
+                repository=form.cleaned_data["repository"],
+                tags=_split(form.cleaned_data["tags"]),
+                acting=_me(request),
+                origin=from_request(request),
+            )
+        except PortsideError as exc:
+            if isinstance(exc, PermissionDenied):
+                raise
+            form.add_error("tags", exc.message)
+        else:
+            return None
+    return editor.render_editor(
+        request, product, can_edit=True, bound={"sources": form}, status=400
+    )
 
 
-@_editing
+@_editing("sources")
 def source_remove(request: HttpRequest, product: Product, pk: int) -> None:
     source = get_object_or_404(product.sources.select_related("repository"), pk=pk)
     services.remove_source(
@@ -311,34 +263,38 @@ def source_remove(request: HttpRequest, product: Product, pk: int) -> None:
         acting=_me(request),
         origin=from_request(request),
     )
-    messages.success(request, "Source removed.")
 
 
-@_editing
-def tier_save(request: HttpRequest, product: Product, pk: int | None = None) -> None:
+@_editing("tiers")
+def tier_save(request: HttpRequest, product: Product, pk: int | None = None) -> HttpResponse | None:
     tier = get_object_or_404(product.tiers, pk=pk) if pk is not None else None
     sources = product.sources.select_related("repository")
     choices = [f"{s.repository.name}:{tag}" for s in sources for tag in s.tags]
-    form = TierForm(request.POST, choices=choices)
-    if not form.is_valid():
-        problems = "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
-        raise items.ValidationFailed(f"The tier was not saved. {problems}", field="tier")
-    services.save_tier(
-        product=product,
-        tier=tier,
-        name=form.cleaned_data["name"],
-        description=form.cleaned_data["description"],
-        price=form.cleaned_data["price"],
-        currency=form.cleaned_data["currency"],
-        billing_period=form.cleaned_data["billing_period"],
-        access=form.grants(),
-        acting=_me(request),
-        origin=from_request(request),
-    )
-    messages.success(request, f"Tier {form.cleaned_data['name']} saved.")
+    form = TierForm(request.POST, choices=choices, auto_id="tier_%s")
+    if form.is_valid():
+        try:
+            services.save_tier(
+                product=product,
+                tier=tier,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                price=form.cleaned_data["price"],
+                currency=form.cleaned_data["currency"],
+                billing_period=form.cleaned_data["billing_period"],
+                access=form.grants(),
+                acting=_me(request),
+                origin=from_request(request),
+            )
+        except PortsideError as exc:
+            if isinstance(exc, PermissionDenied):
+                raise
+            add_domain_error(form, exc)
+        else:
+            return None
+    return editor.render_editor(request, product, can_edit=True, bound={"tiers": form}, status=400)
 
 
-@_editing
+@_editing("tiers")
 def tier_delete(request: HttpRequest, product: Product, pk: int) -> HttpResponse | None:
     tier = get_object_or_404(product.tiers, pk=pk)
     asked = _unconfirmed(
@@ -352,11 +308,10 @@ def tier_delete(request: HttpRequest, product: Product, pk: int) -> HttpResponse
     if asked is not None:
         return asked
     services.delete_tier(tier=tier, acting=_me(request), origin=from_request(request))
-    messages.success(request, f"Tier {tier.name} deleted.")
     return None
 
 
-@_editing
+@_editing()
 def product_unpublish(request: HttpRequest, product: Product) -> HttpResponse | None:
     asked = _unconfirmed(
         request,
