@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from portside.scanner.analyze import analyze
 from portside.scanner.catalogers import sections
 from portside.scanner.catalogers.rust import (
+    MAX_AUDIT_JSON_BYTES,
     MAX_SECTION_BYTES,
     RustCataloger,
     RustMetadataError,
@@ -351,3 +352,20 @@ def test_the_zlib_stream_of_a_pe_section_is_read_as_for_elf() -> None:
     with pytest.raises(RustMetadataError, match="truncated"):
         read_audit_info(bad)
     assert zlib.decompress(SECTION)
+
+
+def test_the_architectures_of_a_universal_file_share_one_inflation_budget() -> None:
+    """Each list alone is within the limit; together they are not: a file of many
+    architectures cannot multiply the work."""
+    big = {
+        "packages": [{"name": f"c{i}", "version": "1.0.0", "pad": "x" * 600} for i in range(15_000)]
+    }
+    one = zlib.compress(json.dumps(big).encode())
+    assert MAX_AUDIT_JSON_BYTES // 2 < len(zlib.decompress(one)) <= MAX_AUDIT_JSON_BYTES
+    other = zlib.compress(json.dumps({**big, "extra": 1}).encode())
+    assert read_audit_info(universal((CPU_ARM64, auditable_macho(one)))) is not None
+    same_twice = universal((CPU_ARM64, auditable_macho(one)), (CPU_X86_64, auditable_macho(one)))
+    assert read_audit_info(same_twice) is not None  # the same list is read once
+    two = universal((CPU_ARM64, auditable_macho(one)), (CPU_X86_64, auditable_macho(other)))
+    with pytest.raises(RustMetadataError, match="inflates past"):
+        read_audit_info(two)

@@ -23,7 +23,8 @@ Only the section headers and the section itself are read (ELF here, PE and Mach-
 ``PackageDatabaseError``, so a ``ScanError``) for an executable whose headers point
 outside the file or hold too many sections or load commands, a section too
 large or whose JSON decompresses past ``MAX_AUDIT_JSON_BYTES`` (a zlib bomb is cut off
-there, never inflated in full) or is truncated, JSON or TOML that cannot be read, and a
+there, never inflated in full; the architectures of a universal file share that budget)
+or is truncated, JSON or TOML that cannot be read, and a
 file listing more than ``MAX_PACKAGES`` crates; entries of the wrong type are passed
 over. An executable of another format, or with no ``.dep-v0`` section, is simply not a
 ``cargo auditable`` binary. ``catalog`` never raises: it skips the file and returns a
@@ -41,27 +42,24 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced, sections
+from portside.scanner.catalogers import claims, introduced, sections
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.catalogers.jsonfile import load_json
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
-MAX_BINARY_BYTES = 256 * 1024 * 1024
-MIN_BINARY_BYTES = 1024
+MAX_BINARY_BYTES = claims.RUST_MAX_BINARY_BYTES
+MIN_BINARY_BYTES = claims.RUST_MIN_BINARY_BYTES
 MAX_SECTIONS = 65_536
 MAX_SECTION_BYTES = 8 * 1024 * 1024  # compressed
 MAX_AUDIT_JSON_BYTES = 16 * 1024 * 1024  # decompressed
-MAX_LOCK_BYTES = 16 * 1024 * 1024
+MAX_LOCK_BYTES = claims.RUST_MAX_LOCK_BYTES
 MAX_PACKAGES = 100_000
 
 SECTION = b".dep-v0"
-LOCK_FILE = "Cargo.lock"
+LOCK_FILE = claims.RUST_LOCK_FILE
 _ELF = b"\x7fELF"
 _SHT_NOBITS = 8
-
-# Executables that are certainly not compiled programs, told apart by name alone.
-_NOT_BINARY = (".so", ".sh", ".py", ".pl", ".rb", ".js", ".txt", ".conf", ".json", ".a", ".o")
 
 # Crate names: ASCII letters, digits, "-" and "_" (crates.io allows 64 characters; a
 # workspace's own crates are not bound by that).
@@ -162,14 +160,14 @@ def _section(data: bytes, wanted: bytes) -> bytes | None:
     return None
 
 
-def _inflate(compressed: bytes) -> bytes:
-    """The JSON of the section, never more than ``MAX_AUDIT_JSON_BYTES`` of it."""
+def _inflate(compressed: bytes, limit: int = MAX_AUDIT_JSON_BYTES) -> bytes:
+    """The JSON of the section, never more than ``limit`` bytes of it."""
     inflater = zlib.decompressobj()
     try:
-        out = inflater.decompress(compressed, MAX_AUDIT_JSON_BYTES + 1)
+        out = inflater.decompress(compressed, limit + 1)
     except zlib.error as error:
         raise RustMetadataError(f"the crate list is not zlib data: {error}") from error
-    if len(out) > MAX_AUDIT_JSON_BYTES or inflater.unconsumed_tail:
+    if len(out) > limit or inflater.unconsumed_tail:
         raise RustMetadataError(f"the crate list inflates past {MAX_AUDIT_JSON_BYTES} bytes")
     if not inflater.eof:
         raise RustMetadataError("the crate list is truncated")
@@ -226,7 +224,15 @@ def read_audit_info(data: bytes) -> list[Crate] | None:
             raise RustMetadataError(str(error)) from error
     if not compressed:
         return None
-    return _once([crate for one in compressed for crate in parse_audit_json(_inflate(one))])
+    # A universal file's architectures usually carry the same list: it is read once, and
+    # all of them together inflate to no more than one list may.
+    crates: list[Crate] = []
+    budget = MAX_AUDIT_JSON_BYTES
+    for one in dict.fromkeys(compressed):
+        document = _inflate(one, budget)
+        budget -= len(document)
+        crates.extend(parse_audit_json(document))
+    return _once(crates)
 
 
 # --- Cargo.lock ---------------------------------------------------------------------------
@@ -271,12 +277,7 @@ class RustCataloger:
     name = "rust"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        basename = path.rpartition("/")[2]
-        if basename == LOCK_FILE:
-            return size <= MAX_LOCK_BYTES and "/.cargo/registry/" not in path
-        if not mode & 0o111 or not MIN_BINARY_BYTES <= size <= MAX_BINARY_BYTES:
-            return False
-        return ".so." not in basename and not basename.endswith(_NOT_BINARY)
+        return claims.rust(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Findings:
         found = Findings()
