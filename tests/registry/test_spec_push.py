@@ -519,6 +519,62 @@ class TestPushingManifests:
                         assert response.payload == manifest.body
 
 
+# --- Pushing manifests by digest with tag parameters --------------------------------------------
+
+
+@filesystem_only
+class TestTagParameters:
+    @pytest.mark.parametrize("algorithm", ALGORITHMS)
+    def test_tags_given_as_parameters_of_a_push_by_digest(self, repo, algorithm):
+        """ "When pushing a manifest by digest, the registry MAY support the pushing of tags
+        specified by addition of `tag` query parameters"; a registry that does "MUST include
+        an `OCI-Tag` response header ... for each accepted tag". Each tag then names the
+        manifest under the digest the client chose, sha512 included (a push by tag could
+        only be answered with a sha256 digest)."""
+        manifest = image(repo, author=f"tag-param-{algorithm}")
+        digest = digest_of(manifest.body, algorithm)
+        tags = [f"t{n}" for n in range(10)]
+        query = "&".join(f"tag={tag}" for tag in tags)
+        response = repo.put_manifest(f"{digest}?{query}", manifest.body)
+        assert response.status_code == 201, response.content
+        assert response["Docker-Content-Digest"] == digest
+        accepted = [t.strip() for t in response["OCI-Tag"].split(",")]
+        assert accepted == tags
+        for tag in tags:
+            for method in ["GET", "HEAD"]:
+                pulled = repo.request(method, f"manifests/{tag}")
+                assert pulled.status_code == 200, (tag, method)
+                assert pulled["Docker-Content-Digest"] == digest
+        assert repo.request("GET", f"manifests/{tags[0]}").payload == manifest.body
+        listed = json.loads(repo.request("GET", "tags/list").payload)["tags"]
+        assert sorted(tags) == sorted(listed)
+
+    def test_a_repeated_tag_is_accepted_once(self, repo):
+        manifest = image(repo, author="repeated")
+        response = repo.put_manifest(f"{manifest.digest}?tag=a&tag=b&tag=a", manifest.body)
+        assert response.status_code == 201
+        assert response["OCI-Tag"] == "a, b"
+
+    def test_an_invalid_tag_refuses_the_whole_push(self, repo):
+        """A tag parameter is a tag: 128 characters at most, of the tag grammar. One that is
+        not refuses the push (TAG_INVALID) and nothing is stored."""
+        manifest = image(repo, author="invalid")
+        for bad in ["-dash", "x" * 129, ""]:
+            response = repo.put_manifest(f"{manifest.digest}?tag=good&tag={bad}", manifest.body)
+            assert response.status_code == 400, bad
+            assert codes(response) == ["TAG_INVALID"]
+        assert not Manifest.objects.exists()
+
+    def test_a_push_by_tag_has_no_tag_parameters(self, repo):
+        """Tag parameters belong to a push by digest; a push by tag sets its own tag only,
+        and answers no `OCI-Tag`."""
+        manifest = image(repo, author="by-tag")
+        response = repo.put_manifest("v1?tag=other", manifest.body)
+        assert response.status_code == 201
+        assert "OCI-Tag" not in response
+        assert repo.request("GET", "manifests/other").status_code == 404
+
+
 # --- Pushing manifests with subject -----------------------------------------------------------
 
 

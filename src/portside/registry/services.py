@@ -11,7 +11,7 @@ import functools
 import hashlib
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -557,7 +557,10 @@ def put_manifest(
     content_type: str | None,
     user: Any,
     origin: Origin,
+    tags: Sequence[str] = (),
 ) -> tuple[Manifest, ParsedManifest]:
+    """Store a manifest under ``reference`` (a tag or its digest), and point ``tags`` (the
+    ``tag`` parameters of a push by digest) at it too, all in one transaction."""
     parsed = parse_manifest(body, content_type)
     algorithm = reference.algorithm if isinstance(reference, Digest) else "sha256"
     hasher = Hasher(algorithm)
@@ -570,6 +573,7 @@ def put_manifest(
         )
     now = clock.now()
     tag = reference if isinstance(reference, str) else ""
+    names = list(dict.fromkeys([tag, *tags] if tag else tags))
     with transaction.atomic():
         # Checked inside the transaction with the blob rows locked: garbage collection
         # locks a row before deleting it, so the two can never interleave.
@@ -599,9 +603,9 @@ def put_manifest(
                     for d in parsed.manifests
                 ]
             )
-        if tag:
+        for name in names:
             Tag.objects.update_or_create(
-                repository=repository, name=tag, defaults={"manifest": manifest, "updated_at": now}
+                repository=repository, name=name, defaults={"manifest": manifest, "updated_at": now}
             )
         Repository.objects.filter(pk=repository.pk).update(pushed_at=now)
         if created:
@@ -614,6 +618,7 @@ def put_manifest(
             repository=repository.name,
             digest=str(digest),
             tag=tag,
+            tags=names,
             media_type=parsed.media_type,
             **origin.audit_fields(),
         )
@@ -623,6 +628,7 @@ def put_manifest(
             repository=repository.name,
             digest=str(digest),
             tag=tag,
+            tags=names,
         )
     return manifest, parsed
 

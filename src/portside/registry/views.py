@@ -37,7 +37,7 @@ from portside.oci import errors
 from portside.oci.digest import Digest
 from portside.oci.manifest import MAX_MANIFEST_BYTES
 from portside.oci.mediatypes import OCI_INDEX
-from portside.oci.reference import parse_reference, validate_name
+from portside.oci.reference import parse_reference, validate_name, validate_tag
 from portside.registry import auth, services, tokens
 from portside.registry.storage import store
 
@@ -348,6 +348,10 @@ def manifest(request: HttpRequest, name: str, reference: str) -> HttpResponseBas
     origin = from_request(request)
     if request.method == "PUT":
         claims = auth.require(request, name, "push")
+        # A push by digest may name tags as ``tag`` parameters; each must be a valid tag,
+        # and the answer's OCI-Tag header lists them all (a push by tag has its own).
+        params = [validate_tag(t) for t in request.GET.getlist("tag")]
+        tag_params = list(dict.fromkeys(params)) if isinstance(ref, Digest) else []
         body = read_limited(request, MAX_MANIFEST_BYTES)
         repository = services.repository_for_push(name)
         stored, parsed = services.put_manifest(
@@ -357,6 +361,7 @@ def manifest(request: HttpRequest, name: str, reference: str) -> HttpResponseBas
             content_type=request.META.get("CONTENT_TYPE"),
             user=auth.user_of(claims),
             origin=origin,
+            tags=tag_params,
         )
         headers = {
             "Location": f"/v2/{name}/manifests/{stored.digest}",
@@ -364,6 +369,8 @@ def manifest(request: HttpRequest, name: str, reference: str) -> HttpResponseBas
         }
         if parsed.subject is not None:
             headers["OCI-Subject"] = str(parsed.subject.digest)
+        if tag_params:
+            headers["OCI-Tag"] = ", ".join(tag_params)
         return _empty(201, **headers)
     if request.method == "DELETE":
         claims = auth.require(request, name, "delete")
