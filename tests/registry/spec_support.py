@@ -384,8 +384,11 @@ class SuiteData:
         return self.add_blob(data, **opts), data
 
     def gen_layer(self, number: int, **opts: Any) -> tuple[str, str]:
-        """A tar layer with one file (gzip unless ``gzip=False``): (its digest, the digest
-        of the uncompressed tar)."""
+        """A tar layer with one file (gzip unless ``gzip=False``): (its digest, the diff_id
+        the suite gives it). The suite's diff_id is the digest of no bytes at all, whatever
+        the layer holds, so two images of one platform and layer count have byte-identical
+        configs: one blob that both manifests of a data set reference (two in "Nested
+        Index", one in "Artifacts with Subject"), pushed, read and deleted once."""
         algo, set_data = opts.get("algo", "sha256"), opts.get("set_data", False)
         content = (
             f"Conformance test file contents for file number {number}.\n"
@@ -403,7 +406,7 @@ class SuiteData:
             body, media_type = tar_bytes, mediatypes.OCI_LAYER
         digest = self._descriptor(media_type, body, algo, set_data)
         self.blobs[digest] = body
-        return digest, digest_of(tar_bytes, algo)
+        return digest, digest_of(b"", algo)
 
     def gen_config(self, diff_ids: list[str], **opts: Any) -> str:
         """An image config for ``opts["platform"]`` (amd64 by default)."""
@@ -577,6 +580,10 @@ API_NAMES = [
 ]
 
 
+# The data sets the suite lists as Disabled with the 1.1 defaults.
+DISABLED_DATA = ("Sparse Manifests", "Tag Param", "Tag Param sha512")
+
+
 @dataclass
 class Report:
     """The suite's summary: a status per API and per data set, and what failed."""
@@ -586,8 +593,11 @@ class Report:
     failures: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        # Disabled by the 1.1 configuration: pushing with tag parameters.
+        # Disabled by the 1.1 configuration: pushing with tag parameters, and the data sets
+        # that need it or that only a registry accepting sparse manifests passes.
         self.apis["Manifest put with tag params"] = Status.DISABLED
+        for data in DISABLED_DATA:
+            self.data[data] = Status.DISABLED
 
     def mark(self, status: Status, data: str | None, apis: tuple[str, ...]) -> None:
         for api in apis:
