@@ -417,7 +417,11 @@ def test_icon_sources_and_tiers_show_their_errors_in_their_section(
     icon = editor_client.post(_url(product) + "icon", {"image": small})
     assert icon.status_code == 400
     html = _section(icon.content.decode(), "icon")
-    assert 'href="#icon-file"' in html[html.index("editor-errors") :]
+    assert re.search(r'<a href="#icon-file">Icon</a>: .*128', html[html.index("editor-errors") :])
+    empty = editor_client.post(_url(product) + "screenshots", {"caption": "No file"})
+    assert empty.status_code == 400
+    html = _section(empty.content.decode(), "icon")
+    assert '<a href="#shot-file">Screenshot</a>: Choose an image file.' in html
 
     source = editor_client.post(_url(product) + "sources", {"repository": "acme/db", "tags": "9.9"})
     assert source.status_code == 400

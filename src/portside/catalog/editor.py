@@ -315,14 +315,19 @@ def _save_items(request: HttpRequest, product: Product, acting: User) -> HttpRes
 
 
 def refused(
-    request: HttpRequest, product: Product, section: str, exc: PortsideError, target: str
+    request: HttpRequest,
+    product: Product,
+    section: str,
+    exc: PortsideError,
+    target: str,
+    label: str,
 ) -> HttpResponse:
-    """A section with URLs of its own (icon, sources, tiers) refused what was posted."""
-    label = items.FIELDS.get(exc.field or "", BY_ID[section].title)
+    """A section with URLs of its own (icon, sources, tiers) refused what was posted: the
+    editor again, the error in that section, linked to ``target``."""
     return render_editor(
         request,
         product,
         can_edit=True,
-        errors={section: [(target, str(label), exc.message)]},
+        errors={section: [(target, label, exc.message)]},
         status=400,
     )

@@ -79,7 +79,8 @@ def _editing(
                     return render(request, "403.html", {"message": exc.message}, status=403)
                 if section is not None:
                     product.refresh_from_db()
-                    return editor.refused(request, product, section, exc, _TARGETS[view.__name__])
+                    target, label = _TARGETS[view.__name__]
+                    return editor.refused(request, product, section, exc, target, label)
                 messages.error(request, exc.message)
                 answer = None
             if answer is not None:
@@ -91,15 +92,15 @@ def _editing(
     return decorate
 
 
-# The input a section's error links to, by the view that refused.
+# The input a section's error links to, and its name, by the view that refused.
 _TARGETS = {
-    "product_icon": "icon-file",
-    "screenshot_add": "shot-file",
-    "screenshot_remove": "screenshots",
-    "source_set": "id_repository",
-    "source_remove": "sources",
-    "tier_save": "tier_name",
-    "tier_delete": "tiers",
+    "product_icon": ("icon-file", "Icon"),
+    "screenshot_add": ("shot-file", "Screenshot"),
+    "screenshot_remove": ("screenshots", "Screenshots"),
+    "source_set": ("id_repository", "Sources"),
+    "source_remove": ("sources", "Sources"),
+    "tier_save": ("tier_name", "Tier"),
+    "tier_delete": ("tiers", "Tiers"),
 }
 
 
