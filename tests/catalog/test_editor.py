@@ -469,3 +469,33 @@ def test_icon_sources_and_tiers_go_back_to_their_section(
     page = editor_client.get(tier["Location"]).content.decode()
     assert "Saved." in _section(page, "tiers")
     assert "<strong>3 of 6</strong> sections done" in page
+
+
+def test_the_description_previews_without_saving(editor_client: Client, fresh: Product) -> None:
+    page = editor_client.get(_url(fresh)).content.decode()
+    button = re.search(r'<button class="secondary"[^>]*>Preview</button>', page)
+    assert button and 'name="preview" value="1"' in button.group(0)
+    assert f'formaction="{_url(fresh)}#description-preview"' in button.group(0)
+    typed = "# Fresh\n\n**Bold** <script>alert(1)</script> [x](javascript:alert(1))"
+    response = editor_client.post(
+        _url(fresh), {**DESCRIPTION, "long_description": typed, "preview": "1"}
+    )
+    assert response.status_code == 200
+    html = _section(response.content.decode(), "description")
+    preview = html[html.index('class="editor-preview"') :]
+    # Rendered as on the product page: headings below the page's own, nothing active.
+    assert "<h3>Fresh</h3>" in preview and "<strong>Bold</strong>" in preview
+    assert "<script>" not in preview and 'href="javascript' not in preview
+    assert "<p>Pull it.</p>" in preview
+    assert "**Bold**" in html  # what was typed stays in the field, unsaved
+    fresh.refresh_from_db()
+    assert fresh.long_description == "" and _updates(fresh) == []
+    too_long = editor_client.post(
+        _url(fresh), {**DESCRIPTION, "long_description": "x" * 50_001, "preview": "1"}
+    )
+    assert too_long.status_code == 400
+    assert "editor-preview" not in too_long.content.decode()
+    assert 'href="#id_long_description"' in _section(too_long.content.decode(), "description")
+    # Preview is the Description's; elsewhere the button's value saves as usual.
+    basics = editor_client.post(_url(fresh), {**BASICS, "preview": "1"})
+    assert basics.status_code == 302

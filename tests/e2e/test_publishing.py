@@ -374,6 +374,18 @@ def test_the_editor_saves_section_by_section(
     assert page.locator("#support .editor-notice").inner_text() == "Saved."
     assert "4 of 6 sections done" in page.locator("#readiness").inner_text()
 
+    # The Description is previewed as customers will read it, without being saved.
+    page.fill("#id_long_description", "# Acme Cache\n\nKeeps **hot data** close.")
+    page.fill("#id_install_instructions", "Pull the image of your tier and run it.")
+    page.locator("#description").get_by_role("button", name="Preview").click()
+    page.wait_for_url("**#description-preview")
+    preview = page.locator("#description-preview")
+    assert "Keeps hot data close." in preview.inner_text()
+    assert page.locator("#description .editor-preview strong").inner_text() == "hot data"
+    assert page.input_value("#id_long_description").startswith("# Acme Cache")
+    assert "4 of 6 sections done" in page.locator("#readiness").inner_text()
+    screenshots(page, "editor-preview-1366")
+
     # A phone: nothing wider than the screen, the steps one under another.
     page.set_viewport_size({"width": 375, "height": 812})
     page.goto(url)

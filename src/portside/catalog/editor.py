@@ -161,6 +161,7 @@ def render_editor(
     can_edit: bool,
     bound: dict[str, forms.Form] | None = None,
     errors: dict[str, list[Line]] | None = None,
+    preview: dict[str, str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     """The editor page. ``bound`` holds the form a section posted (its input kept, its
@@ -213,6 +214,7 @@ def render_editor(
             "steps": {step.section.id: step for step in found.steps},
             "errors": errors,
             "outcome": outcome,
+            "preview": preview,
             "forms": forms_by_section,
             "profile_missing": profile.missing() if profile else ["a publisher profile"],
             "sources": sources,
@@ -273,6 +275,8 @@ def save(request: HttpRequest, product: Product, acting: User) -> HttpResponse:
         form.is_valid()
         form.add_error(None, f"Nothing was saved: the form came without {labels}.")
         return render_editor(request, product, can_edit=True, bound={section.id: form}, status=400)
+    if request.POST.get("preview") and section.id == "description":
+        return _preview(request, product, form)
     if form.is_valid():
         try:
             stamp = product.updated_at
@@ -286,6 +290,24 @@ def save(request: HttpRequest, product: Product, acting: User) -> HttpResponse:
             outcome = "unchanged" if product.updated_at == stamp else "saved"
             return redirect(edit_url(product, section.id, outcome=outcome))
     return render_editor(request, product, can_edit=True, bound={section.id: form}, status=400)
+
+
+def _preview(request: HttpRequest, product: Product, form: forms.Form) -> HttpResponse:
+    """The Description as customers would read it, from what was typed; nothing is saved
+    (the same checks as a save, so a preview never shows what a save would refuse)."""
+    if form.is_valid():
+        try:
+            shown = {
+                key: items.clean_markdown(value, field=key)
+                for key, value in form.cleaned_data.items()
+            }
+        except PortsideError as exc:
+            add_domain_error(form, exc)
+        else:
+            return render_editor(
+                request, product, can_edit=True, bound={"description": form}, preview=shown
+            )
+    return render_editor(request, product, can_edit=True, bound={"description": form}, status=400)
 
 
 def _save_items(request: HttpRequest, product: Product, acting: User) -> HttpResponse:
