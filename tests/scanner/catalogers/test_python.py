@@ -16,6 +16,8 @@ from portside.scanner.catalogers.python import (
     MAX_RECORD_BYTES,
     PythonCataloger,
     PythonMetadataError,
+    header_fields,
+    normalized_name,
     parse_metadata,
     parse_record,
 )
@@ -253,3 +255,104 @@ def test_unstorable_characters_are_removed() -> None:
     assert (dist.summary, dist.licenses) == ("abc", ("MIT",))
     paths, dropped = parse_record(b"ok.py,,\nbad\x00name.py,,\n", SITE)
     assert paths == (f"{SITE}/ok.py",) and "control characters" in dropped[0]
+
+
+# Pieces of core metadata, ordinary and awkward, that the differential test below puts
+# together: folded values, repeated and unknown fields, bytes that are not UTF-8, lines
+# the email parser reads as the body, and what it treats in ways of its own.
+_PIECES = [
+    b"Metadata-Version: 2.1\n",
+    b"Name: six\n",
+    b"name: Six_Pkg.x\n",
+    b"NAME:six\n",
+    b"Version: 1.16.0\n",
+    b"Version:\t 2.0 \n",
+    b"Summary: Python 2 and 3 compatibility utilities\n",
+    b"Summary: caf\xc3\xa9 \xe2\x80\x94 ok\n",
+    b"Summary: \xff\xfe broken\n",
+    b"Home-page: https://github.com/benjaminp/six\n",
+    b"License: MIT\n",
+    b"License: Licensed under\n  the MIT licence\n\tsecond line\n",
+    b"License-Expression: MIT OR Apache-2.0\n",
+    b"Classifier: License :: OSI Approved :: MIT License\n",
+    b"Classifier: License :: OSI Approved :: BSD License\n",
+    b"Classifier: Programming Language :: Python :: 3 \xc2\xa9\n",
+    b"Requires-Python: >=3.8\n",
+    b"Requires-Dist: requests (>=2.0)\n",
+    b"Requires-Dist: idna; extra == 'x'\n",
+    b"Requires-Dist: \xe9\n",
+    b"Keywords: a, b\n",
+    b"Project-URL: Home, https://example.com\n",
+    b"X-Unknown-Field: whatever\n",
+    b" continued\n",
+    b"\t\n",
+    b"Not a header line\n",
+    b"Bad Name: with a space\n",
+    b"\x00Name: nul\n",
+    b"Name\x00: nul\n",
+    b"Name: \x00\n",
+    b":no name\n",
+    b"From someone\n",
+    b"From: person@example.com\n",
+    b"Summary: carriage\r\n",
+    b"\r\n",
+    b"\n",
+    b"\n\nbody text\nName: not-a-header\n",
+    b"Description: header description\n",
+    b"Name:",
+    b"Version: 3",
+    b"",
+]
+
+
+def test_header_fields_read_as_packaging_parses() -> None:
+    """Every header ``header_fields`` reads gives the fields ``parse_email`` gives, and
+    every metadata file ``parse_metadata`` reads (through either) gives the same
+    distribution or the same error as through ``parse_email`` alone."""
+    import random
+
+    from packaging.metadata import parse_email
+
+    from portside.scanner.catalogers import python as module
+
+    rng = random.Random(1729)
+    read = 0
+    for count in range(4000):
+        data = b"".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 9)))
+        fields = header_fields(data)
+        if fields is not None:
+            read += 1
+            raw, _ = parse_email(data)
+            expected = {k: v for k, v in dict(raw).items() if k in _FIELD_KEYS}
+            assert fields == expected, (count, data)
+        try:
+            ours: object = parse_metadata(data)
+        except PythonMetadataError as error:
+            ours = str(error)
+        try:
+            theirs: object = module._from_fields(module._parse_email(data))
+        except PythonMetadataError as error:
+            theirs = str(error)
+        assert ours == theirs, (count, data)
+    assert read > 2000  # most headers are read without the email package
+
+
+_FIELD_KEYS = {
+    "metadata_version",
+    "name",
+    "version",
+    "summary",
+    "home_page",
+    "license",
+    "license_expression",
+    "requires_python",
+    "classifiers",
+    "requires_dist",
+}
+
+
+def test_names_normalise_as_packaging_does() -> None:
+    from packaging.utils import canonicalize_name
+
+    for name in ["Six", "zope.interface", "Foo__Bar", "a-_.b", "A.B-C_D", "x", "PyYAML"]:
+        assert normalized_name(name) == canonicalize_name(name)

@@ -4,9 +4,10 @@
 whichever language catalogers are installed beside them (``python``, ``npm``, ``golang``,
 ``java``, ``ruby``, ``composer``, ``dotnet``, ``rust``, ``binaries``), plus the secrets
 collector of the best-practices review when it exists, so that one analysis pass gathers
-what the review reads. A module offers its catalogers as a ``catalogers()`` function or a
-``CATALOGERS`` sequence; failing both, every class it defines whose name ends in
-``Cataloger`` is instantiated.
+what the review reads. Each is offered every file by its ``claims`` (``claims.py``), and
+its module, with the parsers and what they import, is loaded only when the image holds a
+file it claims (a cataloger with no file of its own finds nothing); ``Deferred.load``
+gives the cataloger itself.
 
 ``introduced`` is the layer attribution the OS catalogers share.
 """
@@ -14,13 +15,14 @@ what the review reads. A module offers its catalogers as a ``catalogers()`` func
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from types import ModuleType
 from typing import cast
 
-from portside.scanner.catalogers.base import Cataloger, FileVersion
+from portside.scanner.catalogers import claims
+from portside.scanner.catalogers.base import Cataloger, Context, Files, FileVersion
 from portside.scanner.errors import ScanError
+from portside.scanner.model import Package
 
 LANGUAGE_MODULES = (
     "python",
@@ -35,24 +37,74 @@ LANGUAGE_MODULES = (
 )
 
 
-def default_catalogers() -> list[Cataloger]:
-    """A fresh list of every cataloger available, OS catalogers first."""
-    from portside.scanner.catalogers.apk import ApkCataloger
-    from portside.scanner.catalogers.dpkg import DpkgCataloger
-    from portside.scanner.catalogers.rpm import RpmCataloger
+# The catalogers of this package, in the order they run: (module, name, class).
+BUILT_IN = (
+    ("dpkg", "dpkg", "DpkgCataloger"),
+    ("apk", "apk", "ApkCataloger"),
+    ("rpm", "rpm", "RpmCataloger"),
+    ("python", "python", "PythonCataloger"),
+    ("npm", "npm", "NpmCataloger"),
+    ("golang", "golang", "GoCataloger"),
+    ("java", "java", "JavaCataloger"),
+    ("ruby", "ruby", "RubyCataloger"),
+    ("composer", "composer", "ComposerCataloger"),
+    ("dotnet", "dotnet", "DotnetCataloger"),
+    ("rust", "rust", "RustCataloger"),
+    ("binaries", "binary", "BinaryCataloger"),
+)
 
-    found: list[Cataloger] = [DpkgCataloger(), ApkCataloger(), RpmCataloger()]
-    for name in LANGUAGE_MODULES:
-        module = _optional(f"{__name__}.{name}")
-        if module is not None:
-            found.extend(_offered(module))
-    # The collector alone, not the whole review (a scan that writes only an SBOM never
-    # runs the review, and importing it costs 10 ms).
+
+def default_catalogers(*, review: bool = True) -> list[Cataloger]:
+    """A fresh list of every cataloger available, OS catalogers first. ``review=False``
+    leaves out the secrets collector, whose files only the best-practices review reads
+    (a scan that writes only an SBOM never runs it)."""
+    found: list[Cataloger] = [Deferred(module, name, cls) for module, name, cls in BUILT_IN]
+    if not review:
+        return found
+    # The collector alone, not the whole review (importing it costs 10 ms).
     practices = _optional("portside.scanner.practices.secrets")
     collector = getattr(practices, "SecretsCollector", None) if practices else None
     if collector is not None:
         found.append(collector())
     return found
+
+
+class Deferred:
+    """A cataloger of this package whose module is loaded only for an image that holds a
+    file it claims: ``claims`` is the module's test from ``claims.py``, and ``catalog``
+    finds nothing without loading anything when no version of any kept file passes it.
+    Every built-in cataloger reads only the files it claims, so what it would have found
+    then is nothing."""
+
+    def __init__(self, module: str, name: str, cls: str) -> None:
+        self.module = module
+        self.name = name
+        self.cls = cls
+        self.claims = claims.BY_MODULE[module]
+        self._loaded: Cataloger | None = None
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.module!r}, {self.name!r}, {self.cls!r})"
+
+    def load(self) -> Cataloger | None:
+        """The cataloger itself (made once); None when its module is not installed."""
+        if self._loaded is None:
+            module = _optional(f"{__name__}.{self.module}")
+            if module is None:
+                return None
+            self._loaded = cast(Cataloger, getattr(module, self.cls)())
+        return self._loaded
+
+    def catalog(self, files: Files, context: Context) -> Iterable[Package]:
+        claimed = self.claims
+        if not any(
+            claimed(path, version.mode, len(version.data))
+            for path, history in files.versions.items()
+            for version in history
+        ):
+            return []
+        cataloger = self.load()
+        return [] if cataloger is None else cataloger.catalog(files, context)
 
 
 def _optional(name: str) -> ModuleType | None:
@@ -63,25 +115,6 @@ def _optional(name: str) -> ModuleType | None:
         if exc.name is not None and (exc.name == name or name.startswith(exc.name + ".")):
             return None
         raise
-
-
-def _offered(module: ModuleType) -> list[Cataloger]:
-    factory = getattr(module, "catalogers", None)
-    if callable(factory):
-        return list(factory())
-    listed = getattr(module, "CATALOGERS", None)
-    if listed is None:
-        listed = [
-            cls
-            for cls_name, cls in vars(module).items()
-            if inspect.isclass(cls)
-            and cls.__module__ == module.__name__
-            and cls_name.endswith("Cataloger")
-            and not cls_name.startswith("_")
-            and callable(getattr(cls, "claims", None))
-            and callable(getattr(cls, "catalog", None))
-        ]
-    return [cast(Cataloger, c() if inspect.isclass(c) else c) for c in listed]
 
 
 def introduced[K: Hashable](

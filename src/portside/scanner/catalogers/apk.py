@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced, osrelease
+from portside.scanner.catalogers import claims, introduced, osrelease
 from portside.scanner.catalogers.base import Context, Files, check_package_count, text_lines
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
-DATABASES = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
+DATABASES = claims.APK_DATABASES
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]*")
 _VERSION = re.compile(r"[A-Za-z0-9.+~_-]+")
@@ -47,7 +47,7 @@ class ApkCataloger:
     name = "apk"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        return path in DATABASES
+        return claims.apk(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Iterable[Package]:
         for path in DATABASES:

@@ -32,11 +32,11 @@ from dataclasses import dataclass, replace
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced
+from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.model import Package
 
-MAX_BINARY_BYTES = 256 * 1024 * 1024
+MAX_BINARY_BYTES = claims.BINARY_MAX_BYTES
 _ELF = b"\x7fELF"
 
 
@@ -125,6 +125,11 @@ def _compile(*patterns: bytes) -> tuple[re.Pattern[bytes], ...]:
     return tuple(re.compile(p) for p in patterns)
 
 
+def _files(key: str) -> re.Pattern[str]:
+    """A rule's pattern on file names, as ``claims`` tests them."""
+    return re.compile(claims.BINARY_FILES[key])
+
+
 _OPENSSL = _compile(
     # "OpenSSL 3.0.19 27 Jan 2026", "OpenSSL 1.1.1w  11 Sep 2023", "OpenSSL 3.0.15+quic 3 Sep 2024"
     rb"OpenSSL (\d\.\d{1,2}\.\d{1,2}[a-z]{0,2})(?:\+[A-Za-z0-9.]{1,20})?"
@@ -134,29 +139,27 @@ _OPENSSL = _compile(
 RULES: tuple[Rule, ...] = (
     Rule(
         "busybox",
-        re.compile(r"^busybox$"),
+        _files("busybox"),
         _compile(rb"BusyBox v(\d{1,2}\.\d{1,3}\.\d{1,3})"),
         ("busybox", "busybox"),
     ),
     Rule(
         "openssl",
-        re.compile(r"^libcrypto\.so(?:\.\d{1,3}){0,3}$"),
+        _files("libcrypto"),
         _OPENSSL,
         ("openssl", "openssl"),
     ),
-    Rule(
-        "openssl", re.compile(r"^libssl\.so(?:\.\d{1,3}){0,3}$"), _OPENSSL, ("openssl", "openssl")
-    ),
-    Rule("openssl", re.compile(r"^openssl$"), _OPENSSL, ("openssl", "openssl")),
+    Rule("openssl", _files("libssl"), _OPENSSL, ("openssl", "openssl")),
+    Rule("openssl", _files("openssl"), _OPENSSL, ("openssl", "openssl")),
     Rule(
         "python",
-        re.compile(r"^(?:python\d\.\d{1,2}|libpython\d\.\d{1,2}m?\.so(?:\.\d{1,3}){0,3})$"),
+        _files("python"),
         cpe=("python", "python"),
         finder=_python_version,
     ),
     Rule(
         "node",
-        re.compile(r"^node$"),
+        _files("node"),
         _compile(
             rb"node\.js/v(\d{1,3}\.\d{1,3}\.\d{1,3})",
             rb"/release/v(\d{1,3}\.\d{1,3}\.\d{1,3})/node-v",
@@ -165,13 +168,13 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "redis",
-        re.compile(r"^redis-(?:server|sentinel|check-rdb|check-aof)$"),
+        _files("redis"),
         cpe=("redis", "redis"),
         finder=_redis_version,
     ),
     Rule(
         "nginx",
-        re.compile(r"^nginx$"),
+        _files("nginx"),
         _compile(
             rb"nginx version: nginx/(\d{1,2}\.\d{1,3}\.\d{1,3})",
             rb"nginx/(\d{1,2}\.\d{1,3}\.\d{1,3})",
@@ -180,37 +183,37 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "httpd",
-        re.compile(r"^(?:httpd|apache2)$"),
+        _files("httpd"),
         _compile(rb"Apache/(2\.\d{1,2}\.\d{1,3})"),
         ("apache", "http_server"),
     ),
     Rule(
         "curl",
-        re.compile(r"^(?:curl|libcurl(?:-gnutls|-nss)?\.so(?:\.\d{1,3}){0,3})$"),
+        _files("curl"),
         _compile(rb"libcurl/(\d{1,2}\.\d{1,3}\.\d{1,3})", rb"curl/(\d{1,2}\.\d{1,3}\.\d{1,3})"),
         ("haxx", "curl"),
     ),
     Rule(
         "postgresql",
-        re.compile(r"^(?:postgres|postmaster)$"),
+        _files("postgresql"),
         _compile(rb"\(PostgreSQL\) (\d{1,2}\.\d{1,2}(?:\.\d{1,2})?)"),
         ("postgresql", "postgresql"),
     ),
     Rule(
         "perl",
-        re.compile(r"^(?:perl(?:5[\d.]{0,8})?|libperl\.so(?:\.\d{1,3}){0,3})$"),
+        _files("perl"),
         _compile(rb"\x00v(5\.\d{1,3}\.\d{1,3})\x00"),
         ("perl", "perl"),
     ),
     Rule(
         "php",
-        re.compile(r"^(?:php|php-fpm|php-cgi|libphp)(?:\d(?:\.\d{1,2})?)?(?:\.so)?$"),
+        _files("php"),
         _compile(rb"X-Powered-By: PHP/(\d{1,2}\.\d{1,2}\.\d{1,3})"),
         ("php", "php"),
     ),
     Rule(
         "haproxy",
-        re.compile(r"^haproxy$"),
+        _files("haproxy"),
         _compile(
             # STATS_VERSION_STRING: " version 2.6.12-1+deb12u4, released 2026/10/17"
             rb"\x00 version (\d\.\d{1,2}(?:\.\d{1,3})?)[-+~.\w]{0,40}"
@@ -266,7 +269,7 @@ class BinaryCataloger:
     name = "binary"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        return size <= MAX_BINARY_BYTES and rule_for(path.rpartition("/")[2]) is not None
+        return claims.binary(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Findings:
         found = Findings()

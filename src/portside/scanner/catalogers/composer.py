@@ -31,18 +31,18 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced
+from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.catalogers.jsonfile import clean, licenses, load_json
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
-MAX_INSTALLED_BYTES = 32 * 1024 * 1024
-MAX_LOCK_BYTES = 32 * 1024 * 1024
+MAX_INSTALLED_BYTES = claims.COMPOSER_MAX_INSTALLED_BYTES
+MAX_LOCK_BYTES = claims.COMPOSER_MAX_LOCK_BYTES
 MAX_ENTRIES = 100_000
 
-INSTALLED_SUFFIX = "/vendor/composer/installed.json"
-LOCK_FILE = "composer.lock"
+INSTALLED_SUFFIX = claims.COMPOSER_INSTALLED_SUFFIX
+LOCK_FILE = claims.COMPOSER_LOCK_FILE
 
 # Composer's package names are "vendor/project"; capitals survive in old packages.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -152,8 +152,7 @@ def purl(name: str, version: str) -> str:
     ).to_string()
 
 
-def _in_vendor(path: str) -> bool:
-    return "/vendor/" in path
+_in_vendor = claims.in_vendor
 
 
 class ComposerCataloger:
@@ -162,9 +161,7 @@ class ComposerCataloger:
     name = "composer"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        if path.endswith(INSTALLED_SUFFIX):
-            return size <= MAX_INSTALLED_BYTES
-        return path.endswith("/" + LOCK_FILE) and size <= MAX_LOCK_BYTES and not _in_vendor(path)
+        return claims.composer(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Findings:
         found = Findings()

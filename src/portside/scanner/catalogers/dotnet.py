@@ -29,15 +29,15 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced
+from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.catalogers.jsonfile import clean, load_json
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
-MAX_DEPS_BYTES = 32 * 1024 * 1024
+MAX_DEPS_BYTES = claims.DOTNET_MAX_DEPS_BYTES
 MAX_LIBRARIES = 100_000
-SUFFIX = ".deps.json"
+SUFFIX = claims.DOTNET_SUFFIX
 
 # NuGet package ids: letters, digits, ".", "_" and "-", at most 100 characters.
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
@@ -117,7 +117,7 @@ class DotnetCataloger:
     name = "dotnet"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        return path.endswith(SUFFIX) and not path.endswith("/" + SUFFIX) and size <= MAX_DEPS_BYTES
+        return claims.dotnet(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Findings:
         found = Findings()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced, osrelease
+from portside.scanner.catalogers import claims, introduced, osrelease
 from portside.scanner.catalogers.base import (
     Context,
     Files,
@@ -41,11 +41,11 @@ from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.layers import resolve
 from portside.scanner.model import Package
 
-STATUS = "/var/lib/dpkg/status"
-STATUS_D = "/var/lib/dpkg/status.d/"
-INFO = "/var/lib/dpkg/info/"
-DOC = "/usr/share/doc/"
-MAX_COPYRIGHT_BYTES = 4 * 1024 * 1024
+STATUS = claims.DPKG_STATUS
+STATUS_D = claims.DPKG_STATUS_D
+INFO = claims.DPKG_INFO
+DOC = claims.DPKG_DOC
+MAX_COPYRIGHT_BYTES = claims.DPKG_MAX_COPYRIGHT_BYTES
 
 _FIELD = re.compile(r"(?![#-])[!-9;-~]+:")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9+.~_-]*")
@@ -74,18 +74,7 @@ class DpkgCataloger:
     name = "dpkg"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        if path == STATUS:
-            return True
-        if path.startswith(STATUS_D):
-            return "/" not in path[len(STATUS_D) :]
-        if path.startswith(INFO):
-            return path.endswith(".list") and "/" not in path[len(INFO) :]
-        return (
-            path.startswith(DOC)
-            and path.endswith("/copyright")
-            and path.count("/") == 5
-            and size <= MAX_COPYRIGHT_BYTES
-        )
+        return claims.dpkg(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Iterable[Package]:
         databases = []

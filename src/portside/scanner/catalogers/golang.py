@@ -38,13 +38,13 @@ from dataclasses import dataclass, field
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced
+from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
-MAX_BINARY_BYTES = 256 * 1024 * 1024
-MIN_BINARY_BYTES = 1024
+MAX_BINARY_BYTES = claims.GO_MAX_BINARY_BYTES
+MIN_BINARY_BYTES = claims.GO_MIN_BINARY_BYTES
 MAGIC = b"\xff Go buildinf:"
 HEADER_BYTES = 32
 # The linker puts the header at the start of the data it searches; Go reads 64 KiB.
@@ -52,10 +52,6 @@ SEARCH_BYTES = 64 * 1024
 MAX_STRING_BYTES = 8 * 1024 * 1024
 MAX_MODULE_LINES = 100_000
 _FRAMING = 16
-
-# Executables that are certainly not Go programs, told apart by name alone (claims must
-# be cheap, and every claimed file is held in memory until the image is read).
-_NOT_GO = (".so", ".sh", ".py", ".pl", ".rb", ".js", ".txt", ".conf", ".json", ".a", ".o")
 
 
 class GoBuildInfoError(PackageDatabaseError):
@@ -310,10 +306,7 @@ class GoCataloger:
     name = "golang"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        if not mode & 0o111 or not MIN_BINARY_BYTES <= size <= MAX_BINARY_BYTES:
-            return False
-        basename = path.rpartition("/")[2]
-        return ".so." not in basename and not basename.endswith(_NOT_GO)
+        return claims.golang(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Findings:
         found = Findings()

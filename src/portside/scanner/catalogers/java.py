@@ -36,13 +36,13 @@ from dataclasses import dataclass, field
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced
+from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
-ARCHIVE_SUFFIXES = (".jar", ".war", ".ear", ".jpi", ".hpi")
-MAX_ARCHIVE_BYTES = 256 * 1024 * 1024
+ARCHIVE_SUFFIXES = claims.JAVA_ARCHIVE_SUFFIXES
+MAX_ARCHIVE_BYTES = claims.JAVA_MAX_ARCHIVE_BYTES
 MAX_NESTED_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 3  # an ear holding a war holding a jar holding a jar
 MAX_ENTRIES = 200_000
@@ -310,7 +310,7 @@ class JavaCataloger:
     name = "java"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        return path.lower().endswith(ARCHIVE_SUFFIXES) and 22 <= size <= MAX_ARCHIVE_BYTES
+        return claims.java(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Findings:
         found = Findings()

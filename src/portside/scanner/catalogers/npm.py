@@ -36,17 +36,17 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced
+from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_MANIFEST_BYTES = claims.NPM_MAX_MANIFEST_BYTES
 # Lock files of large monorepos reach tens of MiB.
-MAX_LOCK_BYTES = 64 * 1024 * 1024
+MAX_LOCK_BYTES = claims.NPM_MAX_LOCK_BYTES
 MAX_LOCK_ENTRIES = 200_000
 
-LOCK_FILES = frozenset({"package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml"})
+LOCK_FILES = claims.NPM_LOCK_FILES
 
 # npm's rules for names (at most 214 characters, URL-safe); capitals are allowed because
 # packages published before the rule existed still carry them.
@@ -307,16 +307,8 @@ def _purl(name: str, version: str) -> str:
     return PackageURL(type="npm", namespace=scope or None, name=bare, version=version).to_string()
 
 
-def _in_node_modules(path: str) -> bool:
-    return "/node_modules/" in path
-
-
-def _package_root(path: str) -> bool:
-    """Whether a package.json inside node_modules is a package's root manifest."""
-    parts = path.split("/")
-    if len(parts) >= 3 and parts[-3] == "node_modules":
-        return True
-    return len(parts) >= 4 and parts[-4] == "node_modules" and parts[-3].startswith("@")
+_in_node_modules = claims.in_node_modules
+_package_root = claims.npm_package_root
 
 
 class NpmCataloger:
@@ -325,12 +317,7 @@ class NpmCataloger:
     name = "npm"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        basename = path.rpartition("/")[2]
-        if basename == "package.json":
-            return size <= MAX_MANIFEST_BYTES and (
-                not _in_node_modules(path) or _package_root(path)
-            )
-        return basename in LOCK_FILES and size <= MAX_LOCK_BYTES and not _in_node_modules(path)
+        return claims.npm(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Findings:
         found = Findings()

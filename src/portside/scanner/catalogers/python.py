@@ -27,17 +27,16 @@ import re
 from dataclasses import dataclass
 
 from packageurl import PackageURL
-from packaging.utils import canonicalize_name
 
-from portside.scanner.catalogers import introduced
+from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
 # A METADATA file carries the long description; a few MiB is generous for real ones.
-MAX_METADATA_BYTES = 8 * 1024 * 1024
+MAX_METADATA_BYTES = claims.PYTHON_MAX_METADATA_BYTES
 # botocore's RECORD, one of the largest on PyPI, is about 1 MiB.
-MAX_RECORD_BYTES = 32 * 1024 * 1024
+MAX_RECORD_BYTES = claims.PYTHON_MAX_RECORD_BYTES
 MAX_RECORD_ENTRIES = 500_000
 
 # PEP 508 names; versions are kept as written (legacy ones are not PEP 440) but must be
@@ -128,17 +127,11 @@ def parse_metadata(data: bytes) -> Distribution:
     """Read core metadata (the email-header format of METADATA and PKG-INFO)."""
     if len(data) > MAX_METADATA_BYTES:
         raise PythonMetadataError(f"metadata is {len(data)} bytes, over {MAX_METADATA_BYTES}")
-    # parse_email is lenient by design: undecodable or repeated fields land in
-    # `unparsed` rather than raising, so only the fields we need are checked below. It is
-    # imported here, when an image has Python packages: the import costs 30 ms, which is
-    # a seventh of a whole scan of a small image.
-    from packaging.metadata import parse_email
+    fields = header_fields(data)
+    return _from_fields(_parse_email(data) if fields is None else fields)
 
-    try:
-        raw, _unparsed = parse_email(data)
-    except (ValueError, TypeError, LookupError) as error:
-        raise PythonMetadataError(f"metadata is not in the email header format: {error}") from error
-    fields: dict[str, object] = dict(raw)
+
+def _from_fields(fields: dict[str, object]) -> Distribution:
     name = _text(fields.get("name"))
     version = _text(fields.get("version"))
     if not _NAME.match(name):
@@ -158,6 +151,108 @@ def parse_metadata(data: bytes) -> Distribution:
         else (),
         metadata_version=_text(fields.get("metadata_version")),
     )
+
+
+def _parse_email(data: bytes) -> dict[str, object]:
+    """The fields as packaging's ``parse_email`` reads them. It is lenient by design:
+    undecodable or repeated fields land in ``unparsed`` rather than raising, so only the
+    fields used are checked by the caller. Imported here, for the metadata
+    ``header_fields`` leaves to it: packaging's metadata module and the email package cost
+    30 ms to import, a seventh of a whole scan of a small image."""
+    from packaging.metadata import parse_email
+
+    try:
+        raw, _unparsed = parse_email(data)
+    except (ValueError, TypeError, LookupError) as error:
+        raise PythonMetadataError(f"metadata is not in the email header format: {error}") from error
+    return dict(raw)
+
+
+# The fields ``parse_metadata`` reads, by their header names in lower case: the name
+# ``parse_email`` gives each, and whether the field may be repeated (a list) or must
+# appear once (a string; repeated, it is left out).
+_FIELDS = {
+    "metadata-version": ("metadata_version", False),
+    "name": ("name", False),
+    "version": ("version", False),
+    "summary": ("summary", False),
+    "home-page": ("home_page", False),
+    "license": ("license", False),
+    "license-expression": ("license_expression", False),
+    "requires-python": ("requires_python", False),
+    "classifier": ("classifiers", True),
+    "requires-dist": ("requires_dist", True),
+}
+# A header line as the email parser recognises one: a name of printable ASCII (no
+# space, no colon), then a colon.
+_HEADER = re.compile(rb"[\x21-\x39\x3b-\x7e]*:")
+
+
+def header_fields(data: bytes) -> dict[str, object] | None:
+    """The fields of ``parse_metadata``, read from the header as packaging's
+    ``parse_email`` reads it through the email package (policy ``compat32``), or None
+    for a header this reader leaves to ``parse_email``.
+
+    The header is the lines up to the first empty line, or the first line that is neither
+    a field nor a continuation (the email parser starts the body there). A field's value
+    is the rest of its first line without leading blanks, then its continuation lines as
+    written, without the final line break. A field with bytes that are not UTF-8 is left
+    out, as is a string field given more than once. Left to ``parse_email``: a carriage
+    return in the header, an mbox ``From `` line, a line that starts with a colon and a
+    first line that is a continuation, which the email parser treats in ways of its own.
+    """
+    end = data.find(b"\n\n")  # the header ends there at the latest
+    fields: dict[str, list[bytes]] = {}
+    current: list[bytes] | None = None  # the lines of the field being read
+    name = ""
+    for line in (data if end < 0 else data[: end + 1]).split(b"\n"):
+        if b"\r" in line:
+            return None
+        if not line:
+            break  # the end of the header (or of the data)
+        if line[0] in b" \t":
+            if current is None:
+                return None
+            current.append(line)
+            continue
+        if line.startswith(b"From "):
+            return None
+        if current is not None:
+            fields.setdefault(name, []).append(b"\n".join(current))
+            current = None
+        found = _HEADER.match(line)
+        if found is None:
+            break  # the body starts here
+        if found.end() == 1:
+            return None
+        name = line[: found.end() - 1].decode("ascii").lower()
+        current = [line[found.end() :].lstrip(b" \t")]
+    if current is not None:
+        fields.setdefault(name, []).append(b"\n".join(current))
+    result: dict[str, object] = {}
+    for header, values in fields.items():
+        wanted = _FIELDS.get(header)
+        if wanted is None:
+            continue
+        key, repeated = wanted
+        try:
+            texts = [value.decode("utf-8") for value in values]
+        except UnicodeDecodeError:
+            continue
+        if repeated:
+            result[key] = texts
+        elif len(texts) == 1:
+            result[key] = texts[0]
+    return result
+
+
+def normalized_name(name: str) -> str:
+    """A distribution name normalised as PEP 503 says (runs of ``-``, ``_`` and ``.``
+    become one ``-``, letters lower case): how the index and purls name it."""
+    return _SEPARATORS.sub("-", name).lower()
+
+
+_SEPARATORS = re.compile(r"[-_.]+")
 
 
 def _resolve(base: str, entry: str) -> str | None:
@@ -207,18 +302,9 @@ def parse_record(data: bytes, base: str) -> tuple[tuple[str, ...], list[str]]:
     return tuple(dict.fromkeys(paths)), dropped
 
 
-_DIST_INFO_SUFFIX = ".dist-info/METADATA"
-_EGG_INFO_SUFFIX = ".egg-info/PKG-INFO"
-_EGG_SUFFIX = "/EGG-INFO/PKG-INFO"
-
-
-def _is_metadata(path: str) -> bool:
-    return (
-        path.endswith(_DIST_INFO_SUFFIX)
-        or path.endswith(_EGG_INFO_SUFFIX)
-        or path.endswith(_EGG_SUFFIX)
-        or path.endswith(".egg-info")
-    )
+_DIST_INFO_SUFFIX = claims.PYTHON_DIST_INFO_SUFFIX
+_EGG_INFO_SUFFIX = claims.PYTHON_EGG_INFO_SUFFIX
+_is_metadata = claims.python_metadata
 
 
 def _file_list(path: str) -> tuple[str, str] | None:
@@ -238,11 +324,7 @@ class PythonCataloger:
     name = "python"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        if _is_metadata(path):
-            return size <= MAX_METADATA_BYTES
-        if path.endswith(".dist-info/RECORD") or path.endswith(".egg-info/installed-files.txt"):
-            return size <= MAX_RECORD_BYTES
-        return False
+        return claims.python(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Findings:
         found = Findings()
@@ -263,7 +345,7 @@ class PythonCataloger:
         self, current: FileVersion, files: Files, context: Context, warnings: list[str]
     ) -> Package:
         dist = parse_metadata(current.data)
-        key = (canonicalize_name(dist.name), dist.version)
+        key = (normalized_name(dist.name), dist.version)
         since = introduced(files.history(current.path), _keys)
         owned: tuple[str, ...] = ()
         listing = _file_list(current.path)
@@ -300,7 +382,7 @@ class PythonCataloger:
 
 def _keys(data: bytes) -> list[tuple[str, str]]:
     dist = parse_metadata(data)
-    return [(canonicalize_name(dist.name), dist.version)]
+    return [(normalized_name(dist.name), dist.version)]
 
 
 def _site(path: str) -> str:

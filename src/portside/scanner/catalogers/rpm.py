@@ -26,21 +26,13 @@ from dataclasses import dataclass
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced, osrelease
+from portside.scanner.catalogers import claims, introduced, osrelease
 from portside.scanner.catalogers.base import Context, Files, check_package_count
 from portside.scanner.errors import PackageDatabaseError, RpmHeaderError
 from portside.scanner.model import Package
 
 # In order of preference: a converted system may keep its old database beside the new.
-DATABASES = (
-    ("/usr/lib/sysimage/rpm/rpmdb.sqlite", "sqlite"),
-    ("/var/lib/rpm/rpmdb.sqlite", "sqlite"),
-    ("/usr/lib/sysimage/rpm/Packages.db", "ndb"),
-    ("/var/lib/rpm/Packages.db", "ndb"),
-    ("/usr/lib/sysimage/rpm/Packages", "bdb"),
-    ("/var/lib/rpm/Packages", "bdb"),
-)
-_PATHS = frozenset(path for path, _ in DATABASES)
+DATABASES = claims.RPM_DATABASES
 
 MAX_HEADERS = 200_000
 MAX_HEADER_TAGS = 0xFFFF  # rpm's own limits (hdrchkTags, hdrchkData)
@@ -83,7 +75,7 @@ class RpmCataloger:
     name = "rpm"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        return path in _PATHS
+        return claims.rpm(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Iterable[Package]:
         for path, kind in DATABASES:

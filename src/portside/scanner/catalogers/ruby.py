@@ -30,15 +30,15 @@ from dataclasses import dataclass
 
 from packageurl import PackageURL
 
-from portside.scanner.catalogers import introduced
+from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
 
-MAX_GEMSPEC_BYTES = 1024 * 1024
-MAX_LOCK_BYTES = 16 * 1024 * 1024
+MAX_GEMSPEC_BYTES = claims.RUBY_MAX_GEMSPEC_BYTES
+MAX_LOCK_BYTES = claims.RUBY_MAX_LOCK_BYTES
 MAX_LINE = 4096
-LOCK_FILES = frozenset({"Gemfile.lock", "gems.locked"})
+LOCK_FILES = claims.RUBY_LOCK_FILES
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 # Gem versions are dot-separated segments of digits and letters ("1.0.0.pre.2").
@@ -197,17 +197,8 @@ def parse_gemfile_lock(data: bytes) -> list[Gem]:
     return list(found.values())
 
 
-def _is_gemspec(path: str) -> bool:
-    if not path.endswith(".gemspec"):
-        return False
-    parent = posixpath.dirname(path)
-    return parent.endswith("/specifications") or parent.endswith("/specifications/default")
-
-
-def _in_gem(path: str) -> bool:
-    """Whether a lock file lies inside an installed gem (``.../gems/rbs-2.1.0/...``): a
-    gem's own development lock file, not what the image runs."""
-    return "gems" in path.split("/")[:-2]
+_is_gemspec = claims.ruby_gemspec
+_in_gem = claims.in_gem
 
 
 class RubyCataloger:
@@ -216,11 +207,7 @@ class RubyCataloger:
     name = "ruby"
 
     def claims(self, path: str, mode: int, size: int) -> bool:
-        if _is_gemspec(path):
-            return size <= MAX_GEMSPEC_BYTES
-        return (
-            path.rpartition("/")[2] in LOCK_FILES and size <= MAX_LOCK_BYTES and not _in_gem(path)
-        )
+        return claims.ruby(path, mode, size)
 
     def catalog(self, files: Files, context: Context) -> Findings:
         found = Findings()
