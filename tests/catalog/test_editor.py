@@ -130,6 +130,8 @@ def test_viewers_see_the_sections_without_save_buttons(
     page = client.get(_url(fresh)).content.decode()
     assert "Save basics" not in page and "Upload icon" not in page
     assert 'id="basics"' in page and "of 6</strong> sections done" in page
+    for section in ("basics", "description", "support"):
+        assert "<fieldset disabled>" in _section(page, section)
 
 
 # --- the checklist ------------------------------------------------------------------------------
