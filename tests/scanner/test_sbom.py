@@ -165,6 +165,22 @@ def test_cyclonedx_licences_are_ids_expressions_or_names() -> None:
     assert components["tzdata"]["licenses"] == [{"license": {"name": "public-domain"}}]
 
 
+def test_licence_ids_are_looked_up_as_the_library_fixes_them() -> None:
+    """The writer reads the SPDX ids from the list the library ships, without loading its
+    expression parser; every id, in any case, and a few non-ids give what the library's
+    ``fixup_id`` gives."""
+    from cyclonedx import spdx
+
+    from portside.scanner.sbom import cyclonedx as writer
+
+    ids = set(writer._spdx_ids().values())
+    assert "MIT" in ids and "GPL-2.0-or-later" in ids
+    probes = [*ids, *(i.lower() for i in ids), *(i.upper() for i in ids)]
+    probes += ["", "GPL-2+", "public-domain", "MIT OR Apache-2.0", "Expat", "mit "]
+    for value in probes:
+        assert writer._spdx_id(value) == spdx.fixup_id(value), value
+
+
 def test_cyclonedx_mixed_expression_and_name_keeps_names() -> None:
     inv = inventory(deb("x", licenses=("MIT OR Apache-2.0", "Some Custom Licence", "MIT")))
     (component,) = [c for c in cyclonedx(inv)["components"] if c["name"] == "x"]

@@ -368,17 +368,30 @@ def _licenses(declared: Sequence[str]) -> list[Json]:
 
 
 @cache
+def _spdx_ids() -> dict[str, str]:
+    """The SPDX licence ids of the list cyclonedx-python-lib ships (the schema's enum),
+    by their lower-case spelling, as the library's ``fixup_id`` looks them up. Read from
+    the list alone: importing the library's ``spdx`` module also builds the expression
+    parser's table of every licence key, a tenth of a small image's whole scan, which
+    only a licence that is not an id needs."""
+    from cyclonedx.schema._res import SPDX_JSON
+
+    with open(SPDX_JSON, encoding="utf-8") as schema:
+        ids = json.load(schema).get("enum", [])
+    return {ident.lower(): ident for ident in ids}
+
+
+@cache
 def _spdx() -> Any:
-    """The SPDX licence list and expression parser, as cyclonedx-python-lib gives them
-    (loaded on first use: a few hundredths of a second)."""
+    """The SPDX expression parser, as cyclonedx-python-lib gives it (loaded on first
+    use: a few hundredths of a second)."""
     from cyclonedx import spdx
 
     return spdx
 
 
 def _spdx_id(value: str) -> str | None:
-    fixed: str | None = _spdx().fixup_id(value)
-    return fixed
+    return _spdx_ids().get(value.lower())
 
 
 @lru_cache(maxsize=4096)
