@@ -26,7 +26,6 @@ from portside.catalog import services
 from portside.catalog.forms import (
     BasicsForm,
     DescriptionForm,
-    ImageForm,
     ProductForm,
     SourceForm,
     SupportForm,
@@ -226,7 +225,6 @@ def render_editor(
             "screenshots": product.screenshots.all(),
             "listing": Listing.objects.filter(product=product).select_related("revision").first(),
             "revisions": product.revisions.all()[:20],
-            "image_form": ImageForm(),
         },
         status=status,
     )
@@ -241,9 +239,8 @@ def edit_url(product: Product, section: str | None = None, *, outcome: str = "sa
 def _missing_fields(form: forms.Form, data: QueryDict) -> list[str]:
     """Fields a browser always sends (all but checkboxes) that the POST lacks."""
     absent = []
-    for name, bound in form.fields.items():
-        widget = bound.widget
-        if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple):
+    for name, item in form.fields.items():
+        if isinstance(item.widget, forms.CheckboxInput | forms.CheckboxSelectMultiple):
             continue
         if name not in data:
             absent.append(name)
