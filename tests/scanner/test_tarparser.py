@@ -199,3 +199,17 @@ def test_a_sparse_file_is_indexed_at_its_full_size_but_never_read(tmp_path: Path
         assert (item.entry.kind, item.entry.size, item.data) == ("file", 1 << 20, None)
         with pytest.raises(errors.LayerFormatError, match="sparse"):
             list(image.walk(0, lambda entry: True))
+
+
+def test_header_byte_sum_is_the_sum_of_the_bytes() -> None:
+    """The checksum's byte sum, taken through Adler-32 half a block at a time, is the
+    plain sum for any block: zeros, all 0xff (the largest sums), and random ones."""
+    import random
+
+    from portside.scanner.layers import _byte_sum
+
+    rng = random.Random(7)
+    blocks = [bytes(512), b"\xff" * 512, b"\xff" * 256 + bytes(256), bytes(256) + b"\xff" * 256]
+    blocks += [rng.randbytes(512) for _ in range(2000)]
+    for block in blocks:
+        assert _byte_sum(block) == sum(block)

@@ -49,6 +49,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO, Protocol, cast
+from zlib import adler32
 
 import zstandard
 from isal import isal_zlib
@@ -975,6 +976,7 @@ _LONG = frozenset({b"L", b"K"})  # GNU long name, long link target
 _PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
 _PAX_CHARSET = re.compile(rb"\d+ hdrcharset=([^\n]+)\n")
 _SIGNED = struct.Struct("148b8x356b")
+_ZEROS = bytes(_BLOCK)
 # name, mode, uid, gid, size, mtime, checksum, type, link target, (magic, version, user and
 # group names), device major and minor, ustar prefix
 _FIELDS = struct.Struct("100s8s8s8s12s12s8sc100s72x8s8s155s12x")
@@ -1013,13 +1015,13 @@ class _Member:
         if len(block) != _BLOCK:
             problem = "empty header" if not block else "truncated header"
             raise _HeaderError(problem, blank=not block.strip(b"\0"))
-        if not block.strip(b"\0"):
+        if block == _ZEROS:
             raise _HeaderError("end of file header", blank=True)
         (name, mode, uid, gid, size, mtime, checksum, kind, linkname, major, minor, prefix) = (
             _FIELDS.unpack(block)
         )
         expected = _number(checksum)
-        if expected != 256 + sum(block) - sum(checksum) and expected != 256 + sum(
+        if expected != 256 + _byte_sum(block) - sum(checksum) and expected != 256 + sum(
             _SIGNED.unpack_from(block)
         ):
             raise _HeaderError("bad checksum")
@@ -1052,6 +1054,14 @@ class _Member:
     def has_data(self) -> bool:
         """Data blocks follow the header (tarfile skips them for unknown types too)."""
         return self.type in _REGULAR or self.type not in _SUPPORTED
+
+
+def _byte_sum(block: bytes) -> int:
+    """``sum(block)`` for a 512-byte header, an eighth of the time: the first half of
+    Adler-32 is 1 plus the sum of the bytes modulo 65521, and the bytes of half a block
+    add up to at most 256 * 255 = 65280, so each half's sum comes out exact."""
+    view = memoryview(block)
+    return (adler32(view[:256]) & 0xFFFF) + (adler32(view[256:]) & 0xFFFF) - 2
 
 
 def _number(field: bytes) -> int:
