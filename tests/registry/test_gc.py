@@ -1,10 +1,12 @@
 import datetime as dt
+import json
 
 import pytest
 from django.core.management import call_command
 
 from portside.audit.models import AuditEvent
 from portside.core import clock
+from portside.oci import mediatypes
 from portside.registry import gc
 from portside.registry.models import Blob, Upload
 from portside.registry.storage import store
@@ -79,3 +81,44 @@ def test_uploading_a_linked_blob_again_restarts_its_grace_period(as_owner):
         assert gc.collect(grace=GRACE, dry_run=False).blobs == []
     with clock.frozen(clock.now() + dt.timedelta(hours=48)):
         assert [d for d, _ in gc.collect(grace=GRACE, dry_run=False).blobs] == [sha256(data)]
+
+
+def test_a_blob_a_push_finds_is_kept_until_its_manifest_arrives(as_owner):
+    """Registry clients ask with HEAD, holding their push token, whether the repository has
+    each blob, and upload only the ones it lacks. A blob no manifest has referenced for
+    longer than the grace period (its image deleted a day ago, then pushed again) is kept
+    once such a HEAD found it: collection running between that HEAD and the manifest
+    would otherwise take it, and the push would end in MANIFEST_BLOB_UNKNOWN."""
+    digest, body = as_owner.push_image(NAME, "v1", layers=[b"the layer pushed again"])
+    as_owner.call("DELETE", f"/v2/{NAME}/manifests/{digest}", f"repository:{NAME}:delete")
+    blobs = [d["digest"] for d in [json.loads(body)["config"], *json.loads(body)["layers"]]]
+    with clock.frozen(clock.now() + dt.timedelta(hours=25)):
+        for blob in blobs:
+            assert as_owner.call("HEAD", f"/v2/{NAME}/blobs/{blob}", PUSH).status_code == 200
+        assert gc.collect(grace=GRACE, dry_run=False).blobs == []
+        response = as_owner.call(
+            "PUT",
+            f"/v2/{NAME}/manifests/v1",
+            PUSH,
+            data=body,
+            content_type=mediatypes.OCI_MANIFEST,
+        )
+        assert response.status_code == 201, response.content
+    # Once the manifest is gone again, the blobs go after a grace period as before.
+    as_owner.call("DELETE", f"/v2/{NAME}/manifests/{digest}", f"repository:{NAME}:delete")
+    with clock.frozen(clock.now() + dt.timedelta(hours=50)):
+        assert {d for d, _ in gc.collect(grace=GRACE, dry_run=False).blobs} == set(blobs)
+
+
+def test_a_pull_does_not_hold_back_collection(as_owner):
+    """Only a caller that may push keeps a blob by finding it: reads (a pull token's HEAD
+    and GET) write nothing and leave an unreferenced blob collectable."""
+    digest, body = as_owner.push_image(NAME, "v1", layers=[b"read, never referenced again"])
+    as_owner.call("DELETE", f"/v2/{NAME}/manifests/{digest}", f"repository:{NAME}:delete")
+    layer = json.loads(body)["layers"][0]["digest"]
+    with clock.frozen(clock.now() + dt.timedelta(hours=25)):
+        pull = f"repository:{NAME}:pull"
+        assert as_owner.call("HEAD", f"/v2/{NAME}/blobs/{layer}", pull).status_code == 200
+        read = as_owner.call("GET", f"/v2/{NAME}/blobs/{layer}", pull)
+        assert read.status_code == 200 and b"".join(read.streaming_content)
+        assert layer in {d for d, _ in gc.collect(grace=GRACE, dry_run=False).blobs}

@@ -18,6 +18,14 @@ bytes. So bytes are deleted only while their row is unavailable, and a row is av
 only once its bytes are in: a blob a HEAD answers 200 for can be read. When the sweep's
 commit fails after the bytes went, the row stays unavailable and the next run finishes it.
 
+A push that does not upload a blob because the repository has it (clients ask with HEAD,
+holding their push token) restarts the grace period of that link, with the row locked
+(``services.linked_blob_for_push``): either the mark came first, and the HEAD answers 404
+so the client uploads the blob, or the mark sees a fresh link and leaves the blob to the
+manifest that follows. Without it, a blob unreferenced for longer than the grace period
+(an image deleted and later pushed again) could be taken between the HEAD and the
+manifest, refusing the push with MANIFEST_BLOB_UNKNOWN whatever the grace period.
+
 Stored objects without a row (orphans) are deleted the same way: the sweep first claims
 the digest with an unavailable row of its own, which a concurrent push of that digest
 waits for, so the bytes that push commits are never the ones deleted.

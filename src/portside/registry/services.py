@@ -413,6 +413,35 @@ def linked_blob_by_name(name: str, digest: Digest) -> Blob:
     return Blob(id=row[0], digest=row[1], size=row[2])
 
 
+# A link found by a pusher is touched at most this often: far below the shortest grace
+# period garbage collection takes (an hour), so a found blob always outlives the push.
+_TOUCH_EVERY = dt.timedelta(minutes=1)
+
+
+def linked_blob_for_push(name: str, digest: Digest) -> Blob:
+    """:func:`linked_blob_by_name` for a caller that may push to ``name``: clients ask
+    with HEAD whether the repository has a blob and do not upload it when it does, so a
+    blob found this way is about to be referenced by a manifest. Its link to the
+    repository is touched (its grace period restarts) with the blob row locked, as garbage
+    collection locks it to mark it: either collection marked it first, and the answer is
+    BLOB_UNKNOWN (the client uploads it), or the touch comes first, and collection keeps
+    the blob for another grace period."""
+    now = clock.now()
+    with transaction.atomic():
+        blob = (
+            Blob.objects.select_for_update()
+            .filter(digest=str(digest), available=True, links__repository__name=name)
+            .only("id", "digest", "size")
+            .first()
+        )
+        if blob is None:
+            raise errors.BlobUnknown(detail={"digest": str(digest)})
+        RepositoryBlob.objects.filter(
+            blob_id=blob.pk, repository__name=name, created_at__lt=now - _TOUCH_EVERY
+        ).update(created_at=now)
+    return blob
+
+
 @dataclass(frozen=True, slots=True)
 class PulledManifest:
     """What a manifest GET or HEAD needs, read in one query without building models."""

@@ -472,7 +472,10 @@ def blob(request: HttpRequest, name: str, digest: str) -> HttpResponseBase:
     tags = claims.pull_tags(name)
     if tags is not None and not auth.restricted_allows(claims, name, tags, str(key), blob=True):
         raise auth.refuse_restricted(request, claims, name, digest)
-    found = services.linked_blob_by_name(name, key)
+    if tags is None and claims.allows("repository", name, "push"):
+        found = services.linked_blob_for_push(name, key)  # a push asking what to upload
+    else:
+        found = services.linked_blob_by_name(name, key)
     size = found.size
     headers = {"Docker-Content-Digest": found.digest, "Accept-Ranges": "bytes"}
     start, end = 0, size - 1
