@@ -146,7 +146,9 @@ def _scan(store: Any, images: Images) -> Scan:
     return scan
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: like the other browser tests, so the next one that restores the
+# migrations' rows finds the tables as it expects, whatever the order
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_tabs_on_the_product_and_scan_pages(
     live_server: Any, browser: Any, screenshots: Any
 ) -> None:
