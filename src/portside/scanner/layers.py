@@ -48,7 +48,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, Protocol, cast
+from typing import IO, BinaryIO, NamedTuple, Protocol, cast
 from zlib import adler32
 
 import zstandard
@@ -57,7 +57,7 @@ from isal import isal_zlib
 from portside.oci.digest import Digest, Hasher
 from portside.oci.errors import OCIError
 from portside.scanner import errors, runtime
-from portside.scanner.catalogers.base import Entry
+from portside.scanner.catalogers.base import Entry, new_entry
 from portside.scanner.hidden import DELETED, KEPT_KINDS, REPLACED, Hidden
 
 MiB = 1024 * 1024
@@ -112,10 +112,11 @@ class LayerRef:
     opener: Callable[[], BinaryIO] = field(repr=False, compare=False, default=io.BytesIO)
 
 
-@dataclass(frozen=True)
-class TarEntry:
+class TarEntry(NamedTuple):
     """One tar member, normalised. ``kind`` is an ``Entry`` kind, or ``whiteout`` (``path``
-    is what a lower layer loses) or ``opaque`` (``path`` is the directory emptied)."""
+    is what a lower layer loses) or ``opaque`` (``path`` is the directory emptied).
+    A named tuple, as ``LayerItem``: one of each is made for every member of every
+    layer, four times faster than a frozen dataclass."""
 
     path: str
     kind: str
@@ -126,8 +127,7 @@ class TarEntry:
     linkname: str = ""  # normalised for hard links; as written for symbolic links
 
 
-@dataclass(frozen=True)
-class LayerItem:
+class LayerItem(NamedTuple):
     entry: TarEntry
     data: bytes | None  # the file's bytes when ``want`` asked for them
 
@@ -605,14 +605,18 @@ class _RegionStream:
 
     def read(self, n: int) -> bytes:
         """``n`` bytes, fewer only where the region ends."""
-        n = max(0, min(n, self.size - self.pos))
-        offset = self.pos - self.window_at
+        pos = self.pos
+        left = self.size - pos
+        if n > left:
+            n = left
+        if n < 0:
+            n = 0
+        offset = pos - self.window_at
         if offset < 0 or offset + n > len(self.window):
-            want = min(max(n, _WINDOW), self.size - self.pos)
-            self.window = self._pread(want, self.pos)
-            self.window_at, offset = self.pos, 0
+            self.window = self._pread(min(max(n, _WINDOW), left), pos)
+            self.window_at, offset = pos, 0
         data = self.window[offset : offset + n]
-        self.pos += len(data)
+        self.pos = pos + len(data)
         return data
 
     def skip(self, n: int) -> bool:
@@ -973,6 +977,7 @@ _REGULAR = frozenset({b"0", b"\0", b"7", b"S"})  # what tarfile counts as regula
 _SUPPORTED = _REGULAR | frozenset({b"1", b"2", b"3", b"4", b"5", b"6", b"L", b"K"})
 _PAX = frozenset({b"x", b"g", b"X"})  # extended, global, Solaris extended
 _LONG = frozenset({b"L", b"K"})  # GNU long name, long link target
+_SPECIAL = _PAX | _LONG | {b"S"}  # headers of their own, or an old sparse member
 _PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
 _PAX_CHARSET = re.compile(rb"\d+ hdrcharset=([^\n]+)\n")
 _SIGNED = struct.Struct("148b8x356b")
@@ -1020,36 +1025,49 @@ class _Member:
         (name, mode, uid, gid, size, mtime, checksum, kind, linkname, major, minor, prefix) = (
             _FIELDS.unpack(block)
         )
-        expected = _number(checksum)
+        # Numeric fields through the cache of values seen (``_number``), looked up here
+        # first: headers repeat the same few modes, owners, times and device numbers.
+        known = _NUMBERS.get
+        expected = known(checksum)
+        if expected is None:
+            expected = _number(checksum)
         if expected != 256 + _byte_sum(block) - sum(checksum) and expected != 256 + sum(
             _SIGNED.unpack_from(block)
         ):
             raise _HeaderError("bad checksum")
-        self.name = _text(name)
-        self.mode = _number(mode)
-        self.uid = _number(uid)
-        self.gid = _number(gid)
-        self.size = _number(size)
-        _number(mtime)  # unused, but checked as tarfile does
-        _number(major)  # the device numbers, likewise
-        _number(minor)
-        self.type = kind
-        self.linkname = _text(linkname)
-        prefix = _text(prefix)
+        text = _text(name)
+        value = known(mode)
+        self.mode = _number(mode) if value is None else value
+        value = known(uid)
+        self.uid = _number(uid) if value is None else value
+        value = known(gid)
+        self.gid = _number(gid) if value is None else value
+        value = known(size)
+        self.size = _number(size) if value is None else value
+        # Unused, but checked as tarfile does: the time and the device numbers.
+        if known(mtime) is None:
+            _number(mtime)
+        if known(major) is None:
+            _number(major)
+        if known(minor) is None:
+            _number(minor)
+        self.linkname = _text(linkname) if linkname[0] else ""
         self.data_at = self.next = 0
         self.sparse = self.extended = False
         self.real_size = 0
-        if self.type == b"\0" and self.name.endswith("/"):
-            self.type = b"5"  # the old V7 way of writing a directory
-        if self.type == b"S":  # GNU's old sparse format: four map entries here
+        if kind == b"\0" and text.endswith("/"):
+            kind = b"5"  # the old V7 way of writing a directory
+        elif kind == b"S":  # GNU's old sparse format: four map entries here
             for at in range(386, 482, 12):
                 _number(block[at : at + 12])
             self.extended = bool(block[482])
             self.real_size = _number(block[483:495])
-        if self.type == b"5":
-            self.name = self.name.rstrip("/")
-        if prefix and self.type not in (b"L", b"K", b"S"):
-            self.name = prefix + "/" + self.name
+        self.type = kind
+        if kind == b"5":
+            text = text.rstrip("/")
+        if prefix[0] and kind not in (b"L", b"K", b"S"):
+            text = _text(prefix) + "/" + text
+        self.name = text
 
     def has_data(self) -> bool:
         """Data blocks follow the header (tarfile skips them for unknown types too)."""
@@ -1145,16 +1163,19 @@ class _TarParser:
         return member
 
     def _member(self) -> _Member:
-        member = _Member(self.stream.read(_BLOCK))
-        if member.type in _LONG or member.type in _PAX:
-            return self._extension(member)
-        if member.type == b"S":
-            return self._old_sparse(member)
-        member.data_at = self.stream.tell()
-        member.next = member.data_at + (_blocks(member.size) if member.has_data() else 0)
+        stream = self.stream
+        member = _Member(stream.read(_BLOCK))
+        kind = member.type
+        if kind in _SPECIAL:
+            return self._old_sparse(member) if kind == b"S" else self._extension(member)
+        member.data_at = at = stream.tell()
+        if kind in _REGULAR or kind not in _SUPPORTED:  # ``has_data``
+            member.next = at - (-member.size // _BLOCK) * _BLOCK
+        else:
+            member.next = at
         if self.globals:
             _apply_pax(member, self.globals, self.label)
-        if member.type == b"5":
+        if kind == b"5":
             member.name = member.name.rstrip("/")
         return member
 
@@ -1306,18 +1327,26 @@ def _entry(member: _Member, label: str) -> TarEntry | None:
     if kind == "hardlink":
         linkname = normalise(linkname, label, what="hard link target")
     return TarEntry(
-        path=path,
-        kind=kind,
-        size=member.size if kind == "file" else 0,
-        mode=member.mode & 0o7777,
-        uid=member.uid,
-        gid=member.gid,
-        linkname=linkname if kind in ("symlink", "hardlink") else "",
+        path,
+        kind,
+        member.size if kind == "file" else 0,
+        member.mode & 0o7777,
+        member.uid,
+        member.gid,
+        linkname if kind in ("symlink", "hardlink") else "",
     )
 
 
 def normalise(name: str, label: str = "", *, what: str = "path") -> str:
     """``./usr//bin/`` -> ``/usr/bin``; refuses ``..`` components and NUL bytes."""
+    if (
+        "/." not in name
+        and "//" not in name
+        and "\0" not in name
+        and not name.startswith((".", "/"))
+        and not name.endswith("/")
+    ):
+        return "/" + name  # plain already (``usr/bin``), as most layers write names
     if "\0" in name:
         raise errors.UnsafePath(f"{label}: a {what} has a NUL byte: {name!r:.120}")
     parts = [p for p in name.split("/") if p not in ("", ".")]
@@ -1381,22 +1410,28 @@ class Overlay:
                         self._emptied.add(entry.path)
                 elif lower.kind in KEPT_KINDS:
                     self._replaced[entry.path] = lower
-            self._added[entry.path] = Entry(
-                path=entry.path,
-                layer=layer,
-                kind=entry.kind,
-                size=entry.size,
-                mode=entry.mode,
-                uid=entry.uid,
-                gid=entry.gid,
-                linkname=entry.linkname,
+            self._added[entry.path] = new_entry(
+                entry.path,
+                layer,
+                entry.kind,
+                entry.size,
+                entry.mode,
+                entry.uid,
+                entry.gid,
+                entry.linkname,
             )
 
     def end_layer(self) -> None:
         index, replaced = self.index, self._replaced
         if self._deleted or self._emptied:
             deleted, emptied = self._deleted, self._emptied
-            lost = [path for path in index if _hidden(path, deleted, emptied)]
+            if len(deleted) + len(emptied) <= _PREFIXES:
+                # What lies beneath a deleted or emptied directory starts with its path
+                # and a slash (everything does, beneath the root).
+                prefixes = tuple("/" if p == "/" else p + "/" for p in deleted | emptied)
+                lost = [path for path in index if path in deleted or path.startswith(prefixes)]
+            else:
+                lost = [path for path in index if _hidden(path, deleted, emptied)]
             gone = [index.pop(path) for path in lost]
             self.hidden.add(self._layer, DELETED, [e for e in gone if e.kind in KEPT_KINDS])
             if replaced:
@@ -1406,6 +1441,11 @@ class Overlay:
             self.hidden.add(self._layer, REPLACED, list(replaced.values()))
         index.update(self._added)
         self._added, self._deleted, self._emptied, self._replaced = {}, set(), set(), {}
+
+
+# Up to this many deleted and emptied paths in a layer, what they hide is found by a
+# prefix test on each path of the index; past it, each path's directories are looked up.
+_PREFIXES = 64
 
 
 def _hidden(path: str, deleted: set[str], emptied: set[str]) -> bool:

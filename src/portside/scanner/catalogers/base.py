@@ -42,6 +42,23 @@ class Entry:
     linkname: str = ""
 
 
+_new = object.__new__
+
+
+def new_entry(
+    path: str, layer: int, kind: str, size: int, mode: int, uid: int, gid: int, linkname: str
+) -> Entry:
+    """``Entry(path, layer, kind, size, mode, uid, gid, linkname)``, made a quarter as
+    fast: the reader makes one for every member of every layer, and a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__``. The instance is the same
+    (equal, same hash and repr); its fields go straight into its ``__dict__``."""
+    entry = _new(Entry)
+    entry.__dict__.update(
+        path=path, layer=layer, kind=kind, size=size, mode=mode, uid=uid, gid=gid, linkname=linkname
+    )
+    return entry
+
+
 @dataclass
 class Files:
     """The claimed files: every version written, oldest first, and the final state."""

@@ -279,3 +279,46 @@ BY_MODULE: dict[str, Callable[[str, int, int], bool]] = {
     "rust": rust,
     "binaries": binary,
 }
+
+
+# What ``wanted`` tests before asking a cataloger: names that only some catalogers claim,
+# and where the OS package databases live.
+_NAMED = frozenset(
+    {"package.json", *NPM_LOCK_FILES, *RUBY_LOCK_FILES, RUST_LOCK_FILE, COMPOSER_LOCK_FILE}
+    | {COMPOSER_INSTALLED_SUFFIX.rpartition("/")[2]}
+)
+_DPKG_DIRECTORIES = ("/var/lib/dpkg/", DPKG_DOC)
+_DATABASES = frozenset(APK_DATABASES) | _RPM_PATHS
+
+
+def wanted(path: str, mode: int, size: int) -> bool:
+    """Whether any cataloger of ``BY_MODULE`` claims the file, as asking each in turn
+    would answer, in a fraction of the time: each cataloger is asked only when a
+    condition without which it claims nothing holds (an executable bit, one of the few
+    names or directories it reads, a suffix), and those conditions are tested once for
+    all of them. Called for every regular file of every layer."""
+    base = path.rpartition("/")[2]
+    if mode & 0o111 and (golang(path, mode, size) or rust(path, mode, size)):
+        return True
+    if _BINARY_NAMES.match(base) is not None and size <= BINARY_MAX_BYTES:
+        return True
+    if base in _NAMED and (
+        npm(path, mode, size)
+        or ruby(path, mode, size)
+        or rust(path, mode, size)
+        or composer(path, mode, size)
+    ):
+        return True
+    if path.startswith(_DPKG_DIRECTORIES) and dpkg(path, mode, size):
+        return True
+    if path in _DATABASES:
+        return True
+    if ("-info" in path or "-INFO" in path) and python(path, mode, size):
+        return True
+    if base.endswith(".gemspec") and ruby(path, mode, size):
+        return True
+    if base.endswith(DOTNET_SUFFIX) and dotnet(path, mode, size):
+        return True
+    # Every Java suffix is a dot and three ASCII letters, which only ASCII letters give
+    # in lower case: a path that ends in one has the dot fourth from its end.
+    return path[-4:-3] == "." and java(path, mode, size)
