@@ -450,3 +450,44 @@ def test_the_package_limit_counts_every_cataloger(tmp_path: Path) -> None:
     assert len(analyze(tmp_path, limits=Limits(max_packages=4)).inventory.packages) == 4
     with pytest.raises(errors.TooManyPackages, match="the image lists more than 3 packages"):
         analyze(tmp_path, limits=Limits(max_packages=3))
+
+
+# Layers read in place (uncompressed) are hashed ahead, and the analysis checks them once
+# its catalogers are done: the checks and their order must be what they were when each
+# layer was checked as its walk ended.
+
+
+def _wrong_diff_id(layers: list[images.Layer], index: int) -> bytes:
+    diff_ids = [x.diff_id for x in layers]
+    diff_ids[index] = images.sha256(b"not the tar")
+    return images.config_of(layers, diff_ids=diff_ids)
+
+
+def test_a_layer_hashed_ahead_is_checked_before_the_analysis_returns(tmp_path: Path) -> None:
+    layers = [layer(debian_base(), "none"), layer([file("opt/a", "1")], "none")]
+    oci_layout(tmp_path / "good", layers)
+    analysis = analyze(tmp_path / "good")
+    assert [x.digest for x in analysis.inventory.layers] == [x.diff_id for x in layers]
+    assert [p.name for p in analysis.inventory.packages] == ["base-files"]
+    oci_layout(tmp_path / "bad", layers, config=_wrong_diff_id(layers, 1))
+    with pytest.raises(errors.DiffIDMismatch, match=r"layer 1 .* diff_id"):
+        analyze(tmp_path / "bad")
+    archive = images.docker_archive(tmp_path / "image.tar", layers)
+    assert analyze(archive).inventory.layers[0].digest == layers[0].diff_id
+
+
+def test_a_layer_digest_error_comes_before_a_later_layer_error(tmp_path: Path) -> None:
+    layers = [layer(debian_base(), "none"), layer(b"not a tar at all" * 64, "none")]
+    oci_layout(tmp_path, layers, config=_wrong_diff_id(layers, 0))
+    with pytest.raises(errors.DiffIDMismatch, match=r"layer 0 .* diff_id"):
+        analyze(tmp_path)
+
+
+def test_a_layer_digest_error_comes_before_a_catalogers_error(tmp_path: Path) -> None:
+    layers = [layer([file("var/lib/dpkg/status", "Package: a\n\x00\n")], "none")]
+    oci_layout(tmp_path / "bad", layers, config=_wrong_diff_id(layers, 0))
+    with pytest.raises(errors.DiffIDMismatch, match=r"layer 0 .* diff_id"):
+        analyze(tmp_path / "bad")
+    oci_layout(tmp_path / "good", layers)
+    with pytest.raises(errors.PackageDatabaseError, match="NUL"):
+        analyze(tmp_path / "good")

@@ -375,9 +375,9 @@ class _Progress:
         self.total = len(image.layers)
         walk = image.walk
 
-        def counted(index: int, want: Any = None) -> Any:
+        def counted(index: int, want: Any = None, *, defer: bool = False) -> Any:
             self._show(index, image)
-            return walk(index, want)
+            return walk(index, want, defer=defer)
 
         image.walk = counted  # type: ignore[method-assign]
 

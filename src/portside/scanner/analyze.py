@@ -38,7 +38,15 @@ from portside.scanner.catalogers.base import (
 )
 from portside.scanner.hidden import Hidden
 from portside.scanner.layercache import LayerCache
-from portside.scanner.layers import LayerItem, LayerRef, Limits, Overlay, TarEntry, resolve
+from portside.scanner.layers import (
+    LayerItem,
+    LayerRef,
+    LayerWalk,
+    Limits,
+    Overlay,
+    TarEntry,
+    resolve,
+)
 from portside.scanner.model import Distro, Inventory, Layer, Package
 from portside.scanner.reader import Image, open_image
 
@@ -87,7 +95,30 @@ def _analyze(
     if cache is None:
         image.hash_ahead()  # verifying the layers overlaps with loading the catalogers
     chosen = list(default_catalogers() if catalogers is None else catalogers)
-    files, overlay, layers = _read_layers(image, chosen, cache)
+    # Layers hashed ahead are checked once the catalogers are done (see LayerWalk), so
+    # that they and the later layers are read while a large layer is still being hashed;
+    # nothing is returned before, and an error met meanwhile waits for the checks, so
+    # that a layer's digest error still comes before any error after it.
+    pending: list[LayerWalk] = []
+    try:
+        found = _catalog(image, chosen, cache, pending, name)
+    except Exception:
+        for walk in pending:
+            walk.verify()
+        raise
+    for walk in pending:
+        walk.verify()
+    return found
+
+
+def _catalog(
+    image: Image,
+    chosen: list[Cataloger],
+    cache: LayerCache | None,
+    pending: list[LayerWalk],
+    name: str | None,
+) -> Analysis:
+    files, overlay, layers = _read_layers(image, chosen, cache, pending)
     index = overlay.index
     files.final_paths = {
         path
@@ -125,8 +156,14 @@ def _analyze(
 
 
 def _read_layers(
-    image: Image, catalogers: Sequence[Cataloger], cache: LayerCache | None = None
+    image: Image,
+    catalogers: Sequence[Cataloger],
+    cache: LayerCache | None = None,
+    pending: list[LayerWalk] | None = None,
 ) -> tuple[Files, Overlay, tuple[Layer, ...]]:
+    """Walk every layer, keeping what the catalogers claim. With ``pending``, layers are
+    walked with ``defer`` (when there is no cache) and each walk is added to it once its
+    entries are read: the caller verifies them."""
     files = Files()
     overlay = Overlay(image.limits)
     layers = []
@@ -151,7 +188,7 @@ def _read_layers(
 
     names = [c.name for c in catalogers]
     for ref in image.layers:
-        items, read = _layer_items(image, ref, want, cache, names)
+        items, read = _layer_items(image, ref, want, cache, names, pending)
         for item in items:
             entry = item.entry
             overlay.add(entry, ref.index)
@@ -180,16 +217,26 @@ def _layer_items(
     want: Callable[[TarEntry], bool],
     cache: LayerCache | None,
     names: list[str],
+    pending: list[LayerWalk] | None = None,
 ) -> tuple[Iterable[LayerItem], Callable[[], tuple[str, str]]]:
     """The layer's entries: replayed from the cache when it has them for this blob (and
     this diff_id), else read, and then kept for the next image. The second value gives
-    the blob's digest and compression once the entries have been iterated."""
+    the blob's digest and compression once the entries have been iterated (and adds a
+    deferred walk to ``pending``)."""
     cache_key = layercache.key(ref.digest, names) if cache is not None and ref.digest else ""
     if cache is not None and cache_key:
         stored = cache.get(cache_key)
         record = layercache.load(stored) if stored is not None else None
         if record is not None and record.digest == ref.digest and record.diff_id == ref.diff_id:
             return record.items, lambda: (record.digest, record.compression)
+    if cache is None and pending is not None:
+        deferred = image.walk(ref.index, want, defer=True)
+
+        def read() -> tuple[str, str]:
+            pending.append(deferred)
+            return deferred.digest, deferred.compression
+
+        return deferred, read
     walk = image.walk(ref.index, want)
     if cache is None or not cache_key:
         return walk, lambda: (walk.digest, walk.compression)

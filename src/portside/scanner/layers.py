@@ -160,7 +160,13 @@ class LayerWalk:
     A thread reads, hashes and decompresses the blob (the C libraries doing that release
     the GIL) while the iterating thread parses the tar, so the two overlap; the pieces
     are handed over in order, and so are the reading side's errors, so the entries and
-    the errors are the ones a single thread would give."""
+    the errors are the ones a single thread would give.
+
+    With ``defer``, a layer that ``HashAhead`` is hashing is not waited for: the
+    iteration ends when the tar does, ``digest`` is what the check will confirm (the
+    diff_id), and ``verify`` waits for the hash and checks it later, so that the caller
+    works on (the next layers, the catalogers) while a large layer is still being hashed.
+    The caller must call ``verify`` before it trusts anything read from the layer."""
 
     def __init__(
         self,
@@ -168,6 +174,8 @@ class LayerWalk:
         budget: Budget,
         want: Callable[[TarEntry], bool] | None,
         ahead: HashAhead | None = None,
+        *,
+        defer: bool = False,
     ) -> None:
         self.layer = layer
         self.ahead = ahead
@@ -177,6 +185,15 @@ class LayerWalk:
         self.digest = layer.digest
         self.compression = ""
         self.size = 0  # uncompressed bytes
+        self.defer = defer
+        self._check: Callable[[], None] | None = None
+
+    def verify(self) -> None:
+        """Wait for the hash of a deferred layer and check it, raising what a walk
+        without ``defer`` raises when its iteration ends; nothing for other walks."""
+        check, self._check = self._check, None
+        if check is not None:
+            check()
 
     def __iter__(self) -> Iterator[LayerItem]:
         limits = self.budget.limits
@@ -231,12 +248,31 @@ class LayerWalk:
         self.budget.add_image_bytes(size, self.label)
         self.compression = "none"
         ahead = self.ahead.take(self.layer.index, size) if self.ahead is not None else None
+        if ahead is not None and self.defer:
+            # HashAhead's thread hashes the region to its end whatever this walk does.
+            tar = _TarParser(_RegionStream(fd, start, size, self.label), limits, self.label)
+            yield from self._members(tar)
+            tar.finish()
+            job = ahead
+
+            def check() -> None:
+                self._checked(job.result(), expected, diff_id)
+
+            self._check = check
+            self.digest = str(diff_id)  # what the check confirms, or it raises
+            self.size = size
+            return
         hashed = ahead or _RegionHash(fd, start, size, diff_id, self.label)
         with runtime.reading_thread(), hashed:
             tar = _TarParser(_RegionStream(fd, start, size, self.label), limits, self.label)
             yield from self._members(tar)
             tar.finish()
             actual = hashed.result()
+        self._checked(actual, expected, diff_id)
+        self.size = size
+
+    def _checked(self, actual: Digest, expected: Digest | None, diff_id: Digest) -> None:
+        """The region's hash against the diff_id and the blob's digest; sets ``digest``."""
         if actual != diff_id:
             raise errors.DiffIDMismatch(
                 f"{self.label} does not match its diff_id {diff_id} (it hashes to {actual})"
@@ -244,7 +280,6 @@ class LayerWalk:
         if expected is not None and actual != expected:
             raise errors.DigestMismatch(f"{self.label} hashes to {actual}")
         self.digest = str(actual)
-        self.size = size
 
     def _members(self, tar: _TarParser) -> Iterator[LayerItem]:
         limit = self.budget.limits.max_entries_per_layer

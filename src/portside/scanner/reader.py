@@ -99,9 +99,12 @@ class Image:
         """The uncompressed bytes read from the image's layers so far."""
         return self._budget.image_bytes
 
-    def walk(self, index: int, want: Callable[[TarEntry], bool] | None = None) -> LayerWalk:
-        """Stream layer ``index``; ``want`` says which regular files' bytes to keep."""
-        return LayerWalk(self.layers[index], self._budget, want, self._ahead)
+    def walk(
+        self, index: int, want: Callable[[TarEntry], bool] | None = None, *, defer: bool = False
+    ) -> LayerWalk:
+        """Stream layer ``index``; ``want`` says which regular files' bytes to keep. With
+        ``defer``, a layer hashed ahead is checked by ``LayerWalk.verify``, later."""
+        return LayerWalk(self.layers[index], self._budget, want, self._ahead, defer=defer)
 
     def hash_ahead(self) -> None:
         """Start verifying the layers that can be read in place, in the background, for
