@@ -491,3 +491,56 @@ def test_a_layer_digest_error_comes_before_a_catalogers_error(tmp_path: Path) ->
     oci_layout(tmp_path / "good", layers)
     with pytest.raises(errors.PackageDatabaseError, match="NUL"):
         analyze(tmp_path / "good")
+
+
+def _swap_blob(root: Path, original: images.Layer, blob: bytes) -> None:
+    """Put other bytes where the layout keeps the layer, under the descriptor's digest."""
+    (root / "blobs" / "sha256" / original.digest.split(":")[1]).write_bytes(blob)
+
+
+@pytest.mark.parametrize("how", ["gzip", "zstd"])
+def test_a_compressed_blob_hashed_ahead_is_checked(tmp_path: Path, how: str) -> None:
+    """A compressed layer is hashed ahead for its blob digest while another thread
+    inflates it: a blob that inflates to the right tar but is not the blob the manifest
+    names is refused, after the diff_id, as when the reading thread hashed it."""
+    import gzip
+
+    import zstandard
+
+    members = [*debian_base(), file("opt/a", "x" * 5000)]
+    good = layer(members, how)
+    tar = images.layer(members, "none").blob
+    other = (
+        gzip.compress(tar, compresslevel=1, mtime=0)
+        if how == "gzip"
+        else zstandard.ZstdCompressor(level=1).compress(tar)
+    )
+    assert other != good.blob
+    oci_layout(tmp_path / "good", [good])
+    assert [p.name for p in analyze(tmp_path / "good").inventory.packages] == ["base-files"]
+    oci_layout(tmp_path / "swapped", [good])
+    _swap_blob(tmp_path / "swapped", good, other + b"\0" * (len(good.blob) - len(other)))
+    with pytest.raises(errors.ScanError) as caught:
+        analyze(tmp_path / "swapped")
+    assert isinstance(caught.value, errors.DigestMismatch | errors.LayerFormatError)
+    oci_layout(tmp_path / "resized", [good])
+    _swap_blob(tmp_path / "resized", good, other)
+    with pytest.raises(errors.DigestMismatch, match="its descriptor says"):
+        analyze(tmp_path / "resized")
+
+
+def test_a_compressed_blob_of_the_right_size_but_other_bytes_is_refused(tmp_path: Path) -> None:
+    """Same size, same tar, other bytes: only the blob's digest can tell."""
+    members = [*debian_base()]
+    good = layer(members, "gzip")
+    blob = bytearray(good.blob)
+    blob[4:8] = b"\x01\x00\x00\x00"  # the gzip header's mtime: not part of the tar
+    oci_layout(tmp_path / "one", [good])
+    _swap_blob(tmp_path / "one", good, bytes(blob))
+    with pytest.raises(errors.DigestMismatch, match="hashes to"):
+        analyze(tmp_path / "one")
+    # With a wrong diff_id as well, the diff_id is named first.
+    oci_layout(tmp_path / "both", [good], config=_wrong_diff_id([good], 0))
+    _swap_blob(tmp_path / "both", good, bytes(blob))
+    with pytest.raises(errors.DiffIDMismatch):
+        analyze(tmp_path / "both")

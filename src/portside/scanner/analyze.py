@@ -25,8 +25,9 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from portside.scanner import layercache, runtime
+from portside.scanner import runtime
 from portside.scanner.catalogers import claims, default_catalogers, osrelease
 from portside.scanner.catalogers.base import (
     Cataloger,
@@ -37,7 +38,6 @@ from portside.scanner.catalogers.base import (
     check_package_count,
 )
 from portside.scanner.hidden import Hidden
-from portside.scanner.layercache import LayerCache
 from portside.scanner.layers import (
     LayerItem,
     LayerRef,
@@ -49,6 +49,9 @@ from portside.scanner.layers import (
 )
 from portside.scanner.model import Distro, Inventory, Layer, Package
 from portside.scanner.reader import Image, open_image
+
+if TYPE_CHECKING:
+    from portside.scanner.layercache import LayerCache
 
 OS_PACKAGE_TYPES = frozenset({"deb", "rpm", "apk"})
 
@@ -223,12 +226,6 @@ def _layer_items(
     this diff_id), else read, and then kept for the next image. The second value gives
     the blob's digest and compression once the entries have been iterated (and adds a
     deferred walk to ``pending``)."""
-    cache_key = layercache.key(ref.digest, names) if cache is not None and ref.digest else ""
-    if cache is not None and cache_key:
-        stored = cache.get(cache_key)
-        record = layercache.load(stored) if stored is not None else None
-        if record is not None and record.digest == ref.digest and record.diff_id == ref.diff_id:
-            return record.items, lambda: (record.digest, record.compression)
     if cache is None and pending is not None:
         deferred = image.walk(ref.index, want, defer=True)
 
@@ -237,6 +234,14 @@ def _layer_items(
             return deferred.digest, deferred.compression
 
         return deferred, read
+    from portside.scanner import layercache  # the worker's, which keeps its layers
+
+    cache_key = layercache.key(ref.digest, names) if cache is not None and ref.digest else ""
+    if cache is not None and cache_key:
+        stored = cache.get(cache_key)
+        record = layercache.load(stored) if stored is not None else None
+        if record is not None and record.digest == ref.digest and record.diff_id == ref.diff_id:
+            return record.items, lambda: (record.digest, record.compression)
     walk = image.walk(ref.index, want)
     if cache is None or not cache_key:
         return walk, lambda: (walk.digest, walk.compression)

@@ -43,16 +43,13 @@ import queue
 import re
 import stat
 import struct
-import tarfile
+import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO, NamedTuple, Protocol, cast
 from zlib import adler32
-
-import zstandard
-from isal import isal_zlib
 
 from portside.oci.digest import Digest, Hasher
 from portside.oci.errors import OCIError
@@ -79,7 +76,13 @@ _WINDOW = 64 * 1024  # read-ahead when the parser reads a file region in place
 _QUEUED = 4
 _OUTPUT_STEP = 2 * 1024 * 1024
 
-_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
+
+def _tar_error(exc: Exception) -> bool:
+    """One of tarfile's errors, which a layer read through tarfile (a member of a
+    compressed docker archive) raises: only a loaded tarfile can have raised one, and a
+    scan that reads no such archive does not load it."""
+    tarfile = sys.modules.get("tarfile")
+    return tarfile is not None and isinstance(exc, tarfile.TarError)
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,13 @@ class LayerWalk:
             if region is not None:
                 yield from self._direct(*region, expected, diff_id)
                 return
-            source = _Source(raw, expected, self.layer.size, self.label)
+            # A compressed blob hashed ahead: the reading thread only reads and inflates.
+            job = None
+            if self.ahead is not None and expected is not None:
+                found = _compressed(raw)
+                if found is not None:
+                    job = self.ahead.take(self.layer.index, found[2])
+            source = _Source(raw, expected, self.layer.size, self.label, hashing=job is None)
             decoder = _decoder(source, self.label)
             self.compression = decoder.name
             inflated = _Inflated(decoder, source, self.budget, self.label)
@@ -220,15 +229,37 @@ class LayerWalk:
                 yield from self._members(tar)
                 tar.finish()
                 end = pipe.end()
-                actual = end.actual if hasher is None else hasher.digest()
-                if actual != diff_id:
-                    raise errors.DiffIDMismatch(
-                        f"{self.label} does not match its diff_id {diff_id} (it hashes to {actual})"
-                    )
-                if end.error is not None:
-                    raise end.error
-            self.digest = end.digest
             self.size = inflated.total
+            tar_digest = None if hasher is None else hasher.digest()
+            if job is None:
+                self._streamed(end.actual if tar_digest is None else tar_digest, diff_id, end)
+                self.digest = end.digest
+                return
+            ahead = job
+
+            def check() -> None:
+                blob = ahead.result()
+                self._streamed(blob if tar_digest is None else tar_digest, diff_id, end)
+                if expected is not None and blob != expected:
+                    raise errors.DigestMismatch(f"{self.label} hashes to {blob}")
+                self.digest = str(blob)
+
+            if self.defer:
+                self._check = check
+                self.digest = str(expected)  # what the check confirms, or it raises
+            else:
+                check()
+
+    def _streamed(self, actual: Digest | None, diff_id: Digest, end: _End) -> None:
+        """A streamed layer's checks, in their order: the tar against the diff_id, then
+        what the end of the blob said (its size, and its digest when it was hashed
+        while read)."""
+        if actual != diff_id:
+            raise errors.DiffIDMismatch(
+                f"{self.label} does not match its diff_id {diff_id} (it hashes to {actual})"
+            )
+        if end.error is not None:
+            raise end.error
 
     def _direct(
         self, fd: int, start: int, size: int, expected: Digest | None, diff_id: Digest
@@ -324,21 +355,30 @@ class LayerWalk:
 
 class _Source:
     """The blob as stored: counts and hashes what is read, and refuses more bytes than
-    the descriptor's size (so an endless blob cannot keep the reader busy)."""
+    the descriptor's size (so an endless blob cannot keep the reader busy). Without
+    ``hashing``, the blob's digest is another thread's to take (``HashAhead``)."""
 
     def __init__(
-        self, raw: IO[bytes], expected: Digest | None, size: int | None, label: str
+        self,
+        raw: IO[bytes],
+        expected: Digest | None,
+        size: int | None,
+        label: str,
+        *,
+        hashing: bool = True,
     ) -> None:
         self.raw = raw
         self.expected = expected
         self.declared = size
         self.label = label
+        self.hashing = hashing
         self.hasher = Hasher(expected.algorithm if expected else "sha256")
+        self.count = 0  # bytes read from the blob
         self.pending = b""
 
     @property
     def consumed(self) -> int:
-        return self.hasher.size - len(self.pending)
+        return self.count - len(self.pending)
 
     def peek(self, n: int) -> bytes:
         while len(self.pending) < n:
@@ -357,25 +397,31 @@ class _Source:
     def _pull(self, n: int) -> bytes:
         try:
             data = self.raw.read(max(1, min(n, _PIECE)))
-        except (OSError, ValueError, EOFError, tarfile.TarError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, (OSError, ValueError, EOFError)) and not _tar_error(exc):
+                raise
             raise errors.LayerFormatError(f"cannot read {self.label}: {exc}") from exc
-        self.hasher.update(data)
-        if self.declared is not None and self.hasher.size > self.declared:
+        self.count += len(data)
+        if self.hashing:
+            self.hasher.update(data)
+        if self.declared is not None and self.count > self.declared:
             raise errors.DigestMismatch(
                 f"{self.label} is larger than the {self.declared} bytes its descriptor says"
             )
         return data
 
     def finish(self) -> str:
-        """Read to the end and check size and digest; returns the digest."""
+        """Read to the end and check the size and (when hashing) the digest; returns the
+        digest, "" without hashing."""
         while self.read(_CHUNK):
             pass
-        actual = self.hasher.digest()
-        if self.declared is not None and self.hasher.size != self.declared:
+        if self.declared is not None and self.count != self.declared:
             raise errors.DigestMismatch(
-                f"{self.label} has {self.hasher.size} bytes, not the {self.declared} "
-                "its descriptor says"
+                f"{self.label} has {self.count} bytes, not the {self.declared} its descriptor says"
             )
+        if not self.hashing:
+            return ""
+        actual = self.hasher.digest()
         if self.expected is not None and actual != self.expected:
             raise errors.DigestMismatch(f"{self.label} hashes to {actual}")
         return str(actual)
@@ -413,7 +459,12 @@ class _Gzip:
     def __init__(self, source: _Source, label: str) -> None:
         self.source = source
         self.label = label
-        # ISA-L inflates the same streams as zlib, several times faster.
+        # ISA-L inflates the same streams as zlib, several times faster; loaded here, as
+        # zstd's library is, for the layers that need it.
+        from isal import isal_zlib
+
+        self.isal = isal_zlib
+        self.errors = (cast(type[Exception], isal_zlib.error), zlib.error)
         self.inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
         self.ended = False
 
@@ -434,7 +485,7 @@ class _Gzip:
                     return b""
                 if rest[:2] != b"\x1f\x8b":
                     raise errors.LayerFormatError(f"{self.label} has data after its gzip stream")
-                self.inflater = d = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
+                self.inflater = d = self.isal.decompressobj(16 + self.isal.MAX_WBITS)
                 data = rest
             else:
                 data = self.source.read(_GZIP_STEP)
@@ -456,7 +507,7 @@ class _Gzip:
     def _inflate(self, data: bytes, n: int) -> bytes:
         try:
             return self.inflater.decompress(data, n)
-        except (_ISAL_ERROR, zlib.error) as exc:
+        except self.errors as exc:
             raise errors.LayerFormatError(f"{self.label}: corrupt gzip stream ({exc})") from exc
 
 
@@ -467,8 +518,11 @@ class _Zstd:
     name = "zstd"
 
     def __init__(self, source: _Source, label: str) -> None:
+        import zstandard
+
         self.label = label
         self.frames = _ZstdFrames(label)
+        self.error = zstandard.ZstdError
         watched = cast(IO[bytes], _Watched(source, self.frames))
         self.reader = zstandard.ZstdDecompressor().stream_reader(
             watched, read_size=_STEP, read_across_frames=True
@@ -477,7 +531,7 @@ class _Zstd:
     def read(self, n: int) -> bytes:
         try:
             out = self.reader.read(n)
-        except zstandard.ZstdError as exc:
+        except self.error as exc:
             raise errors.LayerFormatError(f"{self.label}: corrupt zstd stream ({exc})") from exc
         if not out:
             self.frames.finish()
@@ -617,6 +671,20 @@ def _in_place(
     return region if _compression(magic) == "none" else None
 
 
+def _compressed(raw: IO[bytes]) -> tuple[int, int, int] | None:
+    """The region of a gzip or zstd blob that lies in a regular file, for hashing it
+    apart from reading it (see ``HashAhead``); None for anything else."""
+    region = _region(raw)
+    if region is None:
+        return None
+    fd, start, _ = region
+    try:
+        magic = os.pread(fd, 4, start)
+    except OSError:
+        return None
+    return region if _compression(magic) in ("gzip", "zstd") else None
+
+
 def _label(layer: LayerRef) -> str:
     return f"layer {layer.index}" + (f" ({layer.digest})" if layer.digest else "")
 
@@ -734,13 +802,15 @@ class _RegionHash:
 
 
 class HashAhead:
-    """Verifies an image's layers ahead of their walks: the uncompressed layers that lie
-    as file regions (a docker archive's members, a layout's plain blobs) are hashed in
-    layer order by one thread from the moment this is made, so that the hashing overlaps
-    with what the caller does first (loading catalogers, walking earlier layers) instead
-    of holding up the end of each walk. A walk takes its layer's hash (``take``) and
-    waits for it; a layer that cannot be read this way is simply not hashed ahead.
-    ``close`` stops the thread and closes what it opened."""
+    """Verifies an image's layers ahead of their walks: the layers that lie as file
+    regions (a docker archive's members, a layout's blobs) are hashed in layer order by
+    one thread from the moment this is made, so that the hashing overlaps with what the
+    caller does first (loading catalogers, walking earlier layers) instead of holding up
+    the end of each walk. An uncompressed layer's hash is its diff_id; a compressed
+    one's is the blob's digest, which the thread inflating the layer then need not take
+    as well (inflating is the slowest part of reading a compressed layer). A walk takes
+    its layer's hash (``take``) and waits for it; a layer that cannot be read this way
+    is simply not hashed ahead. ``close`` stops the thread and closes what it opened."""
 
     def __init__(self, layers: Sequence[LayerRef], limits: Limits) -> None:
         self.jobs: dict[int, _RegionHash] = {}
@@ -768,12 +838,16 @@ class HashAhead:
         except (OCIError, errors.ScanError, OSError):
             return None  # the walk will say what is wrong
         region = _in_place(raw, expected, diff_id)
+        digest = diff_id
+        if region is None and expected is not None:
+            region = _compressed(raw)  # a compressed blob: hashed for its own digest
+            digest = expected
         if region is None:
             raw.close()
             return None
         fd, start, size = region
         self.opened.append(raw)
-        job = _RegionHash(fd, start, size, diff_id, _label(ref))
+        job = _RegionHash(fd, start, size, digest, _label(ref))
         job.queued = True
         return job
 
@@ -857,7 +931,7 @@ class _End:
     verified (or the error that check raised) and the hash of all the blob's bytes."""
 
     digest: str
-    actual: Digest
+    actual: Digest | None  # None when the blob was hashed by another thread
     error: errors.ScanError | None
 
 
@@ -897,7 +971,8 @@ class _Pipe:
                 error = None
             except errors.ScanError as exc:
                 digest, error = "", exc
-            self._put(_End(digest, self.source.hasher.digest(), error))
+            actual = self.source.hasher.digest() if self.source.hashing else None
+            self._put(_End(digest, actual, error))
         except Exception as exc:
             self._put(exc)
 

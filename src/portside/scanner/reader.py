@@ -21,22 +21,22 @@ from __future__ import annotations
 
 import io
 import json
-import lzma
 import os
 import stat
-import tarfile
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Protocol
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from portside.blobstore.base import BlobNotFound
 from portside.oci import mediatypes
 from portside.oci.digest import Digest, Hasher
 from portside.oci.errors import OCIError
 from portside.oci.manifest import Descriptor, Manifest, parse_manifest
 from portside.scanner import errors
 from portside.scanner.layers import Budget, HashAhead, LayerRef, LayerWalk, Limits, TarEntry
+
+if TYPE_CHECKING:
+    import tarfile
 
 __all__ = ["DEFAULT_PLATFORM", "BlobSource", "Image", "Limits", "open_blobs", "open_image"]
 
@@ -614,6 +614,9 @@ class _ArchiveStore(_StoreBase):
     """Members of a tar file (read in random-access mode: the archive's own index)."""
 
     def __init__(self, path: Path, limits: Limits) -> None:
+        import lzma  # with tarfile, only for archives: a layout's scan loads neither
+        import tarfile
+
         try:
             self.tar = tarfile.open(path, mode="r:*")  # closed by close()
         except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
@@ -750,6 +753,8 @@ class _SourceStore(_StoreBase):
         self.manifests = manifests
 
     def open(self, key: str, what: str) -> BinaryIO:
+        from portside.blobstore.base import BlobNotFound  # the store's, for its blobs only
+
         try:
             return self.get(key)
         except (BlobNotFound, KeyError, FileNotFoundError) as exc:
