@@ -135,3 +135,21 @@ def test_wanted_on_random_paths() -> None:
             path += rng.choice(["", ".jar", ".deps.json", ".gemspec", ".egg-info", "/"])
         mode, size = rng.choice(MODES), rng.choice(SIZES)
         assert claims.wanted(path, mode, size) == asked_in_turn(path, mode, size), path
+
+
+def test_binary_names_are_the_rules_patterns() -> None:
+    """``binary_name`` asks the patterns only for one of its exact names or a name with
+    one of its prefixes: it answers as the patterns do, for every name tried."""
+    import re
+
+    rng = random.Random(3)
+    samples = [*NAMES, "libcrypto.so", "python3.12", "perl5", "php8.2", "php", "phpx"]
+    samples += ["libssl.so.3", "redis-check-aof", "libperl.so.5", "libphp.so", "libcurl.so.4"]
+    samples += ["perl5.36.0x", "python3", "redis-", "curl2", "Node", "node.js", "libphp8.2.so"]
+    letters = "abcdehilnoprsuxy0123456789.-_"
+    samples += [
+        "".join(rng.choice(letters) for _ in range(rng.randint(1, 12))) for _ in range(20000)
+    ]
+    patterns = [re.compile(p) for p in claims.BINARY_FILES.values()]
+    for name in samples:
+        assert claims.binary_name(name) == any(p.match(name) for p in patterns), name

@@ -16,6 +16,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable
+from functools import cache
 
 MiB = 1024 * 1024
 
@@ -252,12 +253,36 @@ BINARY_FILES = {
     "php": r"^(?:php|php-fpm|php-cgi|libphp)(?:\d(?:\.\d{1,2})?)?(?:\.so)?$",
     "haproxy": r"^haproxy$",
 }
-_BINARY_NAMES = re.compile("|".join(f"(?:{pattern})" for pattern in BINARY_FILES.values()))
+# Every pattern above is one of these names, or starts with one of these prefixes: the
+# names of most files fail this test before the patterns are asked (or even compiled).
+_BINARY_EXACT = frozenset(
+    {"busybox", "openssl", "node", "nginx", "httpd", "apache2", "curl", "postgres"}
+    | {"postmaster", "haproxy"}
+)
+_BINARY_PREFIXES = (
+    "libcrypto.so",
+    "libssl.so",
+    "python",
+    "libpython",
+    "redis-",
+    "libcurl",
+    "perl",
+    "libperl.so",
+    "php",
+    "libphp",
+)
+
+
+@cache
+def _binary_names() -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{pattern})" for pattern in BINARY_FILES.values()))
 
 
 def binary_name(basename: str) -> bool:
     """Whether a file of this name may be one of the programs ``binaries`` recognises."""
-    return _BINARY_NAMES.match(basename) is not None
+    if basename not in _BINARY_EXACT and not basename.startswith(_BINARY_PREFIXES):
+        return False
+    return _binary_names().match(basename) is not None
 
 
 def binary(path: str, mode: int, size: int) -> bool:
@@ -300,7 +325,7 @@ def wanted(path: str, mode: int, size: int) -> bool:
     base = path.rpartition("/")[2]
     if mode & 0o111 and (golang(path, mode, size) or rust(path, mode, size)):
         return True
-    if _BINARY_NAMES.match(base) is not None and size <= BINARY_MAX_BYTES:
+    if size <= BINARY_MAX_BYTES and binary_name(base):
         return True
     if base in _NAMED and (
         npm(path, mode, size)
