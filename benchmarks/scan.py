@@ -22,8 +22,11 @@ ecosystems' OCI layout:
   directory each run (Trivy caches layer analyses: a warm cache would time nothing).
 
 Every tool runs with its offline switches, under ``unshare --net`` when the kernel
-allows it. Prints the medians, Portside's ratios to the other two and the targets
-(faster than Syft, at most 0.85x of Trivy's time; 0.5x is the aim).
+allows it. Trivy's ``--format cyclonedx`` turns its vulnerability and secret scanners off,
+and Portside without a database matches nothing, so all three write an SBOM only.
+Prints the medians, Portside's ratios to the other two and the targets (faster than
+Syft, at most 0.85x of Trivy's time; 0.5x is the aim), and the load average before and
+after the rounds: other work on the machine slows the tools unevenly.
 
     .venv/bin/python benchmarks/scan.py [--rounds 5] [--sources oci,archive,ecosystems]
         [--no-bytecode]
@@ -173,6 +176,7 @@ def main() -> None:
         raise SystemExit(f"cannot benchmark: {error}") from error
     targets = {"oci": image.oci_dir, "archive": image.archive, "newer-archive": image.newer_archive}
     print(f"image {image.manifest_digest} in {image.root}", flush=True)
+    print(f"load average before: {_load()}", flush=True)
     warm(image)
     prefix = isolation()
     runs: dict[tuple[str, str], list[Run]] = {}
@@ -212,6 +216,12 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(runs, sources, options.rounds)
+    print(f"load average after: {_load()}")
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def report(runs: dict[tuple[str, str], list[Run]], sources: Sequence[str], rounds: int) -> None:
