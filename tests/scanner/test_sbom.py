@@ -738,3 +738,19 @@ def test_spdx_is_written_as_it_is_made() -> None:
     )
     data, _ = spdx(_many(50))
     assert len(data["packages"]) == 52  # the image, the operating system, 50 packages
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [(), ("",), ("cyclonedx", "ab" * 32, "0.1.0"), ("spdx", "é\u2603", "x\ny"), ("a",) * 50],
+)
+def test_derived_identifiers_are_the_uuid_modules_uuid5(parts: tuple[str, ...]) -> None:
+    """The writers derive their UUIDv5 without the ``uuid`` module; they match it."""
+    import uuid
+
+    from portside.scanner.sbom._common import SBOM_NAMESPACE, derived_uuid
+
+    expected = uuid.uuid5(uuid.UUID(bytes=SBOM_NAMESPACE), "\n".join(parts))
+    assert derived_uuid(*parts) == str(expected)
+    assert str(expected) == str(uuid.UUID(derived_uuid(*parts)))
+    assert uuid.UUID(derived_uuid(*parts)).version == 5

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from argparse import ArgumentParser
+from argparse import ArgumentParser, HelpFormatter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -61,7 +61,7 @@ def add_arguments(parser: ArgumentParser) -> None:
 
 def main(argv: list[str]) -> int:
     """``portside scan ARGS``: the exit status."""
-    parser = ArgumentParser(prog="portside scan", description=HELP)
+    parser = ArgumentParser(prog="portside scan", description=HELP, formatter_class=_Formatter)
     add_arguments(parser)
     options = vars(parser.parse_args(argv))
     try:
@@ -69,6 +69,29 @@ def main(argv: list[str]) -> int:
     except ScanUsageError as exc:
         sys.stderr.write(f"portside scan: error: {exc}\n")
         return 1
+
+
+class _Formatter(HelpFormatter):
+    """argparse's help formatter, which ``add_argument`` makes for every argument (to check
+    its metavar), given the terminal's width as ``shutil.get_terminal_size`` finds it
+    (``COLUMNS``, else the terminal's, else 80) without importing ``shutil``, and the bz2
+    and lzma modules it imports, in every scan."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_columns() - 2)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
 
 
 def run(options: dict[str, Any], stdout: TextIO, stderr: TextIO) -> int:

@@ -48,6 +48,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import IO, BinaryIO, NamedTuple, Protocol, cast
 from zlib import adler32
 
@@ -75,6 +76,10 @@ _PIECE = 4 * 1024 * 1024
 _WINDOW = 64 * 1024  # read-ahead when the parser reads a file region in place
 _QUEUED = 4
 _OUTPUT_STEP = 2 * 1024 * 1024
+# A compressed blob of at most this many bytes is inflated by zlib in the walking thread:
+# for it, loading ISA-L and starting a reading thread cost more than they save (a few
+# hundred microseconds to inflate such a blob, which is what a small image is made of).
+_SMALL_BLOB = 256 * 1024
 
 
 def _tar_error(exc: Exception) -> bool:
@@ -217,13 +222,15 @@ class LayerWalk:
                 if found is not None:
                     job = self.ahead.take(self.layer.index, found[2])
             source = _Source(raw, expected, self.layer.size, self.label, hashing=job is None)
-            decoder = _decoder(source, self.label)
+            small = self.layer.size is not None and self.layer.size <= _SMALL_BLOB
+            decoder = _decoder(source, self.label, fast=not small)
             self.compression = decoder.name
             inflated = _Inflated(decoder, source, self.budget, self.label)
             # An uncompressed layer's tar is its blob: one hash serves as both.
             same = decoder.name == "none" and source.hasher.algorithm == diff_id.algorithm
             hasher = None if same else Hasher(diff_id.algorithm)
-            with runtime.reading_thread(), _Pipe(inflated, source, self.label) as pipe:
+            reader = _Inline(inflated, source) if small else _Pipe(inflated, source, self.label)
+            with runtime.reading_thread(), reader as pipe:
                 stream = _TarStream(pipe.get, hasher)
                 tar = _TarParser(stream, limits, self.label)
                 yield from self._members(tar)
@@ -456,16 +463,19 @@ class _Gzip:
 
     name = "gzip"
 
-    def __init__(self, source: _Source, label: str) -> None:
+    def __init__(self, source: _Source, label: str, *, fast: bool = True) -> None:
         self.source = source
         self.label = label
-        # ISA-L inflates the same streams as zlib, several times faster; loaded here, as
-        # zstd's library is, for the layers that need it.
-        from isal import isal_zlib
+        self.library: ModuleType = zlib
+        self.errors: tuple[type[Exception], ...] = (zlib.error,)
+        if fast:
+            # ISA-L inflates the same streams as zlib, several times faster; loaded here,
+            # as zstd's library is, for the layers that need it.
+            from isal import isal_zlib
 
-        self.isal = isal_zlib
-        self.errors = (cast(type[Exception], isal_zlib.error), zlib.error)
-        self.inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
+            self.library = isal_zlib
+            self.errors = (cast(type[Exception], isal_zlib.error), zlib.error)
+        self.inflater = self.library.decompressobj(16 + zlib.MAX_WBITS)
         self.ended = False
 
     def read(self, n: int) -> bytes:
@@ -485,7 +495,7 @@ class _Gzip:
                     return b""
                 if rest[:2] != b"\x1f\x8b":
                     raise errors.LayerFormatError(f"{self.label} has data after its gzip stream")
-                self.inflater = d = self.isal.decompressobj(16 + self.isal.MAX_WBITS)
+                self.inflater = d = self.library.decompressobj(16 + zlib.MAX_WBITS)
                 data = rest
             else:
                 data = self.source.read(_GZIP_STEP)
@@ -625,10 +635,11 @@ def _compression(magic: bytes) -> str:
     return "none"
 
 
-def _decoder(source: _Source, label: str) -> _Decoder:
+def _decoder(source: _Source, label: str, *, fast: bool = True) -> _Decoder:
+    """The blob's decoder; without ``fast``, gzip is inflated by zlib, not ISA-L."""
     compression = _compression(source.peek(4))
     if compression == "gzip":
-        return _Gzip(source, label)
+        return _Gzip(source, label, fast=fast)
     if compression == "zstd":
         return _Zstd(source, label)
     if compression != "none":
@@ -825,10 +836,13 @@ class HashAhead:
                 break  # the walk will refuse the image here: no use hashing on
             self.jobs[ref.index] = job
         self.order = list(self.jobs.values())
-        self.interval: contextlib.AbstractContextManager[None] | None = runtime.reading_thread()
-        self.interval.__enter__()
-        self.thread = threading.Thread(target=self._run, name="hash ahead", daemon=True)
-        self.thread.start()
+        self.interval: contextlib.AbstractContextManager[None] | None = None
+        self.thread: threading.Thread | None = None
+        if self.order:  # nothing to hash ahead (small blobs only): no thread
+            self.interval = runtime.reading_thread()
+            self.interval.__enter__()
+            self.thread = threading.Thread(target=self._run, name="hash ahead", daemon=True)
+            self.thread.start()
 
     def _job(self, ref: LayerRef) -> _RegionHash | None:
         try:
@@ -839,7 +853,8 @@ class HashAhead:
             return None  # the walk will say what is wrong
         region = _in_place(raw, expected, diff_id)
         digest = diff_id
-        if region is None and expected is not None:
+        small = ref.size is not None and ref.size <= _SMALL_BLOB  # hashed as it is read
+        if region is None and expected is not None and not small:
             region = _compressed(raw)  # a compressed blob: hashed for its own digest
             digest = expected
         if region is None:
@@ -868,7 +883,7 @@ class HashAhead:
     def close(self) -> None:
         for job in self.order:
             job.stopping.set()
-        if self.thread.is_alive():
+        if self.thread is not None and self.thread.is_alive():
             self.thread.join()
         for raw in self.opened:
             raw.close()
@@ -925,10 +940,10 @@ class _Inflated:
                 )
 
 
-@dataclass(frozen=True)
-class _End:
+class _End(NamedTuple):
     """What the reading thread knows once the blob is read to its end: the digest it
-    verified (or the error that check raised) and the hash of all the blob's bytes."""
+    verified (or the error that check raised) and the hash of all the blob's bytes. A
+    named tuple, as ``TarEntry``: a tenth of a frozen dataclass's cost to define."""
 
     digest: str
     actual: Digest | None  # None when the blob was hashed by another thread
@@ -966,13 +981,7 @@ class _Pipe:
             while data := self.inflated.read():
                 if not self._put(data):
                     return
-            try:
-                digest = self.source.finish()
-                error = None
-            except errors.ScanError as exc:
-                digest, error = "", exc
-            actual = self.source.hasher.digest() if self.source.hashing else None
-            self._put(_End(digest, actual, error))
+            self._put(_finish(self.source))
         except Exception as exc:
             self._put(exc)
 
@@ -1002,6 +1011,49 @@ class _Pipe:
             pass  # pragma: no cover - the parser has read to the end already
         assert self.last is not None
         return self.last
+
+
+class _Inline:
+    """``_Pipe``'s reading side run in the walking thread, for a small blob: the same
+    pieces, errors and ``_End``, in the same order, with no thread."""
+
+    def __init__(self, inflated: _Inflated, source: _Source) -> None:
+        self.inflated = inflated
+        self.source = source
+        self.last: _End | None = None
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def get(self) -> bytes:
+        """The next piece; b"" once the blob has ended (then ``end`` is known)."""
+        if self.last is not None:
+            return b""
+        data = self.inflated.read()
+        if data:
+            return data
+        self.last = _finish(self.source)
+        return b""
+
+    def end(self) -> _End:
+        while self.get():
+            pass  # pragma: no cover - the parser has read to the end already
+        assert self.last is not None
+        return self.last
+
+
+def _finish(source: _Source) -> _End:
+    """The end of a blob read to its last byte: its size and digest checked."""
+    try:
+        digest = source.finish()
+        error = None
+    except errors.ScanError as exc:
+        digest, error = "", exc
+    actual = source.hasher.digest() if source.hashing else None
+    return _End(digest, actual, error)
 
 
 class _Stream(Protocol):

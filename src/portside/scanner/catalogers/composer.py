@@ -26,8 +26,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from packageurl import PackageURL
 
@@ -54,8 +53,9 @@ class ComposerMetadataError(PackageDatabaseError):
     """An installed.json or composer.lock that cannot be read as one."""
 
 
-@dataclass(frozen=True)
-class ComposerPackage:
+# A named tuple, not a frozen dataclass: a tenth of the cost to define, in every scan of
+# an image with Composer files.
+class ComposerPackage(NamedTuple):
     name: str
     version: str
     dev: bool = False

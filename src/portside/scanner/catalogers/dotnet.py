@@ -24,8 +24,7 @@ and the reason.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from packageurl import PackageURL
 
@@ -51,8 +50,9 @@ class DotnetMetadataError(PackageDatabaseError):
     """A deps.json that cannot be read as one."""
 
 
-@dataclass(frozen=True)
-class Library:
+# A named tuple, not a frozen dataclass: a tenth of the cost to define, in every scan of
+# an image with .NET files.
+class Library(NamedTuple):
     name: str
     version: str
     sha512: str = ""

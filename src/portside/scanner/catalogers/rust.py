@@ -37,8 +37,7 @@ import re
 import struct
 import tomllib
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from packageurl import PackageURL
 
@@ -75,8 +74,9 @@ class RustMetadataError(PackageDatabaseError):
     """A ``.dep-v0`` section or a ``Cargo.lock`` that cannot be read as one."""
 
 
-@dataclass(frozen=True)
-class Crate:
+# A named tuple, not a frozen dataclass: a tenth of the cost to define, in every scan of
+# an image with Rust files.
+class Crate(NamedTuple):
     name: str
     version: str
     source: str = ""

@@ -14,6 +14,7 @@ shown to a person (commands from the history, messages) goes through :func:`reda
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -124,64 +125,68 @@ class Hit:
         return f"{self.kind}{named}{where}; value redacted"
 
 
+# The patterns are compiled when first used (``_re``): the worker and every table or JSON
+# report import this module, and most images give it nothing to read.
 # Each pattern's last group (or the whole match) is the secret, which redact() replaces.
-_TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_TOKENS: tuple[tuple[str, str], ...] = (
     (
         "private key",
-        re.compile(r"-----BEGIN (?:[A-Z0-9]{1,10} ){0,2}PRIVATE KEY(?: BLOCK)?-----"),
+        r"-----BEGIN (?:[A-Z0-9]{1,10} ){0,2}PRIVATE KEY(?: BLOCK)?-----",
     ),
-    ("AWS access key id", re.compile(r"(?<![A-Z0-9])((?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Z0-9])")),
+    ("AWS access key id", r"(?<![A-Z0-9])((?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Z0-9])"),
     (
         "AWS secret access key",
-        re.compile(
-            r"(?i)aws_?secret_?access_?key[\"']?\s{0,8}[:=]\s{0,8}[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
-        ),
+        r"(?i)aws_?secret_?access_?key[\"']?\s{0,8}[:=]\s{0,8}[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])",
     ),
-    ("GitHub token", re.compile(r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36})\b")),
-    ("GitHub token", re.compile(r"\b(github_pat_[A-Za-z0-9_]{22,255})\b")),
-    ("GitLab token", re.compile(r"\b(glpat-[A-Za-z0-9_-]{20,64})\b")),
-    ("Slack token", re.compile(r"\b(xox[abposr]-[A-Za-z0-9-]{10,250})")),
+    ("GitHub token", r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36})\b"),
+    ("GitHub token", r"\b(github_pat_[A-Za-z0-9_]{22,255})\b"),
+    ("GitLab token", r"\b(glpat-[A-Za-z0-9_-]{20,64})\b"),
+    ("Slack token", r"\b(xox[abposr]-[A-Za-z0-9-]{10,250})"),
     (
         "Slack webhook",
-        re.compile(
-            r"hooks\.slack\.com/services/(T[A-Z0-9]{4,20}/B[A-Z0-9]{4,20}/[A-Za-z0-9]{8,64})"
-        ),
+        r"hooks\.slack\.com/services/(T[A-Z0-9]{4,20}/B[A-Z0-9]{4,20}/[A-Za-z0-9]{8,64})",
     ),
-    ("npm token", re.compile(r"\b(npm_[A-Za-z0-9]{36})\b")),
-    ("PyPI token", re.compile(r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,400})")),
-    ("Google API key", re.compile(r"\b(AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])")),
-    ("Azure storage key", re.compile(r"(?i)AccountKey=([A-Za-z0-9+/]{80,100}={0,2})")),
-    ("Azure shared access key", re.compile(r"(?i)SharedAccessKey=([A-Za-z0-9+/]{40,100}={0,2})")),
+    ("npm token", r"\b(npm_[A-Za-z0-9]{36})\b"),
+    ("PyPI token", r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,400})"),
+    ("Google API key", r"\b(AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])"),
+    ("Azure storage key", r"(?i)AccountKey=([A-Za-z0-9+/]{80,100}={0,2})"),
+    ("Azure shared access key", r"(?i)SharedAccessKey=([A-Za-z0-9+/]{40,100}={0,2})"),
     (
         "password in a URL",
-        re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://[^\s/:@\"']{1,128}:([^\s/@\"']{1,256})@[^\s/\"']"),
+        r"\b[a-z][a-z0-9+.-]{1,15}://[^\s/:@\"']{1,128}:([^\s/@\"']{1,256})@[^\s/\"']",
     ),
 )
 
 # A variable or key whose name says it holds a secret: it must END with one of these words,
 # so PASSWORD_MIN_LENGTH or TOKEN_URL are not secrets while DB_PASSWORD is.
-SECRET_NAME = re.compile(
+SECRET_NAME = (
     r"(?i)(?:^|[_.-])(?:password|passwd|pass|secret|token|api_?key|access_?key|secret_?key"
     r"|private_?key|client_?secret|credentials?|auth_?token|session_?token)$"
 )
 _NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})
-_ASSIGNMENT = re.compile(
+_ASSIGNMENT = (
     r"(?:^|(?<=[\s;&|(]))(?:export\s+|--)?([A-Za-z_][A-Za-z0-9_.-]{0,127})[=]"
     r"(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"';&|]+)"
 )
-_OPTION = re.compile(r"(?i)--(?:password|passwd|token|secret)[= ](\"[^\"\n]*\"|'[^'\n]*'|\S+)")
-_AUTH_HEADER = re.compile(r"(?i)authorization:\s{0,4}(?:bearer|basic|token)\s{1,4}([^\s\"']+)")
-_PLACEHOLDER = re.compile(r"^(?:\$.*|<[^>]*>|\*+|x+|\.\.\.|none|null|changeme-please)$", re.I)
+_OPTION = r"(?i)--(?:password|passwd|token|secret)[= ](\"[^\"\n]*\"|'[^'\n]*'|\S+)"
+_AUTH_HEADER = r"(?i)authorization:\s{0,4}(?:bearer|basic|token)\s{1,4}([^\s\"']+)"
+_PLACEHOLDER = r"(?i)^(?:\$.*|<[^>]*>|\*+|x+|\.\.\.|none|null|changeme-please)$"
+
+
+@functools.cache
+def _re(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled, once."""
+    return re.compile(pattern)
 
 
 def _looks_set(value: str) -> bool:
     """A value that is really there: not empty, not ``$VAR`` or ``<placeholder>``."""
     stripped = value.strip().strip("\"'").strip()
-    return bool(stripped) and not _PLACEHOLDER.match(stripped)
+    return bool(stripped) and not _re(_PLACEHOLDER).match(stripped)
 
 
 def is_secret_name(name: str) -> bool:
-    return name.upper() not in _NOT_SECRET_NAMES and bool(SECRET_NAME.search(name))
+    return name.upper() not in _NOT_SECRET_NAMES and bool(_re(SECRET_NAME).search(name))
 
 
 def scan_assignments(pairs: Iterable[tuple[str, str]]) -> list[Hit]:
@@ -200,12 +205,12 @@ def scan_assignments(pairs: Iterable[tuple[str, str]]) -> list[Hit]:
 def scan_command(text: str) -> list[Hit]:
     """Secrets in a build command: build arguments, ``--password``, tokens, headers."""
     hits = [Hit(kind) for kind, _ in _token_matches(text)]
-    for match in _ASSIGNMENT.finditer(text):
+    for match in _re(_ASSIGNMENT).finditer(text):
         if is_secret_name(match.group(1)) and _looks_set(match.group(2)):
             hits.append(Hit("secret-looking build argument or variable", name=match.group(1)))
-    if any(_looks_set(m.group(1)) for m in _OPTION.finditer(text)):
+    if any(_looks_set(m.group(1)) for m in _re(_OPTION).finditer(text)):
         hits.append(Hit("password or token option"))
-    if _AUTH_HEADER.search(text):
+    if _re(_AUTH_HEADER).search(text):
         hits.append(Hit("authorization header"))
     return _unique(hits)
 
@@ -215,7 +220,7 @@ def redact(text: str) -> str:
     spans: list[tuple[int, int]] = []
     pem_end = -1  # where the last PEM block ended: several BEGINs may share one END
     for _, match in _token_matches(text):
-        if match.re is _TOKENS[0][1]:
+        if match.re is _re(_TOKENS[0][1]):
             # A PEM block: hide everything up to its END line (or the end of the text).
             if pem_end < match.end():
                 found = text.find("-----END", match.end())
@@ -223,11 +228,11 @@ def redact(text: str) -> str:
             spans.append((match.start(), pem_end))
         else:
             spans.append(match.span(match.lastindex or 0))
-    for match in _ASSIGNMENT.finditer(text):
+    for match in _re(_ASSIGNMENT).finditer(text):
         if is_secret_name(match.group(1)) and _looks_set(match.group(2)):
             spans.append(match.span(2))
     for pattern in (_OPTION, _AUTH_HEADER):
-        spans.extend(m.span(1) for m in pattern.finditer(text))
+        spans.extend(m.span(1) for m in _re(pattern).finditer(text))
     if not spans:
         return text
     out: list[str] = []
@@ -244,7 +249,7 @@ def redact(text: str) -> str:
 
 def _token_matches(text: str) -> Iterator[tuple[str, re.Match[str]]]:
     for kind, pattern in _TOKENS:
-        for match in pattern.finditer(text):
+        for match in _re(pattern).finditer(text):
             value = match.group(match.lastindex or 0)
             if "EXAMPLE" in value:  # the documented AWS sample keys
                 continue
@@ -297,12 +302,13 @@ def scan_file(path: str, data: bytes) -> list[Hit]:
 
 # Line-anchored rules use [ \t], never \s: \s matches newlines, and a ^\s* that runs
 # across a file of blank lines from every line start is quadratic.
-_NPMRC = re.compile(r"(?im)^[ \t]*\S*?_(authToken|auth|password)[ \t]*[=:][ \t]*(\S.*)$")
-_PYPIRC = re.compile(r"(?im)^[ \t]*(password)[ \t]*[=:][ \t]*(\S.*)$")
-_NETRC = re.compile(r"(?m)\b(password)[ \t]+(\S+)")
-_MY_CNF = re.compile(r"(?im)^[ \t]*(password)[ \t]*=[ \t]*(\S.*)$")
-_AWS_FILE = re.compile(r"(?im)^[ \t]*(aws_secret_access_key|aws_session_token)[ \t]*=[ \t]*(\S.*)$")
-_KUBE = re.compile(r"(?m)^[ \t]*(token|client-key-data|password):[ \t]*\S")
+_NPMRC = r"(?im)^[ \t]*\S*?_(authToken|auth|password)[ \t]*[=:][ \t]*(\S.*)$"
+_PYPIRC = r"(?im)^[ \t]*(password)[ \t]*[=:][ \t]*(\S.*)$"
+_NETRC = r"(?m)\b(password)[ \t]+(\S+)"
+_MY_CNF = r"(?im)^[ \t]*(password)[ \t]*=[ \t]*(\S.*)$"
+_AWS_FILE = r"(?im)^[ \t]*(aws_secret_access_key|aws_session_token)[ \t]*=[ \t]*(\S.*)$"
+_GIT_CREDENTIAL = r"\s*[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@"
+_KUBE = r"(?m)^[ \t]*(token|client-key-data|password):[ \t]*\S"
 
 
 def _structured(path: str, base: str, text: str, lines: _Lines) -> list[Hit]:
@@ -332,7 +338,7 @@ def _structured(path: str, base: str, text: str, lines: _Lines) -> list[Hit]:
         return [
             Hit("git credentials", line=number)
             for number, row in enumerate(text.splitlines(), 1)
-            if re.match(r"\s*[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", row)
+            if _re(_GIT_CREDENTIAL).match(row)
         ]
     if path.endswith(("/.aws/credentials", "/.aws/config")):
         return _keyed(
@@ -346,21 +352,21 @@ def _structured(path: str, base: str, text: str, lines: _Lines) -> list[Hit]:
     return []
 
 
-def _keyed(text: str, lines: _Lines, pattern: re.Pattern[str], kind: str) -> list[Hit]:
-    matches = (m for m in pattern.finditer(text) if _looks_set(m.group(2)))
+def _keyed(text: str, lines: _Lines, pattern: str, kind: str) -> list[Hit]:
+    matches = (m for m in _re(pattern).finditer(text) if _looks_set(m.group(2)))
     return [
         Hit(kind, line=lines.at(m.start()), name=m.group(1))
         for m in itertools.islice(matches, MAX_HITS_PER_FILE)
     ]
 
 
-_ENV_LINE = re.compile(r"(?m)^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*(.*)$")
+_ENV_LINE = r"(?m)^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*(.*)$"
 
 
 def _env_file(text: str, lines: _Lines) -> list[Hit]:
     matches = (
         m
-        for m in _ENV_LINE.finditer(text)
+        for m in _re(_ENV_LINE).finditer(text)
         if is_secret_name(m.group(1)) and _looks_set(m.group(2).split(" #", 1)[0])
     )
     return [
@@ -371,7 +377,7 @@ def _env_file(text: str, lines: _Lines) -> list[Hit]:
 
 def _json_file(path: str, text: str) -> list[Hit]:
     if path.endswith("/.kube/config"):
-        if _KUBE.search(text):
+        if _re(_KUBE).search(text):
             return [Hit("Kubernetes credentials")]
         return []
     try:

@@ -164,7 +164,7 @@ def write_cyclonedx(
             "$schema": SCHEMA_URL,
             "bomFormat": "CycloneDX",
             "specVersion": "1.6",
-            "serialNumber": serial.urn,
+            "serialNumber": f"urn:uuid:{serial}",
             "version": 1,
             "metadata": metadata,
         }
