@@ -209,7 +209,7 @@ def main() -> None:
                     shutil.rmtree(scratch)
                     runs.setdefault((source, tool), []).append(run)
                     print(
-                        f"round {number + 1} {source:13} {tool:8} {run.seconds:7.2f} s "
+                        f"round {number + 1} {source:13} {tool:8} {run.seconds:7.3f} s "
                         f"{run.peak_mib:7.0f} MiB {run.components:4} components",
                         flush=True,
                     )
@@ -231,7 +231,7 @@ def report(runs: dict[tuple[str, str], list[Run]], sources: Sequence[str], round
         for tool in TOOLS:
             done = runs[source, tool]
             print(
-                f"{source:13} {tool:8} {statistics.median(r.seconds for r in done):8.2f} "
+                f"{source:13} {tool:8} {statistics.median(r.seconds for r in done):8.3f} "
                 f"{statistics.median(r.peak_mib for r in done):9.0f} "
                 f"{done[-1].components:10}"
             )
