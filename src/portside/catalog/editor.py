@@ -274,19 +274,27 @@ def save(request: HttpRequest, product: Product, acting: User) -> HttpResponse:
         return render_editor(request, product, can_edit=True, bound={section.id: form}, status=400)
     if request.POST.get("preview") and section.id == "description":
         return _preview(request, product, form)
-    if form.is_valid():
-        try:
-            stamp = product.updated_at
-            services.update_product(
-                product=product, acting=acting, origin=from_request(request), **form.cleaned_data
-            )
-        except PortsideError as exc:
-            add_domain_error(form, exc)
-            product.refresh_from_db()
-        else:
-            outcome = "unchanged" if product.updated_at == stamp else "saved"
-            return redirect(edit_url(product, section.id, outcome=outcome))
+    stamp = product.updated_at
+    if _update(request, product, acting, form):
+        outcome = "unchanged" if product.updated_at == stamp else "saved"
+        return redirect(edit_url(product, section.id, outcome=outcome))
     return render_editor(request, product, can_edit=True, bound={section.id: form}, status=400)
+
+
+def _update(request: HttpRequest, product: Product, acting: User, form: forms.Form) -> bool:
+    """Save what ``form`` holds through the service; False, with the error on the form
+    (and the product as stored), when the form or the service refuses it."""
+    if not form.is_valid():
+        return False
+    try:
+        services.update_product(
+            product=product, acting=acting, origin=from_request(request), **form.cleaned_data
+        )
+    except PortsideError as exc:
+        add_domain_error(form, exc)
+        product.refresh_from_db()
+        return False
+    return True
 
 
 def _preview(request: HttpRequest, product: Product, form: forms.Form) -> HttpResponse:
@@ -315,16 +323,8 @@ def _save_items(request: HttpRequest, product: Product, acting: User) -> HttpRes
     if not form.fields:
         messages.error(request, "Nothing was saved: the request named no section and no item.")
         return render_editor(request, product, can_edit=True, status=400)
-    if form.is_valid():
-        try:
-            services.update_product(
-                product=product, acting=acting, origin=from_request(request), **form.cleaned_data
-            )
-        except PortsideError as exc:
-            add_domain_error(form, exc)
-            product.refresh_from_db()
-        else:
-            return redirect(edit_url(product))
+    if _update(request, product, acting, form):
+        return redirect(edit_url(product))
     by_section: dict[str, list[Line]] = {}
     for target, label, message in error_lines(form, section="basics"):
         item = target.removeprefix("id_")
