@@ -1,7 +1,8 @@
 """ELF files for the Rust cataloger's tests: a real executable given a ``.dep-v0`` section
 by ``objcopy`` (what ``cargo auditable`` leaves in a program, without needing a Rust
-toolchain and crates from the network), and small ELF files written byte by byte, in
-both widths and byte orders, for the shapes no linker writes."""
+toolchain and crates from the network), programs compiled by ``rustc`` with the list in
+a section of their own, and small ELF files written byte by byte, in both widths and
+byte orders, for the shapes no linker writes."""
 
 from __future__ import annotations
 
@@ -78,6 +79,48 @@ def auditable_binary(work: Path, section: bytes, name: str = "program") -> bytes
         timeout=60,
     )
     return program.read_bytes()
+
+
+def rustc_program(work: Path, lists: dict[str, bytes], name: str = "program") -> bytes:
+    """A Rust program compiled by the machine's ``rustc``, holding each of ``lists`` in
+    a section of that name: a ``#[used]`` static with ``#[link_section]``, the way the
+    ``auditable`` crate of the first releases (``.rust-deps-v0``) placed the list, and
+    referred to by ``main`` so that the linker keeps it."""
+    rustc = shutil.which("rustc")
+    if rustc is None:
+        raise ToolMissing("rustc is not installed")
+    work.mkdir(parents=True, exist_ok=True)
+    statics, uses = [], []
+    for index, (section, data) in enumerate(lists.items()):
+        (work / f"{name}-{index}.bin").write_bytes(data)
+        statics.append(
+            f"#[used]\n#[link_section = {json.dumps(section)}]\n"
+            f"static LIST{index}: [u8; {len(data)}] = *include_bytes!({json.dumps(f'{name}-{index}.bin')});\n"
+        )
+        uses.append(f"std::hint::black_box(&LIST{index}).len()")
+    source = work / f"{name}.rs"
+    total = " + ".join(uses) or "0"
+    source.write_text("".join(statics) + f'fn main() {{\n    println!("{{}}", {total});\n}}\n')
+    output = work / name
+    subprocess.run(
+        [
+            rustc,
+            "--edition",
+            "2021",
+            "-C",
+            "opt-level=1",
+            "-C",
+            "strip=symbols",
+            "-o",
+            str(output),
+            str(source),
+        ],
+        cwd=work,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return output.read_bytes()
 
 
 def compressed(document: object) -> bytes:

@@ -57,11 +57,15 @@ def go_program(work: Path, goos: str, goarch: str = "amd64") -> bytes:
     return output.read_bytes()
 
 
-def pe_binary(work: Path, section: bytes, name: str = "program.exe") -> bytes:
-    """A Windows program (PE32+, x86-64) with ``section`` added as ``.dep-v0``."""
+def pe_binary(
+    work: Path, section: bytes, name: str = "program.exe", section_name: str = ".dep-v0"
+) -> bytes:
+    """A Windows program (PE32+, x86-64) with ``section`` added as ``section_name``; a
+    name longer than 8 bytes is written as binutils writes one, ``/`` and its offset in
+    the COFF string table."""
     program = work / name
     program.write_bytes(go_program(work, "windows"))
-    payload = work / f"{name}.dep-v0"
+    payload = work / f"{name}.{section_name}"
     payload.write_bytes(section)
     data = program.read_bytes()
     (pe_at,) = struct.unpack_from("<I", data, 0x3C)
@@ -71,12 +75,13 @@ def pe_binary(work: Path, section: bytes, name: str = "program.exe") -> bytes:
     subprocess.run(
         [
             objcopy(),
+            *(["--long-section-names", "enable"] if len(section_name) > 8 else []),
             "--add-section",
-            f".dep-v0={payload}",
+            f"{section_name}={payload}",
             "--set-section-flags",
-            ".dep-v0=readonly,data",
+            f"{section_name}=readonly,data",
             "--change-section-address",
-            f".dep-v0={image_base + image_size:#x}",
+            f"{section_name}={image_base + image_size:#x}",
             str(program),
         ],
         check=True,
@@ -239,9 +244,9 @@ def universal(*files: tuple[int, bytes], wide: bool = False) -> bytes:
     return head + b"\x00" * (at - len(head)) + body
 
 
-def with_macho_section(program: bytes, section: bytes) -> bytes:
+def with_macho_section(program: bytes, section: bytes, name: bytes = b".dep-v0") -> bytes:
     """A real 64-bit little-endian Mach-O program (as Go's linker writes it for macOS)
-    given ``section`` as ``__DATA,.dep-v0``: one more section header in the ``__DATA``
+    given ``section`` as ``__DATA,name``: one more section header in the ``__DATA``
     segment command, in the room a linker leaves between the load commands and the
     first section, and the bytes in the padding that ends the segment's last page."""
     magic, cpu, subtype, kind, count, size, flags, reserved = struct.unpack_from(
@@ -275,7 +280,7 @@ def with_macho_section(program: bytes, section: bytes) -> bytes:
         image[place : place + len(section)] = section
         header = struct.pack(
             "<16s16sQQIIIIIIII",
-            _name(b".dep-v0"),
+            _name(name),
             _name(b"__DATA"),
             address + place - offset,
             len(section),

@@ -106,6 +106,13 @@ NAMES = [
     "x.JAK",
     "İ.jpi",
     "xİ",
+    "tool.exe",
+    "LIB.DLL",
+    "a.Exe",
+    ".dll",
+    "exe",
+    "x.exe.txt",
+    "İexe",
 ]
 MODES = [0o644, 0o755, 0o100, 0o4755]
 SIZES = [0, 21, 22, 1023, 1024, MiB, 4 * MiB, 4 * MiB + 1, 8 * MiB + 1, 16 * MiB + 1]
@@ -129,10 +136,11 @@ def test_wanted_is_every_cataloger_asked_in_turn() -> None:
 def test_wanted_on_random_paths() -> None:
     rng = random.Random(11)
     pieces = [*NAMES, *(d.strip("/") for d in DIRECTORIES), ".", "-info", "-INFO", ".JAR", "K"]
+    pieces += [".EXE", ".dLl", "İ"]
     for _ in range(20000):
         path = "/" + "/".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
         if rng.random() < 0.3:
-            path += rng.choice(["", ".jar", ".deps.json", ".gemspec", ".egg-info", "/"])
+            path += rng.choice(["", ".jar", ".deps.json", ".gemspec", ".egg-info", "/", ".exe"])
         mode, size = rng.choice(MODES), rng.choice(SIZES)
         assert claims.wanted(path, mode, size) == asked_in_turn(path, mode, size), path
 

@@ -280,11 +280,13 @@ def test_a_hostile_program_in_an_image_is_a_warning_not_a_failed_scan() -> None:
     assert warning.startswith("/usr/bin/bad: ") and "load commands" in warning
 
 
-def test_names_longer_than_the_formats_allow_are_a_programming_error() -> None:
-    with pytest.raises(ValueError, match="8 bytes"):
-        sections.pe_section(b"MZ", b".dep-v0-long", 10)
-    with pytest.raises(ValueError, match="16 bytes"):
-        sections.macho_sections(b"\xcf\xfa\xed\xfe", b"x" * 17, 10)
+def test_names_the_formats_cannot_hold_are_a_programming_error() -> None:
+    for names in [(), (b"",), (b".dep\x00v0",)]:
+        with pytest.raises(ValueError, match="without NULs"):
+            sections.pe_section(b"MZ", names, 10)
+    for names in [(), (b"",), (b"x" * 17,), (b".dep-v0", b"x" * 17)]:
+        with pytest.raises(ValueError, match="1 to 16 bytes"):
+            sections.macho_sections(b"\xcf\xfa\xed\xfe", names, 10)
 
 
 # --- fuzzed -----------------------------------------------------------------------------

@@ -222,16 +222,27 @@ RUST_MAX_LOCK_BYTES = 16 * MiB
 RUST_LOCK_FILE = "Cargo.lock"
 # Executables that are certainly not compiled programs, told apart by name alone.
 RUST_NOT_BINARY = (".so", ".sh", ".py", ".pl", ".rb", ".js", ".txt", ".conf", ".json", ".a", ".o")
+# Windows programs and libraries, in any case: images often hold them without an
+# executable bit, which Windows does not use.
+RUST_WINDOWS_SUFFIXES = frozenset({".exe", ".dll"})
+
+
+def windows_program(path: str) -> bool:
+    """Whether the name ends like a Windows program's or library's. Only a name whose
+    fourth character from the end is a dot can: lowering case never shortens a string."""
+    return path[-4:].lower() in RUST_WINDOWS_SUFFIXES
 
 
 def rust(path: str, mode: int, size: int) -> bool:
     """``Cargo.lock`` files outside Cargo's registry, and executables that may carry
-    ``cargo auditable`` data."""
+    ``cargo auditable`` data: those with an executable bit, and Windows ones by name."""
     basename = path.rpartition("/")[2]
     if basename == RUST_LOCK_FILE:
         return size <= RUST_MAX_LOCK_BYTES and "/.cargo/registry/" not in path
-    if not mode & 0o111 or not RUST_MIN_BINARY_BYTES <= size <= RUST_MAX_BINARY_BYTES:
+    if not RUST_MIN_BINARY_BYTES <= size <= RUST_MAX_BINARY_BYTES:
         return False
+    if not mode & 0o111:
+        return windows_program(path)
     return ".so." not in basename and not basename.endswith(RUST_NOT_BINARY)
 
 
@@ -344,6 +355,9 @@ def wanted(path: str, mode: int, size: int) -> bool:
         return True
     if base.endswith(DOTNET_SUFFIX) and dotnet(path, mode, size):
         return True
-    # Every Java suffix is a dot and three ASCII letters, which only ASCII letters give
-    # in lower case: a path that ends in one has the dot fourth from its end.
-    return path[-4:-3] == "." and java(path, mode, size)
+    # Every Java suffix, and every Windows one Rust claims without an executable bit, is
+    # a dot and three ASCII letters, which only ASCII letters give in lower case: a path
+    # that ends in one has the dot fourth from its end.
+    return path[-4:-3] == "." and (
+        java(path, mode, size) or (windows_program(path) and rust(path, mode, size))
+    )

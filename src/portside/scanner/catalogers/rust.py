@@ -12,6 +12,12 @@ zlib-compressed JSON whose ``packages`` list holds, for each crate, its ``name``
 program are reported, the program's own included; build-only crates are not, since none
 of their code is in the file.
 
+The same list under older names, from the project's first releases (as ``rust-audit``,
+whose ``auditable`` crate placed it): ``.rust-deps-v0`` in ELF, ``rdep-v0`` in PE (and
+``.rust-deps-v0`` before that, which only a long PE name can hold) and ``rust-deps-v0``
+in Mach-O's ``__TEXT`` segment. Each is read as ``.dep-v0`` is; a file is read from the
+first of these names it has, ``.dep-v0`` first.
+
 A ``Cargo.lock`` lists every crate of a workspace as a ``[[package]]`` table with
 ``name``, ``version`` and, for a crate from a registry or git, ``source``. Every one is
 reported (the workspace's own crates too, with no ``source``). A lock file inside
@@ -26,7 +32,7 @@ large or whose JSON decompresses past ``MAX_AUDIT_JSON_BYTES`` (a zlib bomb is c
 there, never inflated in full; the architectures of a universal file share that budget)
 or is truncated, JSON or TOML that cannot be read, and a
 file listing more than ``MAX_PACKAGES`` crates; entries of the wrong type are passed
-over. An executable of another format, or with no ``.dep-v0`` section, is simply not a
+over. An executable of another format, or with none of these sections, is simply not a
 ``cargo auditable`` binary. ``catalog`` never raises: it skips the file and returns a
 ``Findings`` list whose ``warnings`` name it and the reason.
 """
@@ -56,6 +62,12 @@ MAX_LOCK_BYTES = claims.RUST_MAX_LOCK_BYTES
 MAX_PACKAGES = 100_000
 
 SECTION = b".dep-v0"
+# Each format's names for the section, in order of preference.
+ELF_SECTIONS = (SECTION, b".rust-deps-v0")
+PE_SECTIONS = (SECTION, b"rdep-v0", b".rust-deps-v0")
+MACHO_SECTIONS = (SECTION, b"rust-deps-v0")
+# What every one of those names holds: a file without it has none of the sections.
+_NAMED = re.compile(rb"deps?-v0")
 LOCK_FILE = claims.RUST_LOCK_FILE
 _ELF = b"\x7fELF"
 _SHT_NOBITS = 8
@@ -106,8 +118,9 @@ def _once(crates: list[Crate]) -> list[Crate]:
 # --- ELF ----------------------------------------------------------------------------------
 
 
-def _section(data: bytes, wanted: bytes) -> bytes | None:
-    """The bytes of the ELF section named ``wanted``, or None when there is none."""
+def _section(data: bytes, wanted: tuple[bytes, ...] = ELF_SECTIONS) -> bytes | None:
+    """The bytes of the ELF section named the first of ``wanted`` that the file has, or
+    None when it has none (or that section holds no bytes in the file)."""
     if len(data) < 64 or data[:4] != _ELF or data[4] not in (1, 2) or data[5] not in (1, 2):
         raise RustMetadataError("not a readable ELF header")
     wide = data[4] == 2
@@ -146,18 +159,28 @@ def _section(data: bytes, wanted: bytes) -> bytes | None:
     if names_at + names_size > len(data):
         raise RustMetadataError("the section name table lies outside the file")
     names = memoryview(data)[names_at : names_at + names_size]
+    terminated = [name + b"\x00" for name in wanted]
+    best: tuple[int, int, int, int] | None = None  # rank, type, file offset, size
     for index in range(count):
         name, kind, offset, size, _ = section(index)
-        if bytes(names[name : name + len(wanted) + 1]) != wanted + b"\x00":
-            continue
-        if kind == _SHT_NOBITS:
-            return None
-        if size > MAX_SECTION_BYTES:
-            raise RustMetadataError(f"section {wanted.decode()} of {size} bytes")
-        if offset + size > len(data):
-            raise RustMetadataError(f"section {wanted.decode()} lies outside the file")
-        return data[offset : offset + size]
-    return None
+        better = len(terminated) if best is None else best[0]  # the ranks still worth a look
+        for rank in range(better):
+            if bytes(names[name : name + len(terminated[rank])]) == terminated[rank]:
+                best = (rank, kind, offset, size)
+                break
+        if best is not None and best[0] == 0:
+            break  # the name most preferred: no other is looked for
+    if best is None:
+        return None
+    rank, kind, offset, size = best
+    label = wanted[rank].decode()
+    if kind == _SHT_NOBITS:
+        return None
+    if size > MAX_SECTION_BYTES:
+        raise RustMetadataError(f"section {label} of {size} bytes")
+    if offset + size > len(data):
+        raise RustMetadataError(f"section {label} lies outside the file")
+    return data[offset : offset + size]
 
 
 def _inflate(compressed: bytes, limit: int = MAX_AUDIT_JSON_BYTES) -> bytes:
@@ -203,21 +226,21 @@ def parse_audit_json(data: bytes) -> list[Crate]:
 def read_audit_info(data: bytes) -> list[Crate] | None:
     """The crates of a ``cargo auditable`` binary (ELF, PE or Mach-O); None for any
     other file. A universal Mach-O file lists the crates of each architecture once."""
-    if SECTION not in data:
+    if _NAMED.search(data) is None:
         return None  # every such binary names the section in its headers
     if data[:4] == _ELF:
         try:
-            found = _section(data, SECTION)
+            found = _section(data)
         except struct.error as error:
             raise RustMetadataError(f"unreadable ELF headers: {error}") from error
         compressed = [] if found is None else [found]
     else:
         try:
             if sections.is_pe(data):
-                found = sections.pe_section(data, SECTION, MAX_SECTION_BYTES)
+                found = sections.pe_section(data, PE_SECTIONS, MAX_SECTION_BYTES)
                 compressed = [] if found is None else [found]
             elif sections.is_macho(data):
-                compressed = sections.macho_sections(data, SECTION, MAX_SECTION_BYTES) or []
+                compressed = sections.macho_sections(data, MACHO_SECTIONS, MAX_SECTION_BYTES) or []
             else:
                 return None
         except sections.SectionError as error:

@@ -7,9 +7,13 @@ Only what finding one section by name needs is read, from the formats' own descr
   sections and the size of the optional header); then the section table, 40 bytes a
   section: an 8-byte name padded with NULs, the virtual size, the size of the raw data
   and where it lies. In an executable the raw data is padded to the file alignment, so a
-  section's bytes are its virtual size when that is smaller. Names longer than 8 bytes
-  (``/4``: an offset into the COFF string table) exist only in object files and in some
-  toolchains' debug sections; the names looked for here are 8 bytes or fewer.
+  section's bytes are its virtual size when that is smaller. A name longer than 8 bytes
+  is written as ``/`` and a decimal offset into the COFF string table, which follows the
+  symbol table (at PointerToSymbolTable + NumberOfSymbols * 18, both in the COFF
+  header): a 4-byte size that counts itself, then NUL-terminated names. Microsoft's
+  specification keeps such names to object files; GNU's linker writes them in
+  executables too. The string table is read only when a long name is looked for and no
+  name preferred to it was found.
 - **Mach-O** (Apple's ``mach-o/loader.h`` and ``mach-o/fat.h``): a header whose magic
   number gives the width (``0xfeedface`` 32-bit, ``0xfeedfacf`` 64-bit) and, read
   backwards, the byte order; ``ncmds`` load commands in ``sizeofcmds`` bytes, each
@@ -24,7 +28,11 @@ count is bounded both by a fixed limit and by the bytes that would have to hold 
 header that claims a million sections in a small file is refused before any is read),
 a load command must be at least 8 bytes and stay inside the commands' area (so a size
 of 0 cannot loop), and a section larger than the caller's limit is refused before it is
-copied. Any of these raises :class:`SectionError`. A file that does not start like
+copied. A long PE name's string table must lie in the file, with a size of at least 4,
+and the name must start inside it and end with a NUL within it and within
+``MAX_PE_NAME_BYTES``; a ``/`` name that is not a decimal offset (LLVM's ``//`` base-64
+form, or garbage) is no name looked for here. Any of these raises
+:class:`SectionError`. A file that does not start like
 either format is not one: the functions return None for it. ``0xcafebabe`` also starts
 every Java class file; a "universal" header listing more architectures than any
 universal file holds is taken for one and is not read.
@@ -40,8 +48,12 @@ MAX_PE_SECTIONS = 65_535  # the COFF header's count is 16 bits
 MAX_LOAD_COMMANDS = 65_536
 MAX_MACHO_SECTIONS = 65_536  # over all segments of one file
 MAX_FAT_ARCHITECTURES = 32  # universal files hold a handful (Java class files start alike)
+MAX_PE_NAME_BYTES = 256  # a section name read from the COFF string table, its NUL included
 
 _PE_SIGNATURE = b"PE\x00\x00"
+# machine, sections, time stamp, symbol table offset, symbols, optional header size, flags
+_PE_COFF = struct.Struct("<HHIIIHH")
+_PE_SYMBOL_BYTES = 18
 _PE_SECTION = struct.Struct("<8sIIII")  # name, virtual size, address, raw size, raw offset
 _PE_SECTION_BYTES = 40
 _PE_UNINITIALIZED = 0x80  # IMAGE_SCN_CNT_UNINITIALIZED_DATA
@@ -91,11 +103,12 @@ def _take(data: bytes, offset: int, size: int, end: int, name: bytes, limit: int
 # --- PE -----------------------------------------------------------------------------------
 
 
-def pe_section(data: bytes, name: bytes, limit: int) -> bytes | None:
-    """The bytes of the PE section named ``name`` (8 bytes or fewer); None when the file
-    is not PE or has no such section with bytes in the file."""
-    if len(name) > 8:
-        raise ValueError("a PE section table holds names of 8 bytes or fewer")
+def pe_section(data: bytes, names: tuple[bytes, ...], limit: int) -> bytes | None:
+    """The bytes of the PE section named the first of ``names`` (in order of preference)
+    that the file has; None when the file is not PE, has none of them, or the first it
+    has holds no bytes in the file."""
+    if not names or any(not name or b"\x00" in name for name in names):
+        raise ValueError("PE section names are one byte or more, without NULs")
     if not is_pe(data):
         return None
     end = len(data)
@@ -103,40 +116,99 @@ def pe_section(data: bytes, name: bytes, limit: int) -> bytes | None:
     signature = _unpack("<4s", data, signature_at, end, "the PE signature")[0]
     if signature != _PE_SIGNATURE:
         return None  # a DOS program, or another format after the stub
-    _, count, _, _, _, optional_size, _ = _unpack(
-        "<HHIIIHH", data, signature_at + 4, end, "the COFF header"
+    _, count, _, symbols_at, symbols, optional_size, _ = _unpack(
+        _PE_COFF, data, signature_at + 4, end, "the COFF header"
     )
-    table = signature_at + 4 + 20 + optional_size
+    table = signature_at + 4 + _PE_COFF.size + optional_size
     if count > MAX_PE_SECTIONS:  # pragma: no cover - a 16-bit count cannot exceed it
         raise SectionError(f"{count} sections, more than {MAX_PE_SECTIONS}")
     if table + count * _PE_SECTION_BYTES > end:
         raise SectionError(f"the table of {count} sections lies outside the file")
-    wanted = name.ljust(8, b"\x00")
+    short = {name.ljust(8, b"\x00"): name for name in names if len(name) <= 8}
+    found: dict[bytes, int] = {}  # each name's first section header
+    long_named: list[tuple[int, bytes]] = []  # sections whose names are in the string table
     for index in range(count):
         at = table + index * _PE_SECTION_BYTES
-        raw_name, virtual_size, _, raw_size, raw_at = _PE_SECTION.unpack_from(data, at)
-        if raw_name != wanted:
-            continue
-        (characteristics,) = struct.unpack_from("<I", data, at + 36)
-        if raw_size == 0 or characteristics & _PE_UNINITIALIZED:
-            return None  # bytes only in memory, none in the file
-        size = min(virtual_size, raw_size) if virtual_size else raw_size
-        return _take(data, raw_at, size, end, name, limit)
+        raw_name = data[at : at + 8]
+        if raw_name in short:
+            found.setdefault(short[raw_name], at)
+        elif raw_name[:1] == b"/":
+            long_named.append((at, raw_name))
+    strings: _StringTable | None = None
+    for name in names:
+        if name not in found and len(name) > 8 and long_named:
+            strings = strings or _StringTable(data, symbols_at, symbols)
+            for at, raw_name in long_named:
+                if strings.name(raw_name) == name:
+                    found.setdefault(name, at)
+                    break
+        if name in found:
+            return _pe_bytes(data, found[name], name, limit)
     return None
+
+
+def _pe_bytes(data: bytes, at: int, name: bytes, limit: int) -> bytes | None:
+    """The bytes in the file of the section whose header is at ``at``."""
+    _, virtual_size, _, raw_size, raw_at = _PE_SECTION.unpack_from(data, at)
+    (characteristics,) = struct.unpack_from("<I", data, at + 36)
+    if raw_size == 0 or characteristics & _PE_UNINITIALIZED:
+        return None  # bytes only in memory, none in the file
+    size = min(virtual_size, raw_size) if virtual_size else raw_size
+    return _take(data, raw_at, size, len(data), name, limit)
+
+
+class _StringTable:
+    """The COFF string table, for the section names that refer to it (``/NNN``)."""
+
+    def __init__(self, data: bytes, symbols_at: int, symbols: int) -> None:
+        self.data = data
+        self.start = symbols_at + symbols * _PE_SYMBOL_BYTES
+        self.size: int | None = None  # read when a name first needs it
+
+    def _bounds(self, label: str) -> tuple[int, int]:
+        if self.size is None:
+            if self.start == 0 or self.start + 4 > len(self.data):
+                raise SectionError(f"section name {label} needs a string table the file lacks")
+            (size,) = struct.unpack_from("<I", self.data, self.start)
+            if size < 4 or self.start + size > len(self.data):
+                raise SectionError(f"the string table of {size} bytes lies outside the file")
+            self.size = size
+        return self.start, self.start + self.size
+
+    def name(self, raw_name: bytes) -> bytes | None:
+        """The name that ``raw_name`` (``/`` and a decimal offset, NUL-padded) refers to;
+        None for a ``/`` name of another form."""
+        digits = raw_name[1:].rstrip(b"\x00")
+        if not digits or not digits.isdigit():
+            return None  # not an offset in decimal (LLVM's "//" base-64 form, or garbage)
+        label = raw_name.rstrip(b"\x00").decode("ascii")
+        start, end = self._bounds(label)
+        offset = int(digits)
+        if not 4 <= offset < end - start:
+            raise SectionError(f"section name {label} lies outside the string table")
+        at = start + offset
+        stop = self.data.find(b"\x00", at, min(end, at + MAX_PE_NAME_BYTES))
+        if stop < 0:
+            raise SectionError(
+                f"section name {label} does not end within the string table"
+                f" and {MAX_PE_NAME_BYTES} bytes"
+            )
+        return bytes(self.data[at:stop])
 
 
 # --- Mach-O -------------------------------------------------------------------------------
 
 
-def macho_sections(data: bytes, name: bytes, limit: int) -> list[bytes] | None:
-    """The bytes of the Mach-O section named ``name`` (16 bytes or fewer), once per
-    architecture that has it (a universal file holds several); None when the file is not
-    Mach-O, an empty list when no architecture has the section with bytes in the file."""
-    if len(name) > 16:
-        raise ValueError("a Mach-O section name is 16 bytes or fewer")
+def macho_sections(data: bytes, names: tuple[bytes, ...], limit: int) -> list[bytes] | None:
+    """The bytes of the Mach-O section named the first of ``names`` (in order of
+    preference, each 16 bytes or fewer) that an architecture has, once per architecture
+    that has one (a universal file holds several); None when the file is not Mach-O, an
+    empty list when no architecture has one with bytes in the file."""
+    if not names or any(not 0 < len(name) <= 16 for name in names):
+        raise ValueError("a Mach-O section name is 1 to 16 bytes")
     magic = data[:4]
     if magic in _MACHO:
-        found = _thin_section(data, 0, len(data), name, limit)
+        found = _thin_section(data, 0, len(data), names, limit)
         return [] if found is None else [found]
     if magic not in _FAT:
         return None
@@ -145,7 +217,7 @@ def macho_sections(data: bytes, name: bytes, limit: int) -> list[bytes] | None:
         return None
     found_all = []
     for start, stop in slices:
-        found = _thin_section(data, start, stop, name, limit)
+        found = _thin_section(data, start, stop, names, limit)
         if found is not None:
             found_all.append(found)
     return found_all
@@ -170,9 +242,11 @@ def _fat_slices(data: bytes, *, wide: bool) -> list[tuple[int, int]] | None:
     return slices
 
 
-def _thin_section(data: bytes, start: int, end: int, name: bytes, limit: int) -> bytes | None:
-    """The section ``name`` of the single-architecture Mach-O file in ``data[start:end]``;
-    its offsets count from ``start``."""
+def _thin_section(
+    data: bytes, start: int, end: int, names: tuple[bytes, ...], limit: int
+) -> bytes | None:
+    """The section named the first of ``names`` that the single-architecture Mach-O file
+    in ``data[start:end]`` has; its offsets count from ``start``."""
     order, wide = _MACHO[bytes(data[start : start + 4])]
     header = struct.Struct(order + ("IiiIIIII" if wide else "IiiIIII"))
     fields = _unpack(header, data, start, end, "the Mach-O header")
@@ -183,7 +257,8 @@ def _thin_section(data: bytes, start: int, end: int, name: bytes, limit: int) ->
     commands_end = at + commands_size
     if commands_end > end or count * 8 > commands_size:
         raise SectionError(f"{count} load commands of {commands_size} bytes outside the file")
-    wanted = name.ljust(16, b"\x00")
+    rank = {name.ljust(16, b"\x00"): index for index, name in enumerate(names)}
+    best: tuple[int, bytes, tuple[Any, ...]] | None = None  # rank, name, section header
     sections = 0
     for index, (kind, size) in enumerate(_commands(data, at, commands_end, count, order)):
         if kind not in (_LC_SEGMENT, _LC_SEGMENT_64):
@@ -204,14 +279,19 @@ def _thin_section(data: bytes, start: int, end: int, name: bytes, limit: int) ->
             raise SectionError(f"more than {MAX_MACHO_SECTIONS} sections")
         for number in range(nsects):
             fields = section.unpack_from(data, first + number * section.size)
-            if fields[0] != wanted:
-                continue
-            size_of, offset, flags = fields[3], fields[4], fields[8]
-            if flags & 0xFF in _ZEROFILL_TYPES or size_of == 0:
-                return None
-            return _take(data, start + offset, size_of, end, name, limit)
+            found = rank.get(fields[0])
+            if found is not None and (best is None or found < best[0]):
+                best = (found, names[found], fields)
+        if best is not None and best[0] == 0:
+            break  # the name most preferred: no other is read
         at += size
-    return None
+    if best is None:
+        return None
+    _, name, fields = best
+    size_of, offset, flags = fields[3], fields[4], fields[8]
+    if flags & 0xFF in _ZEROFILL_TYPES or size_of == 0:
+        return None
+    return _take(data, start + offset, size_of, end, name, limit)
 
 
 def _commands(data: bytes, at: int, end: int, count: int, order: str) -> Iterator[tuple[int, int]]:
