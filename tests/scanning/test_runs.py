@@ -179,11 +179,12 @@ def test_a_silent_run_is_queued_again_then_given_up(
     )
     task_backends["default"].results.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.sweep(now) == {"requeued": 1, "failed": 0, "unscanned": 0}
+        assert services.sweep(now) == {"requeued": 1, "failed": 0, "unscanned": 0, "outdated": 0}
         assert services.sweep(now) == {
             "requeued": 0,
             "failed": 0,
             "unscanned": 0,
+            "outdated": 0,
         }  # another worker's sweep
     scan.refresh_from_db()
     assert scan.status == ScanStatus.QUEUED and scan.heartbeat_at is None
@@ -199,7 +200,7 @@ def test_a_silent_run_is_queued_again_then_given_up(
         heartbeat_at=now - dt.timedelta(minutes=6),
     )
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.sweep(now) == {"requeued": 0, "failed": 1, "unscanned": 0}
+        assert services.sweep(now) == {"requeued": 0, "failed": 1, "unscanned": 0, "outdated": 0}
     scan.refresh_from_db()
     assert scan.status == ScanStatus.FAILED
     assert "interrupted 2 times" in scan.error and "scan the image again" in scan.error
@@ -233,11 +234,13 @@ def test_a_run_that_beats_is_left_alone_unless_it_runs_too_long(
         "requeued": 0,
         "failed": 0,
         "unscanned": 0,
+        "outdated": 0,
     }
     assert services.sweep(now + dt.timedelta(minutes=40)) == {
         "requeued": 1,
         "failed": 0,
         "unscanned": 0,
+        "outdated": 0,
     }
 
 

@@ -71,6 +71,10 @@ class ScanOut(Schema):
     findings: list[FindingOut]
     vulnerability_data: VulnerabilityDataOut
     practices: list[dict[str, Any]]
+    # The version of the best-practice checks that made ``practices``, and whether it is
+    # older than the store's (the store scans such images again, a few at a time).
+    practices_version: int
+    practices_outdated: bool
 
 
 class ScanRequest(Schema):
@@ -133,6 +137,8 @@ def _out(scan: Scan) -> ScanOut:
             ],
         ),
         practices=list(scan.practices),
+        practices_version=scan.practices_version,
+        practices_outdated=scan.practices_outdated,
     )
 
 

@@ -59,3 +59,10 @@ def max_attempts() -> int:
 def sweep_seconds() -> int:
     """How often the worker looks for interrupted scans (``PORTSIDE_SCAN_SWEEP_SECONDS``)."""
     return _int("SCAN_SWEEP_SECONDS", 60, minimum=1, maximum=3600)
+
+
+def refresh_batch() -> int:
+    """Scans the sweep keeps in the worker's queue to refresh best-practice results made
+    by older checks (``PORTSIDE_SCAN_REFRESH_BATCH``): it queues only as many as this less
+    the scans already queued or running, so pushed images come first; 0 refreshes none."""
+    return _int("SCAN_REFRESH_BATCH", 10, minimum=0, maximum=10_000)

@@ -23,6 +23,7 @@ from typing import Any
 from django.db import models
 
 from portside.registry.models import Repository
+from portside.scanner.practices import RULES_VERSION
 
 
 class ScanStatus(models.TextChoices):
@@ -74,6 +75,9 @@ class Scan(models.Model):
         "ScanInventory", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     practices = models.JSONField(default=list, blank=True)
+    # The version of the best-practice checks that made ``practices``
+    # (``scanner.practices.RULES_VERSION``); 0 for results kept from before it was recorded.
+    practices_version = models.PositiveIntegerField(default=0)
     warnings = models.JSONField(default=list, blank=True)
     # The vulnerability feeds the latest match read (name, kind, records, when updated and
     # checked); empty when there was no vulnerability data, so nothing was matched.
@@ -102,7 +106,12 @@ class Scan(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["repository", "digest"], name="one_scan_per_image")
         ]
-        indexes = [models.Index(fields=["status", "requested_at"], name="scan_queue")]
+        indexes = [
+            models.Index(fields=["status", "requested_at"], name="scan_queue"),
+            # The sweep's question every minute: done scans reviewed by older checks, the
+            # oldest first (none, once every result is current).
+            models.Index(fields=["practices_version", "finished_at"], name="scan_practices_age"),
+        ]
 
     def __str__(self) -> str:
         return f"scan of {self.repository.name}@{self.digest}"
@@ -112,6 +121,13 @@ class Scan(models.Model):
         """The best-practice checks this image fails, as the scan page lists them: every
         page that summarises a scan's review reads this, so they cannot disagree."""
         return [p for p in self.practices or [] if p.get("status") == "fail"]
+
+    @property
+    def practices_outdated(self) -> bool:
+        """Whether a done scan's best-practice results were made by an older version of
+        the checks than this store's: shown as such until the sweep has the image scanned
+        again (``running.refresh_outdated``)."""
+        return self.status == ScanStatus.DONE and self.practices_version < RULES_VERSION
 
     @property
     def inventory(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from portside.accounts.models import Organization
 from portside.core.errors import NotFound, PermissionDenied, PortsideError
 from portside.core.origin import from_request
 from portside.registry.models import Repository
-from portside.scanning import sbom, services
+from portside.scanning import conf, sbom, services
 from portside.scanning.models import Finding, Scan, Severity
 
 
@@ -42,7 +42,8 @@ PACKAGE_FILTER_MAX = 100
 @require_safe
 def scan_detail(request: HttpRequest, name: str, pk: int) -> HttpResponse:
     """The scan's results in tabs: vulnerabilities, packages by layer (filtered by name
-    with ``?package=``), best practices and the SBOM."""
+    with ``?package=``), best practices (marked when older checks made them) and the
+    SBOM."""
     scan = _scan(request, name, pk)
     org = scan.repository.organization
     groups = services.findings_by_severity(scan)
@@ -70,7 +71,9 @@ def scan_detail(request: HttpRequest, name: str, pk: int) -> HttpResponse:
             "package_query": query,
             "package_matches": sum(len(packages) for _, packages in layers),
             "practices": scan.practices,
-            "failed_practices": [p for p in scan.practices if p.get("status") == "fail"],
+            "failed_practices": scan.failed_practices,
+            # Results of older checks are refreshed by the sweep unless it refreshes none.
+            "practices_refreshing": scan.practices_outdated and conf.refresh_batch() > 0,
             "can_scan": permissions.can_request_scan(request.user, org),
             "can_reclassify": permissions.can_reclassify_findings(request.user),
             "severities": Severity.choices,

@@ -10,11 +10,14 @@ that died, and the worker's periodic :func:`sweep` queues it again, up to
 ``conf.max_attempts()`` runs, after which it fails and says why. Each run has a number
 (``run_number``, never reused); a run that finds its scan re-queued, re-requested or
 failed meanwhile (its number is no longer the scan's) stops and stores nothing.
+
+The same sweep queues images pushed without a scan (:func:`scan_missed`) and, a few at a
+time, images whose best-practice results were made by an older version of the checks
+(:func:`refresh_outdated`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -28,7 +31,7 @@ from django.db.models import F, Q
 
 from portside.audit import services as audit
 from portside.blobstore.base import BlobStoreError
-from portside.core import clock, events
+from portside.core import clock, events, records
 from portside.core.errors import PortsideError
 from portside.core.origin import Origin
 from portside.oci.digest import Digest, Hasher
@@ -40,7 +43,7 @@ from portside.scanner.analyze import Analysis, analyze
 from portside.scanner.catalogers import default_catalogers
 from portside.scanner.layers import Limits
 from portside.scanner.model import Inventory, inventory_to_dict
-from portside.scanner.practices import review
+from portside.scanner.practices import RULES_VERSION, review
 from portside.scanner.reader import open_blobs
 from portside.scanning import conf, results
 from portside.scanning import sbom as documents
@@ -218,6 +221,7 @@ def _result_fields(
         "finished_at": scan.finished_at,
         "heartbeat_at": None,
         "practices": [r.as_dict() for r in reviewed],
+        "practices_version": RULES_VERSION,
         "platform": inventory.platform,
         "distro": _distro_label(inventory),
         "package_count": len(inventory.packages),
@@ -239,13 +243,13 @@ def _store_inventory(scan_id: int, inventory: Inventory) -> ScanInventory:
 def _encoded(inventory: Inventory) -> Encoded:
     """``inventory_to_dict(inventory, owned_files=False)`` as JSON, encoded a package at a
     time: the whole inventory as dictionaries costs several times its text."""
-    head = json.dumps(inventory_to_dict(dataclasses.replace(inventory, packages=())))
+    head = json.dumps(inventory_to_dict(records.replace(inventory, packages=())))
     empty = '"packages": []}'
     if not head.endswith(empty):  # pragma: no cover - inventory_to_dict's last key
         raise AssertionError("the inventory's packages are not its last key")
     parts = [head[: -len(empty)], '"packages": [']
     for position, package in enumerate(inventory.packages):
-        fields = dataclasses.asdict(package)
+        fields = records.asdict(package)
         fields["files"] = []
         parts.append((", " if position else "") + json.dumps(fields))
     parts.append("]}")
@@ -386,7 +390,9 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     """Queue again the scans whose run stopped without a word (its worker died), or fail
     those that have had ``conf.max_attempts()`` runs, with the reason. Each change is
     conditional on the scan still being in the state it was found in, so several
-    workers may sweep at once. Returns how many scans were queued and failed."""
+    workers may sweep at once. Then queues the images that were missed and a batch of
+    those whose best-practice results are outdated. Returns how many scans were queued
+    again and failed, and how many were queued as missed (``unscanned``) and outdated."""
     from portside.scanning.tasks import run_scan
 
     now = now or clock.now()
@@ -437,6 +443,7 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
             "given up" if scan.attempts >= limit else "queued again",
         )
     counts["unscanned"] = scan_missed(now)
+    counts["outdated"] = refresh_outdated(now)
     return counts
 
 
@@ -483,6 +490,59 @@ def scan_missed(now: dt.datetime) -> int:
             continue  # deleted meanwhile
         logger.warning("%s was pushed without being scanned; scan queued", manifest)
         queued += 1
+    return queued
+
+
+# Scans queued or running that were asked for within this long take up the refresh's
+# batch; older ones are stuck (their task was lost), not work waiting for the worker.
+BUSY_WITHIN = dt.timedelta(days=1)
+
+
+def refresh_outdated(now: dt.datetime) -> int:
+    """Queue a new scan of done images whose best-practice results were made by an older
+    version of the checks (``practices_version`` below ``RULES_VERSION``), the oldest
+    results first: ``conf.refresh_batch()`` less the scans already queued or running, so
+    that the worker's queue stays short and pushed images go first. Each change is
+    conditional on the scan still being done with older results, so a scan already
+    queued or running is not queued again, however many sweeps find it. Returns how many
+    scans were queued."""
+    from django.db.models import Exists, OuterRef
+
+    from portside.scanning.tasks import run_scan
+
+    batch = conf.refresh_batch()
+    if batch <= 0:
+        return 0
+    busy = Scan.objects.filter(
+        status__in=[ScanStatus.QUEUED, ScanStatus.RUNNING], requested_at__gte=now - BUSY_WITHIN
+    ).count()
+    if busy >= batch:
+        return 0
+    image = Manifest.objects.filter(
+        repository_id=OuterRef("repository_id"), digest=OuterRef("digest")
+    )
+    outdated = Scan.objects.filter(status=ScanStatus.DONE, practices_version__lt=RULES_VERSION)
+    oldest = (
+        outdated.filter(Exists(image))
+        .order_by("practices_version", F("finished_at").asc(nulls_first=True), "pk")
+        .values_list("pk", flat=True)[: batch - busy]
+    )
+    queued = 0
+    for pk in list(oldest):
+        with transaction.atomic():
+            if not outdated.filter(pk=pk).update(
+                status=ScanStatus.QUEUED,
+                error="",
+                requested_at=now,
+                requested_by_id=None,
+                attempts=0,
+                heartbeat_at=None,
+            ):
+                continue  # queued by another worker's sweep, or by a publisher, meanwhile
+            transaction.on_commit(partial(run_scan.enqueue, scan_id=pk))
+        queued += 1
+    if queued:
+        logger.info("best-practice results made by older checks: %s images queued", queued)
     return queued
 
 

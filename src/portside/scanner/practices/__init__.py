@@ -10,6 +10,13 @@ files the credential checks read.
 
 from typing import TYPE_CHECKING, Any
 
+# The version of these checks, which the store keeps with every review it stores.
+# Raise it by one in any change that can turn a check's verdict (pass, fail or skip), its
+# evidence or its level for some image, and in a change that adds or removes a check:
+# the store then marks the results it kept from before as made by older checks, and its
+# sweep scans those images again, a few at a time. Wording alone does not need it.
+RULES_VERSION = 1
+
 if TYPE_CHECKING:
     from portside.scanner.practices.model import (
         Analysed,
@@ -52,6 +59,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "RULES_VERSION",
     "Analysed",
     "Check",
     "Evidence",
