@@ -14,7 +14,6 @@ differ between scans.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import tempfile
@@ -37,6 +36,7 @@ def main() -> None:
 
     from tests.scanner.realimage import ensure_image
 
+    from portside.core import records
     from portside.scanner.analyze import analyze
     from portside.vulndb import matcher
     from portside.vulndb.importers import import_osv
@@ -55,7 +55,7 @@ def main() -> None:
         for package in packages:
             if package.type == "pypi":
                 version = f"{1 + n % 3}.{n}.{n % 7}"
-                variants.append(dataclasses.replace(package, version=version))
+                variants.append(records.replace(package, version=version))
             else:
                 variants.append(package)
     for label, items in (("first lookups", variants), ("repeated", variants)):

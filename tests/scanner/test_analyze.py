@@ -3,7 +3,6 @@ the rules that apply across catalogers."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from portside.core import records
 from portside.scanner import errors
 from portside.scanner.analyze import Analysis, analyze
 from portside.scanner.catalogers import (
@@ -67,7 +67,7 @@ def debian_base(extra: list[images.Member] | None = None) -> list[images.Member]
 def test_analysis_holds_inventory_files_context_and_warnings(tmp_path: Path) -> None:
     oci_layout(tmp_path, [layer([file("a", "1")])])
     result = analyze(tmp_path)
-    assert [f.name for f in dataclasses.fields(Analysis)] == [
+    assert [f.name for f in records.fields(Analysis)] == [
         "inventory",
         "files",
         "context",

@@ -36,6 +36,7 @@ import pytest
 from packageurl import PackageURL
 from packaging.utils import canonicalize_name
 
+from portside.core import records
 from portside.scanner.analyze import Analysis, analyze
 from portside.scanner.catalogers.base import Entry
 from portside.scanner.layers import resolve
@@ -476,7 +477,7 @@ def test_each_form_of_the_image_gives_the_inventory_of_the_oci_layout(
         """The packages with each layer named by its index: the digests differ where
         an archive holds the layers uncompressed."""
         index = {layer.digest: str(layer.index) for layer in analysis.inventory.layers}
-        return [replace(p, layer=index[p.layer]) for p in analysis.inventory.packages]
+        return [records.replace(p, layer=index[p.layer]) for p in analysis.inventory.packages]
 
     oci, archive = scans.analysis("oci"), scans.analysis(source)
     assert comparable(oci) == comparable(archive)

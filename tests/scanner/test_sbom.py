@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from spdx_tools.spdx.model import Document, RelationshipType, SpdxNoAssertion
 from spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser import JsonLikeDictParser
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
+from portside.core.records import replace
 from portside.scanner.model import Distro, Inventory, Layer, Package
 from portside.scanner.sbom import SbomError, to_cyclonedx, to_spdx
 from portside.scanner.sbom._schema import first_error

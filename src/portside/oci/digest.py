@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Buffer
-from dataclasses import dataclass
 
+from portside.core.records import record
 from portside.oci.errors import DigestInvalid
 
 # Registered algorithms and the length of their hex encoding.
@@ -27,7 +27,7 @@ _GRAMMAR = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 _HEX = re.compile(r"[0-9a-f]+")
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Digest:
     """A validated digest. Build one with ``Digest.parse`` or ``compute``."""
 

@@ -18,9 +18,9 @@ import binascii
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from portside.core.records import field, record
 from portside.oci import mediatypes
 from portside.oci.digest import Digest, compute
 from portside.oci.errors import DigestInvalid, ManifestInvalid, Unsupported
@@ -36,7 +36,7 @@ MAX_NESTING = 64
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-@dataclass(frozen=True)
+@record
 class Descriptor:
     """A typed, sized, content-addressed reference to a blob or a manifest."""
 
@@ -54,7 +54,7 @@ class Descriptor:
         return self.media_type in mediatypes.FOREIGN_LAYER_TYPES and bool(self.urls)
 
 
-@dataclass(frozen=True)
+@record
 class Manifest:
     """An image manifest (``config`` and ``layers``) or an index (``manifests``)."""
 

@@ -21,12 +21,11 @@ image's total is checked after each cataloger.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from portside.core.records import field, record, replace
 from portside.scanner import runtime
 from portside.scanner.catalogers import claims, default_catalogers, osrelease
 from portside.scanner.catalogers.base import (
@@ -56,7 +55,7 @@ if TYPE_CHECKING:
 OS_PACKAGE_TYPES = frozenset({"deb", "rpm", "apk"})
 
 
-@dataclass(frozen=True)
+@record
 class Analysis:
     """What one pass learned: the packages, the claimed files, and the final file system."""
 
@@ -352,7 +351,7 @@ def _attribute(packages: list[Package], files: Files, context: Context) -> list[
             layer = history[0].layer if history else entry.layer if entry else -1
             digest = context.layer_digest(layer)
             if digest:
-                package = dataclasses.replace(package, layer=digest)
+                package = replace(package, layer=digest)
         result.append(package)
     return result
 

@@ -17,9 +17,9 @@ import json
 import struct
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
+from portside.core.records import record
 from portside.scanner.layers import LayerItem, TarEntry
 
 FORMAT = 1
@@ -33,7 +33,7 @@ class LayerCache(Protocol):
     def put(self, key: str, value: bytes) -> None: ...
 
 
-@dataclass(frozen=True)
+@record
 class Record:
     digest: str
     diff_id: str

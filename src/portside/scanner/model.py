@@ -3,11 +3,14 @@ found in it, each with the layer that introduced it and the files that hold it."
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from portside.core.records import asdict, field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """One layer of an image, in order from the base (index 0) up."""
 
@@ -19,7 +22,7 @@ class Layer:
     created_by: str = ""  # the history entry's command, when the config has one
 
 
-@dataclass(frozen=True)
+@record
 class Distro:
     """The operating system, from /etc/os-release (or /usr/lib/os-release)."""
 
@@ -30,7 +33,7 @@ class Distro:
     id_like: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Package:
     """A piece of software found in the image.
 
@@ -55,7 +58,7 @@ class Package:
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True)
+@record
 class Inventory:
     """Everything the analyser found in one image (one platform of an index)."""
 

@@ -11,9 +11,9 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
 
+from portside.core.records import record
 from portside.scanner import errors
 from portside.scanner.layers import Limits
 from portside.scanner.reader import Image, open_blobs
@@ -39,7 +39,7 @@ class RemoteError(errors.ScanError):
     """The registry could not be read: unreachable, refused, or not an image."""
 
 
-@dataclass(frozen=True)
+@record
 class Reference:
     host: str
     name: str

@@ -18,7 +18,6 @@ time, images whose best-practice results were made by an older version of the ch
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -32,7 +31,7 @@ from django.db.models import F, Q
 
 from portside.audit import services as audit
 from portside.blobstore.base import BlobStoreError
-from portside.core import clock, events
+from portside.core import clock, events, records
 from portside.core.errors import PortsideError
 from portside.core.origin import Origin
 from portside.oci.digest import Digest, Hasher
@@ -244,13 +243,13 @@ def _store_inventory(scan_id: int, inventory: Inventory) -> ScanInventory:
 def _encoded(inventory: Inventory) -> Encoded:
     """``inventory_to_dict(inventory, owned_files=False)`` as JSON, encoded a package at a
     time: the whole inventory as dictionaries costs several times its text."""
-    head = json.dumps(inventory_to_dict(dataclasses.replace(inventory, packages=())))
+    head = json.dumps(inventory_to_dict(records.replace(inventory, packages=())))
     empty = '"packages": []}'
     if not head.endswith(empty):  # pragma: no cover - inventory_to_dict's last key
         raise AssertionError("the inventory's packages are not its last key")
     parts = [head[: -len(empty)], '"packages": [']
     for position, package in enumerate(inventory.packages):
-        fields = dataclasses.asdict(package)
+        fields = records.asdict(package)
         fields["files"] = []
         parts.append((", " if position else "") + json.dumps(fields))
     parts.append("]}")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from portside.core import clock
+from portside.core.records import replace
 from portside.scanner.analyze import analyze
 from portside.scanner.catalogers import default_catalogers
 from portside.scanner.catalogers.base import Entry
@@ -132,7 +133,7 @@ def test_a_hundred_thousand_entries_are_reviewed_quickly() -> None:
 )
 def test_hostile_configs_never_break_the_review(config: dict[str, Any]) -> None:
     analysis = ImageBuilder.clean().build()
-    analysis = replace(analysis, inventory=replace(analysis.inventory, config=config))
+    analysis = dataclasses.replace(analysis, inventory=replace(analysis.inventory, config=config))
     started = time.monotonic()
     results = review(analysis, today=TODAY)
     assert time.monotonic() - started < 10

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
-from packageurl import PackageURL
-
+from portside.core.records import field, record
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced, osrelease
 from portside.scanner.catalogers.base import Context, Files, check_package_count, text_lines
 from portside.scanner.errors import PackageDatabaseError
@@ -32,7 +31,7 @@ _VERSION = re.compile(r"[A-Za-z0-9.+~_-]+")
 _SINGLE = frozenset("PVAoLmUt")  # keys that a paragraph may give only once
 
 
-@dataclass
+@record(frozen=False)
 class _Record:
     fields: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
@@ -69,13 +68,13 @@ class ApkCataloger:
         qualifiers = {"arch": arch} if arch else {}
         if found := osrelease.qualifier(distro):
             qualifiers["distro"] = found
-        purl = PackageURL(
+        purl = purls.build(
             type="apk",
             namespace=distro.id if distro else "alpine",
             name=name,
             version=version,
             qualifiers=qualifiers,
-        ).to_string()
+        )
         licence = record.fields.get("L", "").strip()
         return Package(
             type="apk",

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Protocol
 
+from portside.core.records import field, record
 from portside.scanner.errors import TooManyPackages
 from portside.scanner.model import Distro, Layer, Package
 
 
-@dataclass(frozen=True)
+@record
 class FileVersion:
     """One version of a claimed file, as one layer wrote it."""
 
@@ -28,7 +28,7 @@ class FileVersion:
     mode: int  # permission bits (and setuid/setgid/sticky)
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     """A path in the final file system (after whiteouts), claimed or not."""
 
@@ -59,7 +59,7 @@ def new_entry(
     return entry
 
 
-@dataclass
+@record(frozen=False)
 class Files:
     """The claimed files: every version written, oldest first, and the final state."""
 
@@ -84,7 +84,7 @@ class Files:
                 yield found
 
 
-@dataclass(frozen=True)
+@record
 class Context:
     layers: tuple[Layer, ...]
     distro: Distro | None

@@ -28,10 +28,9 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 
-from packageurl import PackageURL
-
+from portside.core.records import record, replace
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.model import Package
@@ -48,7 +47,7 @@ def _first(patterns: tuple[re.Pattern[bytes], ...], data: bytes) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """One kind of binary: which files, which version strings, what to call it."""
 
@@ -319,7 +318,7 @@ class BinaryCataloger:
             type="generic",
             name=rule.name,
             version=version,
-            purl=PackageURL(type="generic", name=rule.name, version=version).to_string(),
+            purl=purls.build(type="generic", name=rule.name, version=version),
             cataloger=self.name,
             layer=context.layer_digest(since.get(version, current.layer)),
             paths=(current.path,),

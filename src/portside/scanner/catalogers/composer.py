@@ -28,8 +28,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from packageurl import PackageURL
-
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.catalogers.jsonfile import clean, licenses, load_json
@@ -147,9 +146,7 @@ def parse_lock(data: bytes) -> list[ComposerPackage]:
 
 def purl(name: str, version: str) -> str:
     vendor, _, project = name.partition("/")
-    return PackageURL(
-        type="composer", namespace=vendor or None, name=project, version=version
-    ).to_string()
+    return purls.build(type="composer", namespace=vendor or None, name=project, version=version)
 
 
 _in_vendor = claims.in_vendor

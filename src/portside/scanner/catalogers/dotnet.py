@@ -26,8 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from packageurl import PackageURL
-
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.catalogers.jsonfile import clean, load_json
@@ -108,7 +107,7 @@ def parse_deps(data: bytes) -> list[Library]:
 
 
 def purl(name: str, version: str) -> str:
-    return PackageURL(type="nuget", name=name, version=version).to_string()
+    return purls.build(type="nuget", name=name, version=version)
 
 
 class DotnetCataloger:

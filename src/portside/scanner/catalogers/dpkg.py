@@ -27,8 +27,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-from packageurl import PackageURL
-
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced, osrelease
 from portside.scanner.catalogers.base import (
     Context,
@@ -119,13 +118,13 @@ class DpkgCataloger:
         qualifiers = {"arch": record.architecture} if record.architecture else {}
         if found := osrelease.qualifier(distro):
             qualifiers["distro"] = found
-        purl = PackageURL(
+        purl = purls.build(
             type="deb",
             namespace=distro.id if distro else "debian",
             name=record.name,
             version=record.version,
             qualifiers=qualifiers,
-        ).to_string()
+        )
         layer = since.get(record.key, database.layer)
         return Package(
             type="deb",

@@ -36,8 +36,7 @@ import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from packageurl import PackageURL
-
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
@@ -263,9 +262,9 @@ def read_build_info(data: bytes) -> BuildInfo | None:
 
 def _purl(path: str, version: str) -> str:
     namespace, _, name = path.rpartition("/")
-    return PackageURL(
+    return purls.build(
         type="golang", namespace=namespace or None, name=name, version=version or None
-    ).to_string()
+    )
 
 
 def _local(path: str) -> bool:

@@ -32,10 +32,9 @@ import re
 import struct
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 
-from packageurl import PackageURL
-
+from portside.core.records import field, record
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
@@ -78,7 +77,7 @@ class JavaBudgetExceeded(JavaArchiveError):
     stops there rather than skipping to the next nested archive."""
 
 
-@dataclass(frozen=True)
+@record
 class JavaPackage:
     group: str
     artifact: str
@@ -94,12 +93,12 @@ class JavaPackage:
 
     @property
     def purl(self) -> str:
-        return PackageURL(
+        return purls.build(
             type="maven", namespace=self.group or None, name=self.artifact, version=self.version
-        ).to_string()
+        )
 
 
-@dataclass
+@record(frozen=False)
 class Budget:
     """What one outer archive may still cost, across all its nested archives."""
 

@@ -33,8 +33,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from packageurl import PackageURL
-
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
@@ -305,7 +304,7 @@ def parse_lock(data: bytes, filename: str) -> list[Locked]:
 
 def _purl(name: str, version: str) -> str:
     scope, _, bare = name.rpartition("/")
-    return PackageURL(type="npm", namespace=scope or None, name=bare, version=version).to_string()
+    return purls.build(type="npm", namespace=scope or None, name=bare, version=version)
 
 
 _in_node_modules = claims.in_node_modules

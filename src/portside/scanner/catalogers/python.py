@@ -26,8 +26,7 @@ import posixpath
 import re
 from typing import NamedTuple
 
-from packageurl import PackageURL
-
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
@@ -371,7 +370,7 @@ class PythonCataloger:
             type="pypi",
             name=dist.name,
             version=dist.version,
-            purl=PackageURL(type="pypi", name=key[0], version=dist.version).to_string(),
+            purl=purls.build(type="pypi", name=key[0], version=dist.version),
             cataloger=self.name,
             layer=context.layer_digest(since.get(key, current.layer)),
             paths=(current.path,),

@@ -22,10 +22,9 @@ import sqlite3
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
-from packageurl import PackageURL
-
+from portside.core.records import record
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced, osrelease
 from portside.scanner.catalogers.base import Context, Files, check_package_count
 from portside.scanner.errors import PackageDatabaseError, RpmHeaderError
@@ -48,7 +47,7 @@ _SIZES = {_CHAR: 1, _INT8: 1, _INT16: 2, _INT32: 4, _INT64: 8, _BIN: 1}
 _INTS = {_INT16: "H", _INT32: "I", _INT64: "Q"}
 
 
-@dataclass(frozen=True)
+@record
 class RpmPackage:
     name: str
     version: str
@@ -101,13 +100,13 @@ class RpmCataloger:
             qualifiers["epoch"] = str(found.epoch)
         if label := osrelease.qualifier(distro):
             qualifiers["distro"] = label
-        purl = PackageURL(
+        purl = purls.build(
             type="rpm",
             namespace=distro.id if distro else None,
             name=found.name,
             version=f"{found.version}-{found.release}",
             qualifiers=qualifiers,
-        ).to_string()
+        )
         source_name, source_version = _source(found)
         return Package(
             type="rpm",

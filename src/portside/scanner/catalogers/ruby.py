@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
 
-from packageurl import PackageURL
-
+from portside.core.records import record
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
@@ -64,7 +63,7 @@ class RubyMetadataError(PackageDatabaseError):
     """A gemspec or Gemfile.lock that cannot be read as one."""
 
 
-@dataclass(frozen=True)
+@record
 class Gem:
     name: str
     version: str
@@ -75,9 +74,7 @@ class Gem:
     @property
     def purl(self) -> str:
         qualifiers = {"platform": self.platform} if self.platform != "ruby" else None
-        return PackageURL(
-            type="gem", name=self.name, version=self.version, qualifiers=qualifiers
-        ).to_string()
+        return purls.build(type="gem", name=self.name, version=self.version, qualifiers=qualifiers)
 
 
 # Control characters and lone surrogates (which JSON's \u escapes can produce) cannot be

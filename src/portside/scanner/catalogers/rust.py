@@ -45,8 +45,7 @@ import tomllib
 import zlib
 from typing import Any, NamedTuple
 
-from packageurl import PackageURL
-
+from portside.scanner import purl as purls
 from portside.scanner.catalogers import claims, introduced, sections
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.catalogers.jsonfile import load_json
@@ -291,7 +290,7 @@ def parse_lock(data: bytes) -> list[Crate]:
 
 
 def purl(name: str, version: str) -> str:
-    return PackageURL(type="cargo", name=name, version=version).to_string()
+    return purls.build(type="cargo", name=name, version=version)
 
 
 class RustCataloger:

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
+from portside.core.records import field, record
 from portside.scanner import errors
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """How much the reader accepts; each limit has its own error in ``errors``."""
 
@@ -33,7 +33,7 @@ class Limits:
     max_packages: int = 100_000  # packages of all catalogers together
 
 
-@dataclass(frozen=True)
+@record
 class LayerRef:
     """A layer as the manifest and config describe it, before it is read."""
 
@@ -50,7 +50,7 @@ class TarEntry(NamedTuple):
     """One tar member, normalised. ``kind`` is an ``Entry`` kind, or ``whiteout`` (``path``
     is what a lower layer loses) or ``opaque`` (``path`` is the directory emptied).
     A named tuple, as ``LayerItem``: one of each is made for every member of every
-    layer, four times faster than a frozen dataclass."""
+    layer, four times faster than a frozen record."""
 
     path: str
     kind: str

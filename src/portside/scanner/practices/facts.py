@@ -14,10 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from portside.core.records import replace
 from portside.scanner.catalogers.base import Entry, Files
 from portside.scanner.hidden import DELETED, HiddenEntry
 from portside.scanner.model import Inventory, Layer

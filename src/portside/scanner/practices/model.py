@@ -10,10 +10,10 @@ Evidence never carries a secret: messages and commands are passed through
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from portside.core.records import field, record
 from portside.scanner.catalogers.base import Context, Files
 from portside.scanner.model import Inventory
 
@@ -32,7 +32,7 @@ class Status(StrEnum):
     SKIP = "skip"  # the check could not be decided (missing input, or turned off)
 
 
-@dataclass(frozen=True)
+@record
 class Check:
     id: str  # "PS-001": stable, never reused
     title: str
@@ -54,7 +54,7 @@ class Check:
         }
 
 
-@dataclass(frozen=True)
+@record
 class Evidence:
     """Where a finding is: a layer (when one is to blame) and the paths concerned."""
 
@@ -78,7 +78,7 @@ class Evidence:
         }
 
 
-@dataclass(frozen=True)
+@record
 class Result:
     check: Check
     status: Status
@@ -106,7 +106,7 @@ class Result:
         }
 
 
-@dataclass(frozen=True)
+@record
 class Policy:
     """The store's thresholds. Defaults follow common registry guidance."""
 

@@ -16,10 +16,9 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 
-from packageurl import PackageURL
-
 from portside.oci.digest import Digest
 from portside.oci.errors import DigestInvalid
+from portside.scanner import purl as purls
 from portside.scanner.errors import ScanError
 from portside.scanner.model import Inventory, Layer, Package
 
@@ -70,7 +69,7 @@ class ImageIdentity(NamedTuple):
     def version(self) -> str | None:
         return str(self.digest) if self.digest is not None else None
 
-    def purl(self) -> PackageURL | None:
+    def purl(self) -> str | None:
         """``pkg:oci/NAME@DIGEST``: only an image known by digest has a package URL."""
         if self.digest is None or parse_digest(self.name) is not None:
             return None
@@ -89,7 +88,7 @@ class ImageIdentity(NamedTuple):
             qualifiers["repository_url"] = repository.lower()
         if tag:
             qualifiers["tag"] = tag
-        return PackageURL(type="oci", name=last, version=str(self.digest), qualifiers=qualifiers)
+        return purls.build("oci", last, str(self.digest), qualifiers=qualifiers)
 
 
 class SbomView(NamedTuple):
@@ -98,19 +97,13 @@ class SbomView(NamedTuple):
     fingerprint: str  # sha256 hex over everything the writers put in a document
 
 
-def canonical_purl(raw: str) -> tuple[PackageURL, str] | None:
-    """Parse a purl and return it with its canonical text, or None when it is not one.
+def canonical_purl(raw: str) -> str | None:
+    """The canonical text of a purl, or None when it is not one.
 
     Rendering the parsed value again percent-encodes what needs it, so a newline or a
     quote in a hostile version cannot reach a consumer that splits purls by hand.
     """
-    if not raw or not raw.startswith("pkg:"):
-        return None
-    try:
-        purl = PackageURL.from_string(raw)
-        return purl, purl.to_string()
-    except ValueError:  # also UnicodeError: a lone surrogate cannot be percent-encoded
-        return None
+    return purls.canonical(raw) if raw else None
 
 
 def parse_digest(value: str) -> Digest | None:
@@ -172,8 +165,7 @@ def build_view(inventory: Inventory, *, image_name: str | None = None) -> SbomVi
     layers = {layer.digest: layer for layer in inventory.layers}
     merged: dict[str, Item] = {}
     for package in inventory.packages:
-        parsed = canonical_purl(package.purl)
-        purl_text = parsed[1] if parsed is not None else ""
+        purl_text = canonical_purl(package.purl) or ""
         key = _key(_identity(package, purl_text), package.layer)
         known = merged.get(key)
         if known is None:

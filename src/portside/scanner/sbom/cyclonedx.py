@@ -271,7 +271,7 @@ def _image_component(view: SbomView, inventory: Inventory) -> Json:
         component["version"] = view.image.version
     purl = view.image.purl()
     if purl is not None:
-        component["purl"] = purl.to_string()
+        component["purl"] = purl
     properties = _properties(
         ("layer", f"{layer.index}:{layer.digest}") for layer in inventory.layers
     )
@@ -407,8 +407,7 @@ def _vulnerabilities(
     gives each purl's components as (bom-ref, version)."""
     result: dict[str, Json] = {}
     for finding in findings:
-        parsed = canonical_purl(finding.package_purl)
-        purl_text = parsed[1] if parsed is not None else finding.package_purl
+        purl_text = canonical_purl(finding.package_purl) or finding.package_purl
         ref = (
             "vuln-"
             + hashlib.sha256(

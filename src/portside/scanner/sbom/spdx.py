@@ -233,7 +233,7 @@ def _image_package(view: SbomView) -> Json:
         "copyrightText": NOASSERTION,
         "downloadLocation": NOASSERTION,
     }
-    refs = _purl_refs(purl.to_string()) if purl else []
+    refs = _purl_refs(purl) if purl else []
     if refs:
         package["externalRefs"] = refs
     package |= {
