@@ -378,3 +378,19 @@ def test_a_hostile_sqlite_schema_cannot_make_the_reader_work_forever() -> None:
         with pytest.raises(errors.PackageDatabaseError, match="no Packages table"):
             rpm.sqlite_blobs(data)
     assert time.monotonic() - started < 5
+
+
+def test_an_error_message_that_is_not_utf8_is_a_database_error(tmp_path: Path) -> None:
+    """SQLite's message for a broken schema quotes the schema's bytes: when they are not
+    UTF-8 the message cannot be read as text, and the database is still refused as broken,
+    not with an exception out of the cataloger."""
+    path = tmp_path / "rpmdb.sqlite"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB, c ZZZQ)")
+    connection.commit()
+    connection.close()
+    data = path.read_bytes()
+    assert data.count(b"ZZZQ") == 1
+    broken = data.replace(b"ZZZQ", b"T(\x80)")  # a syntax error at a byte that is not UTF-8
+    with pytest.raises(errors.PackageDatabaseError, match="cannot be read"):
+        rpm.sqlite_blobs(broken)

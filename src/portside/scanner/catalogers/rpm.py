@@ -295,7 +295,7 @@ def sqlite_blobs(data: bytes) -> list[bytes]:
         rows = connection.execute(
             f"SELECT blob FROM Packages ORDER BY hnum LIMIT {MAX_HEADERS + 1}"  # noqa: S608
         ).fetchall()
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # an error message that is not UTF-8
         raise PackageDatabaseError(f"rpmdb.sqlite cannot be read: {exc}") from exc
     finally:
         connection.close()
