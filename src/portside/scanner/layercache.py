@@ -22,7 +22,7 @@ from typing import Protocol
 from portside.core.records import record
 from portside.scanner.layers import LayerItem, TarEntry
 
-FORMAT = 1
+FORMAT = 2
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # compressed; bigger layers are simply read again
 _HEADER = struct.Struct(">I")
 
