@@ -13,7 +13,6 @@ import json
 import os
 import sys
 from argparse import ArgumentParser, HelpFormatter
-from pathlib import Path
 from typing import Any, TextIO
 
 from portside.config import paths
@@ -122,7 +121,8 @@ def run(options: dict[str, Any], stdout: TextIO, stderr: TextIO) -> int:
     reported = [f for f in findings if str(f.severity) in wanted]
     text = _render(options["format"], analysis, reported, findings, feeds)
     if options["output"]:
-        Path(options["output"]).write_text(text)
+        with open(options["output"], "w") as output:
+            output.write(text)
     else:
         stdout.write(text if text.endswith("\n") else text + "\n")
         stdout.flush()
@@ -140,10 +140,10 @@ def _open(options: dict[str, Any]) -> Image:
         if target.startswith(prefix):
             rest = target[len(prefix) :]
             reference = None
-            if prefix == "oci:" and not Path(rest).exists() and ":" in rest:
+            if prefix == "oci:" and not os.path.exists(rest) and ":" in rest:
                 rest, reference = rest.rsplit(":", 1)
             return open_image(rest, platform=platform, reference=reference)
-    if Path(target).exists():
+    if os.path.exists(target):
         return open_image(target, platform=platform)
     from portside.scanner.remote import open_remote, parse_reference  # HTTP: only for these
 
@@ -165,12 +165,12 @@ def _open(options: dict[str, Any]) -> Image:
 def _match(analysis: Analysis) -> tuple[list[Any], list[dict[str, Any]], str]:
     """The findings, the feeds they were matched against and a note for the terminal;
     no feed means nothing was matched, which the report says."""
-    path = paths.vulndb_path()
+    path = paths.vulndb_location()
     missing = (
         f"Not matched: no vulnerability data in {path}: packages only. Fetch it with "
         "`portside vulndb sync` (or set PORTSIDE_VULNDB_PATH to a synced database)."
     )
-    if not path.exists():
+    if not os.path.exists(path):
         return [], [], missing
     from portside.vulndb import matcher
     from portside.vulndb.store import VulnStore
@@ -236,7 +236,7 @@ def _version() -> str:
         if not found:
             continue
         if len(found) == 1 and found[0].endswith(".dist-info"):
-            version = _header_version(Path(entry or ".", found[0], "METADATA"))
+            version = _header_version(os.path.join(entry or ".", found[0], "METADATA"))
             if version:
                 return version
         break
@@ -252,11 +252,12 @@ def _names_portside(child: str) -> bool:
     return low.rpartition(".")[0].partition("-")[0] == "portside"
 
 
-def _header_version(metadata: Path) -> str:
+def _header_version(metadata: str) -> str:
     """The ``Version`` field of a core-metadata file's header, "" when it has none or
     not exactly one."""
     try:
-        text = metadata.read_text(encoding="utf-8")
+        with open(metadata, encoding="utf-8") as file:
+            text = file.read()
     except (OSError, UnicodeDecodeError):
         return ""
     values = []

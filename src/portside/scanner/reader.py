@@ -25,7 +25,6 @@ import os
 import stat
 import zlib
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from portside.oci import mediatypes
@@ -138,10 +137,10 @@ def open_image(
     gzipped; an OCI layout packed in a tar works too). ``reference`` picks one image when
     the input holds several (a tag, ``org.opencontainers.image.ref.name``)."""
     limits = limits or Limits()
-    target = Path(path)
-    if target.is_dir():
+    target = os.fspath(path)
+    if os.path.isdir(target):
         store: _Store = _DirectoryStore(target)
-    elif target.is_file():
+    elif os.path.isfile(target):
         store = _ArchiveStore(target, limits)
     else:
         raise errors.ImageFormatError(f"{target}: no such file or directory")
@@ -583,14 +582,14 @@ class _StoreBase:
 
 
 class _DirectoryStore(_StoreBase):
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: str) -> None:
         self.root = root
 
     def has(self, name: str) -> bool:
-        return (self.root / name).is_file()
+        return os.path.isfile(os.path.join(self.root, name))
 
     def open(self, key: str, what: str) -> BinaryIO:
-        path = self.root / self.blob_path(key)
+        path = os.path.join(self.root, self.blob_path(key))
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(path, flags)
@@ -605,7 +604,7 @@ class _DirectoryStore(_StoreBase):
 
     def size(self, key: str) -> int | None:
         try:
-            return (self.root / self.blob_path(key)).stat().st_size
+            return os.stat(os.path.join(self.root, self.blob_path(key))).st_size
         except OSError:
             return None
 
@@ -613,7 +612,7 @@ class _DirectoryStore(_StoreBase):
 class _ArchiveStore(_StoreBase):
     """Members of a tar file (read in random-access mode: the archive's own index)."""
 
-    def __init__(self, path: Path, limits: Limits) -> None:
+    def __init__(self, path: str, limits: Limits) -> None:
         import lzma  # with tarfile, only for archives: a layout's scan loads neither
         import tarfile
 
