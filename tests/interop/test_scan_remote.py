@@ -82,3 +82,16 @@ def test_scan_an_image_in_the_registry(server, tmp_path):
         assert refused.returncode != 0
         assert "the registry answered 40" in refused.stderr, refused.stderr
         assert "Traceback" not in refused.stderr
+    # A refused sign-in says why, in the token service's own words.
+    wrong = scan(
+        server,
+        tmp_path,
+        "--insecure",
+        "--username",
+        "alice",
+        "--password-stdin",
+        ref,
+        password="not-the-password",
+    )
+    assert wrong.returncode != 0
+    assert "the token service answered 401: Incorrect user name or password." in wrong.stderr

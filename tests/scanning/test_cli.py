@@ -208,3 +208,32 @@ def test_the_management_command_gives_the_same_report(layout, settings):
     assert any(p["name"] == "Jinja2" for p in report["packages"])
     with pytest.raises(CommandError, match="--severity"):
         call_command("scan", str(layout), "--severity", "urgent")
+
+
+def test_an_exit_code_gate_fails_when_there_is_no_data(tmp_path, layout):
+    """``--exit-code`` asks the scan to decide; with nothing to match against it cannot, and
+    says so instead of passing."""
+    done = portside(tmp_path, "scan", str(layout), "--exit-code", "3")
+    assert done.returncode == 1
+    assert "--exit-code needs vulnerability data" in done.stderr
+    assert "Not matched: no vulnerability data" in done.stdout  # the report is still written
+    assert portside(tmp_path, "scan", str(layout)).returncode == 0  # no gate, no failure
+
+
+def test_many_feeds_are_summed_up_on_one_line():
+    from portside.cli.scan import _feeds_line
+
+    feeds = [
+        {"name": "osv-pypi", "updated": "2026-12-05T09:58:00+00:00"},
+        {"name": "debian", "updated": "2026-12-05T10:00:30+00:00"},
+        {"name": "nvd", "updated": None},
+    ]
+    assert _feeds_line(feeds) == (
+        "Vulnerability data: 3 feeds, updated never to 2026-12-05 10:00 UTC (oldest: nvd)"
+    )
+    assert _feeds_line(feeds[:2]) == (
+        "Vulnerability data: 2 feeds, updated 2026-12-05 09:58 UTC to 2026-12-05 10:00 UTC"
+        " (oldest: osv-pypi)"
+    )
+    assert _feeds_line(feeds[:1]) == ("Vulnerability data: osv-pypi (updated 2026-12-05 09:58 UTC)")
+    assert _feeds_line([]) == "Vulnerability data: none"

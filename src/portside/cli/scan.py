@@ -46,7 +46,8 @@ def add_arguments(parser: ArgumentParser) -> None:
         "--exit-code",
         type=int,
         default=0,
-        help="exit with this status when a reported finding exists (default 0)",
+        help="exit with this status when a reported finding exists (default 0); with no "
+        "vulnerability data to match against, the scan then fails with status 1",
     )
     parser.add_argument("--platform", help="os/arch[/variant] to pick from an index")
     parser.add_argument("-o", "--output", help="write the report to this file")
@@ -128,6 +129,13 @@ def run(options: dict[str, Any], stdout: TextIO, stderr: TextIO) -> int:
         stdout.flush()
     if note:
         stderr.write(note + "\n")
+    if options["exit_code"] and not feeds:
+        # A gate that could not look must not pass: no data is not "no findings".
+        stderr.write(
+            "portside scan: error: --exit-code needs vulnerability data to decide; "
+            "none was matched (run `portside vulndb sync`)\n"
+        )
+        return 1
     if reported and options["exit_code"]:
         return int(options["exit_code"])
     return 0
@@ -366,12 +374,21 @@ def _table(
 
 
 def _feeds_line(feeds: list[dict[str, Any]]) -> str:
-    """``Vulnerability data: osv-pypi (updated 2026-12-05 10:00 UTC), ...``."""
+    """``Vulnerability data: 13 feeds, updated 2026-12-05 09:58 UTC to 10:00 UTC (oldest:
+    osv-pypi)``; one feed is named with its time. The JSON report and the SBOM list each
+    feed."""
     if not feeds:
         return "Vulnerability data: none"
-    return "Vulnerability data: " + ", ".join(
-        f"{feed['name']} (updated {_when(str(feed.get('updated', '')))})" for feed in feeds
-    )
+    if len(feeds) == 1:
+        (feed,) = feeds
+        return (
+            f"Vulnerability data: {feed['name']} (updated {_when(str(feed.get('updated') or ''))})"
+        )
+    stamps = sorted(feeds, key=lambda feed: str(feed.get("updated") or ""))
+    oldest, newest = stamps[0], stamps[-1]
+    first, last = _when(str(oldest.get("updated") or "")), _when(str(newest.get("updated") or ""))
+    span = f"updated {first}" if first == last else f"updated {first} to {last}"
+    return f"Vulnerability data: {len(feeds)} feeds, {span} (oldest: {oldest['name']})"
 
 
 def _when(stamp: str) -> str:

@@ -32,6 +32,33 @@ _REFERENCE = re.compile(
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+:[a-f0-9]+))?\Z"
 )
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+_SHOWN = re.compile(r"[^\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]")  # what a terminal may show
+MAX_SAID = 300  # characters of a server's own message shown
+
+
+def _says(error: urllib.error.HTTPError) -> str:
+    """``": MESSAGE"``: what the server said about the refusal, from its JSON body (the
+    distribution spec's ``errors[0].message``, or a token service's ``detail``,
+    ``error_description``, ``message`` or ``error``), shown safely; "" when it said nothing
+    readable."""
+    try:
+        body = json.loads(error.read(64 * 1024))
+    except (OSError, ValueError, RecursionError):  # RecursionError: nesting past the limit
+        return ""
+    said: Any = None
+    if isinstance(body, dict):
+        listed = body.get("errors")
+        if isinstance(listed, list) and listed and isinstance(listed[0], dict):
+            said = listed[0].get("message")
+        for key in ("detail", "error_description", "message", "error"):
+            if not isinstance(said, str) or not said.strip():
+                said = body.get(key)
+    if not isinstance(said, str) or not said.strip():
+        return ""
+    text = _SHOWN.sub(" ", said).strip()
+    return ": " + (text if len(text) <= MAX_SAID else text[: MAX_SAID - 1] + "…")
+
+
 TIMEOUT = 60
 
 
@@ -91,7 +118,9 @@ class Client:
             if exc.code == 401 and not retried:
                 self._authenticate(exc.headers.get("WWW-Authenticate", ""))
                 return self._open(url, accept, retried=True)
-            raise RemoteError(f"{url}: the registry answered {exc.code} {exc.reason}") from None
+            raise RemoteError(
+                f"{url}: the registry answered {exc.code} {exc.reason}{_says(exc)}"
+            ) from None
         except (urllib.error.URLError, OSError) as exc:
             raise RemoteError(f"{url}: {getattr(exc, 'reason', exc)}") from None
 
@@ -113,8 +142,10 @@ class Client:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
                 body = json.loads(response.read(1 << 20))
         except urllib.error.HTTPError as exc:
-            raise RemoteError(f"{realm}: the token service answered {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise RemoteError(
+                f"{realm}: the token service answered {exc.code}{_says(exc)}"
+            ) from None
+        except (urllib.error.URLError, OSError, ValueError, RecursionError) as exc:
             raise RemoteError(f"{realm}: {exc}") from None
         token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
