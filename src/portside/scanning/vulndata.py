@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from portside.vulndb.errors import VulnDBError
+from portside.vulndb.errors import Unreachable, VulnDBError
 from portside.vulndb.feeds import configured
 from portside.vulndb.store import VulnStore
 from portside.vulndb.sync import Feed, Options, SyncResult, sync
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 class Report:
     done: list[SyncResult] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (feed, reason)
+    unreachable: list[str] = field(default_factory=list)  # failed: no answer from the server
     rematched: dict[str, int] | None = None
 
     @property
@@ -73,14 +74,17 @@ def sync_feeds(
             try:
                 result = sync(store, feed, force=force, options=options)
             except VulnDBError as exc:
-                logger.warning("vulnerability feed %s: %s", feed.name, exc.message)
                 report.failed.append((feed.name, exc.message))
-                if not quiet:
+                if isinstance(exc, Unreachable):
+                    report.unreachable.append(feed.name)
+                if quiet:
+                    logger.warning("vulnerability feed %s: %s", feed.name, exc.message)
+                else:  # said once, on the command's output
                     say(f"{feed.name}: failed: {exc.message}")
                 continue
             report.done.append(result)
             records = result.result.records if result.result else 0
-            detail = f" ({records:,} records)" if result.result else ""
+            detail = f" ({records:,} record{'' if records == 1 else 's'})" if result.result else ""
             say(f"{feed.name}: {result.status}{detail}")
             for note in result.notes:
                 say(f"  {note}")

@@ -74,6 +74,12 @@ class SyncFailed(VulnDBError):
     code = "vulndb_sync"
 
 
+class Unreachable(SyncFailed):
+    """The server did not answer at all: no connection, a name that does not resolve, a
+    timeout before any answer. Unlike an HTTP error, this is about the network (or the
+    mirror) rather than the feed."""
+
+
 class InvalidVector(VulnDBError):
     """A CVSS vector could not be parsed; scoring reports ``unknown`` with this reason."""
 

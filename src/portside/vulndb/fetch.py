@@ -13,7 +13,8 @@ database) with ``.state.json`` recording, per URL, the file it was saved as and 
   asks for the rest with ``Range`` and ``If-Range``; a ``206`` is appended, a ``200``
   (the feed changed meanwhile, or the server ignores ranges) starts again.
 
-Every failure is a :class:`SyncFailed` naming the URL.
+Every failure is a :class:`SyncFailed` naming the URL; :class:`Unreachable` when the
+server did not answer at all.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from portside.vulndb.errors import SyncFailed
+from portside.vulndb.errors import SyncFailed, Unreachable
 
 CHUNK = 256 * 1024
 USER_AGENT = "portside-vulndb/1"
@@ -283,9 +284,11 @@ def _open(request: urllib.request.Request, limits: Limits) -> http.client.HTTPRe
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, TimeoutError | socket.timeout):
-            raise SyncFailed(f"{url}: timed out waiting for the server") from None
-        raise SyncFailed(f"{url}: cannot connect: {reason}") from None
-    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            raise Unreachable(f"{url}: timed out waiting for the server") from None
+        raise Unreachable(f"{url}: cannot connect: {reason}") from None
+    except (TimeoutError, OSError) as exc:
+        raise Unreachable(f"{url}: {exc!r}") from None
+    except http.client.HTTPException as exc:
         raise SyncFailed(f"{url}: {exc!r}") from None
     return response
 

@@ -483,7 +483,8 @@ def _match_distro(run: _Run, targets: dict[int, _Target]) -> None:
                 run.problem(
                     index,
                     f"{target.version!r} is not a valid {scheme.name} version; "
-                    f"{len(verdicts)} {distro} verdicts for {target.name} "
+                    f"{len(verdicts)} {distro} verdict{'' if len(verdicts) == 1 else 's'} "
+                    f"for {target.name} "
                     "could not be evaluated",
                 )
                 continue

@@ -403,10 +403,11 @@ class VulnStore:
             going = sum(1 for key in self._keys(db, name, kind) if key not in keys)
         if going:
             raise WouldReplace(
-                f"feed {name} holds {old_records:,} {old_kind} records from {old_origin} "
-                f"(imported {imported_at[:16].replace('T', ' ')} UTC); importing {origin} "
-                f"under the same name would replace them with {records:,} records, and "
-                f"{going:,} of the old ones would go. Import it under another name with "
+                f"feed {name} holds {old_records:,} {old_kind} {_records(old_records)} from "
+                f"{old_origin} (imported {imported_at[:16].replace('T', ' ')} UTC); importing "
+                f"{origin} under the same name would replace them with {records:,} "
+                f"{_records(records)}, and {going:,} of the old ones would go. Import it "
+                "under another name with "
                 "--name, or pass --replace to replace the feed."
             )
 
@@ -689,6 +690,10 @@ class VulnStore:
             t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
             for t in tables
         }
+
+
+def _records(count: int) -> str:
+    return "record" if count == 1 else "records"
 
 
 def _dumps(document: Any) -> str:

@@ -256,7 +256,8 @@ def _alpine_index(
     cache: Cache, feed: Feed, notes: list[str], force: bool
 ) -> tuple[list[Fetched], list[str]]:
     """Every branch the secdb index lists, each with its repositories; a repository a
-    branch does not have (a 404) is noted and skipped."""
+    branch does not have (a 404) is skipped, and noted the first time (:func:`absent`
+    lists them all)."""
     index = cache.fetch(feed.url, "index.html", limits=feed.limits, conditional=not force)
     text = index.path.read_text(errors="replace")
     branches = sorted(set(_BRANCH_LINK.findall(text)))
@@ -277,10 +278,54 @@ def _alpine_index(
                 # records silently.
                 if "answered 404" not in exc.message or repository == "main":
                     raise
-                notes.append(f"{url}: not there (404); skipped")
+                if _note_absent(cache, url):
+                    notes.append(f"{url}: not there (404); skipped")
                 continue
             urls.append(url)
+    asked = {
+        urllib.parse.urljoin(feed.url, f"{branch}/{repository}.json")
+        for branch in branches
+        for repository in ALPINE_REPOSITORIES
+    }
+    gone = [
+        url
+        for url, entry in cache.state.items()
+        if isinstance(entry, dict) and entry.get("absent") and url not in asked
+    ]
+    for url in gone:  # a branch the index no longer lists
+        del cache.state[url]
+    if gone:
+        cache.save()
     return fetched, urls
+
+
+def _note_absent(cache: Cache, url: str) -> bool:
+    """Record that the server has no file at ``url``; true the first time (a file it
+    had before, or one never asked for), false when the last sync found it absent too,
+    so that a branch without a community repository is not reported on every sync."""
+    known = cache.state.get(url)
+    if isinstance(known, dict) and known.get("absent"):
+        return False
+    if known is not None:
+        cache.forget(url)
+    cache.state[url] = {"absent": clock.now().isoformat()}
+    cache.save()
+    return True
+
+
+def absent(store: VulnStore) -> dict[str, list[str]]:
+    """``{feed: [url, ...]}``: the files each feed's server did not have at its last
+    sync (an Alpine branch without a community repository), skipped since."""
+    found: dict[str, list[str]] = {}
+    for folder in sorted((store.path.parent / "feeds").glob("*/")):
+        urls = sorted(
+            url
+            for url, entry in Cache.peek(folder).items()
+            if isinstance(entry, dict) and entry.get("absent")
+        )
+        if urls:
+            found[folder.name] = urls
+    return found
 
 
 def offline_path(root: Path, url: str) -> Path:

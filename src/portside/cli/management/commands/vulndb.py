@@ -25,9 +25,14 @@ from portside.vulndb.errors import VulnDBError
 from portside.vulndb.importers import import_alpine, import_debian, import_nvd, import_osv
 from portside.vulndb.importers.naming import default_name
 from portside.vulndb.store import VulnStore
-from portside.vulndb.sync import failures
+from portside.vulndb.sync import absent, failures
 
 IMPORTERS = {"osv": import_osv, "nvd": import_nvd, "debian": import_debian, "alpine": import_alpine}
+
+
+def _count(number: int, word: str) -> str:
+    """``1 record``, ``2 records``, ``1,024 records``."""
+    return f"{number:,} {word}{'' if number == 1 else 's'}"
 
 
 def _ago(stamp: str, now: dt.datetime) -> str:
@@ -87,6 +92,9 @@ class Command(PortsideCommand):
             self._sync(options)  # opens the database itself, once per sync
             return
         path = Path(settings.VULNDB_PATH)
+        if options["action"] == "status":
+            self._status_of(path)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             store = VulnStore.open(path)
@@ -94,9 +102,6 @@ class Command(PortsideCommand):
             raise CommandError(str(exc)) from None
         changed = False
         try:
-            if options["action"] == "status":
-                self._status(store.sources(), path, failures(store))
-                return
             if options["action"] == "import":
                 if not options["path"].exists():
                     raise CommandError(f"{options['path']}: no such file or directory")
@@ -111,7 +116,7 @@ class Command(PortsideCommand):
                     origin=str(given.resolve()),
                 )
                 verb = "imported" if result.changed else "unchanged:"
-                self.stdout.write(f"{source}: {verb} {result.records} records")
+                self.stdout.write(f"{source}: {verb} {_count(result.records, 'record')}")
                 changed = result.changed
         except VulnDBError as exc:
             raise CommandError(str(exc)) from None
@@ -141,24 +146,58 @@ class Command(PortsideCommand):
         if report.changed and not options["no_rematch"]:
             self._rematch()
         if report.failed:
-            raise CommandError(
-                f"{len(report.failed)} of {len(report.done) + len(report.failed)} feeds failed: "
-                + ", ".join(name for name, _ in report.failed)
+            total = len(report.done) + len(report.failed)
+            message = f"{len(report.failed)} of {_count(total, 'feed')} failed: " + ", ".join(
+                name for name, _ in report.failed
             )
+            if not report.done and len(report.unreachable) == len(report.failed):
+                message += "\n" + _unreachable_hint()
+            raise CommandError(message)
 
-    def _status(self, sources: list[Any], path: Path, failed: dict[str, tuple[str, str]]) -> None:
+    def _status_of(self, path: Path) -> None:
+        """``status`` reads the database without creating it (or its folder): a missing
+        or empty file is "no vulnerability data"."""
+        if not path.is_file() or path.stat().st_size == 0:
+            self._status([], path, {}, {})
+            return
+        try:
+            store = VulnStore.open(path, readonly=True)
+        except VulnDBError as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            self._status(store.sources(), path, failures(store), absent(store))
+        except VulnDBError as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            store.close()
+
+    def _status(
+        self,
+        sources: list[Any],
+        path: Path,
+        failed: dict[str, tuple[str, str]],
+        missing: dict[str, list[str]],
+    ) -> None:
         """Each feed with its record count, its last import and its last check; the oldest
-        of them last; then the feeds whose last sync failed, and why. No feed at all is an
-        error: every scan would find nothing."""
+        of them last; the files a feed's server did not have (skipped); and the feeds
+        whose last sync failed, and why. No feed at all is an error: every scan would find
+        nothing."""
         now = clock.now()
         for name, (when, why) in failed.items():
             self.stderr.write(f"{name}: the last sync failed {_ago(when, now)}: {why}")
         if not sources:
+            mirror = settings.VULNDB_MIRROR
+            where = (
+                f"fetched through the internal mirror PORTSIDE_VULNDB_MIRROR={mirror}"
+                if mirror
+                else "fetched from their public URLs, or from an internal mirror when "
+                "PORTSIDE_VULNDB_MIRROR is set"
+            )
             self.stderr.write(
                 f"no vulnerability data in {path}: scans match against nothing and find no "
                 "vulnerabilities. Run `portside vulndb sync` (the feeds are "
-                "PORTSIDE_VULNDB_SOURCES) or, without network, `portside vulndb sync --from "
-                "FOLDER`."
+                f"PORTSIDE_VULNDB_SOURCES, {where}) or, without network, "
+                "`portside vulndb sync --from FOLDER`."
             )
             sys.exit(1)
         rows = [("FEED", "KIND", "RECORDS", "IMPORTED", "CHECKED", "FROM")]
@@ -183,10 +222,15 @@ class Command(PortsideCommand):
         oldest = min(sources, key=lambda info: info.imported_at)
         total = sum(info.records for info in sources)
         self.stdout.write(
-            f"{len(sources)} feed{'s' if len(sources) != 1 else ''}, {total:,} records; "
+            f"{_count(len(sources), 'feed')}, {_count(total, 'record')}; "
             f"the oldest data is {oldest.name}'s, "
             f"imported {_ago(oldest.imported_at, now)}"
         )
+        for name, urls in missing.items():
+            self.stdout.write(
+                f"{name}: {_count(len(urls), 'file')} not on the server (404), skipped: "
+                + ", ".join(urls)
+            )
 
     def _rematch(self) -> None:
         from django.db import connection
@@ -202,5 +246,22 @@ class Command(PortsideCommand):
             return
         done = rematch_all()
         self.stdout.write(
-            f"matched {done['scans']} stored images again: {done['new_findings']} new findings"
+            f"matched {_count(done['scans'], 'stored image')} again: "
+            f"{_count(done['new_findings'], 'new finding')}"
         )
+
+
+def _unreachable_hint() -> str:
+    """What to check when no feed's server answered at all."""
+    mirror = settings.VULNDB_MIRROR
+    if mirror:
+        check = (
+            f"check that the mirror PORTSIDE_VULNDB_MIRROR={mirror} is up and reachable "
+            "from this host"
+        )
+    else:
+        check = "check this host's network access (DNS, firewall, proxy) to the feeds' servers"
+    return (
+        f"No feed's server answered: {check}. An air-gapped store syncs from a copy of "
+        "the feeds with `portside vulndb sync --from FOLDER`."
+    )
