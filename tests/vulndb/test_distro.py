@@ -144,7 +144,8 @@ def test_debian_tracker_verdicts(debian: VulnStore) -> None:
     assert first.references == ("https://security-tracker.debian.org/tracker/CVE-2023-0001",)
     assert first.data_sources == ("debian",)
     assert found["CVE-2023-0005"].fixed_versions == ()
-    assert found["CVE-2023-0005"].distro_status == "open"
+    assert found["CVE-2023-0005"].distro_status == "postponed"  # open, with a nodsa reason
+    assert found["CVE-2023-0005"].distro_note == "Minor issue"
     assert found["CVE-2023-0006"].distro_status == "undetermined"
     assert found["CVE-2023-0007"].distro_status == "end-of-life"
 

@@ -24,6 +24,7 @@ from django.db import models
 
 from portside.registry.models import Repository
 from portside.scanner.practices import RULES_VERSION
+from portside.vulndb.model import no_fix_text
 
 
 class ScanStatus(models.TextChoices):
@@ -184,6 +185,10 @@ class Finding(models.Model):
     vector = models.CharField(max_length=255, blank=True)
     score_source = models.CharField(max_length=32, blank=True)
     fixed_versions = models.JSONField(default=list, blank=True)
+    # The distribution tracker's word for an issue without a fix ("end-of-life",
+    # "undetermined", "ignored", ...) and its reason: see portside.vulndb.model.no_fix_text.
+    fix_status = models.CharField(max_length=32, blank=True)
+    fix_note = models.TextField(blank=True)
     summary = models.TextField(blank=True)
     urls = models.JSONField(default=list, blank=True)
     data_source = models.CharField(max_length=64, blank=True)
@@ -224,6 +229,11 @@ class Finding(models.Model):
     @property
     def effective_severity(self) -> str:
         return self.reclassified or self.severity
+
+    @property
+    def no_fix(self) -> str:
+        """What the page says instead of a fixed version when there is none."""
+        return no_fix_text(self.fix_status, self.fix_note)
 
 
 class LayerRecord(models.Model):

@@ -40,6 +40,12 @@ Decisions for tracker states, which the data leaves to the consumer:
   ``distro_status="unimportant"``. Either way the tracker's verdict wins over OSV.
 * urgency ``end-of-life``: the package is no longer security-supported in the release;
   affected, reported with ``distro_status="end-of-life"``.
+* ``open`` with a ``nodsa`` reason: affected, and Debian will not issue a security update;
+  reported with ``distro_status`` ``ignored`` (not to be fixed in the release),
+  ``postponed`` (to a later update) or ``no-dsa`` (a minor issue, perhaps fixed in a point
+  release), and the tracker's reason as ``distro_note``.
+* no CVSS score from any source: the class is the tracker's urgency's
+  (:func:`portside.vulndb.severity.urgency_score`), with ``score_source="urgency"``.
 * Alpine lists each id under the version that fixed it, sometimes more than once in a
   branch's history; the highest listed version is used (a lower one would miss the fix of
   the branch's current line), and ``"0"`` means never affected.
@@ -80,6 +86,7 @@ from portside.vulndb.severity import (
     ScoreSource,
     choose,
     osv_candidates,
+    urgency_score,
 )
 from portside.vulndb.store import AffectedRow, VulnStore
 from portside.vulndb.versions import (
@@ -177,6 +184,8 @@ class _Hit:
     authority: bool = False  # the distribution's own verdict (tracker, secdb)
     subordinate: bool = False  # an OSV record of a distribution ecosystem
     distro_status: str = ""
+    distro_note: str = ""
+    urgency: str = ""  # the tracker's, for a class when nothing has a CVSS score
 
 
 @dataclass
@@ -536,6 +545,9 @@ def _distro_verdict(
             affected = True
         urgency = record.urgency.rstrip("*").strip()
         status = urgency if urgency in ("unimportant", "end-of-life") else record.status
+        if status == "open" and (record.nodsa or record.nodsa_reason):
+            reason = record.nodsa_reason.strip()
+            status = reason if reason in ("ignored", "postponed") else "no-dsa"
     run.decided[index].add(vuln_id)
     if not affected:
         return
@@ -555,6 +567,8 @@ def _distro_verdict(
             candidates=[],
             authority=True,
             distro_status=status,
+            distro_note=" ".join(record.nodsa.split()) if target.distro == "debian" else "",
+            urgency=record.urgency if target.distro == "debian" else "",
         )
     )
 
@@ -624,6 +638,14 @@ def _merge(
                 for m in metrics[cve]
             ]
         score = choose(candidates, run.options.preference)
+        score_source = score.source.value if score.source else ""
+        if score.score is None:
+            by_urgency = next(
+                (u for h in authority if h.urgency and (u := urgency_score(h.urgency))), None
+            )
+            if by_urgency is not None:
+                score = dataclasses.replace(by_urgency, notes=(*score.notes, *by_urgency.notes))
+                score_source = "urgency"
         ordered = sorted(group, key=lambda h: (h.authority, not h.summary))
         summary = next((h.summary for h in ordered if h.summary), "")
         if not summary:
@@ -648,12 +670,13 @@ def _merge(
                 cvss_score=score.score,
                 cvss_vector=score.vector,
                 cvss_version=score.version,
-                score_source=score.source.value if score.source else "",
+                score_source=score_source,
                 summary=summary,
                 references=tuple(dict.fromkeys(r for h in group for r in h.references)),
                 data_sources=tuple(sorted(set().union(*(h.sources for h in group)))),
                 severity_notes=score.notes,
                 distro_status=next((h.distro_status for h in authority), ""),
+                distro_note=next((h.distro_note for h in authority), ""),
             )
         )
     return out

@@ -30,11 +30,12 @@ class SeverityClass(enum.StrEnum):
     CRITICAL = "critical"  # CVSS 7.0-10.0: fix within 72 hours
     MAJOR = "major"  # CVSS 4.0-6.9: fix within 7 days
     MINOR = "minor"  # CVSS 0.0-3.9: no deadline
-    UNKNOWN = "unknown"  # no usable CVSS score
+    UNKNOWN = "unknown"  # no usable CVSS score, nor a Debian urgency that names one
 
 
 #: The time a publisher has to fix a finding of each class; ``None`` means no deadline.
-#: ``unknown`` carries none: a deadline needs a score to justify it.
+#: ``unknown`` carries none: a deadline needs an assessment to justify it (a CVSS score,
+#: or failing one the Debian tracker's urgency: see :mod:`.severity`).
 SLA: Mapping[SeverityClass, dt.timedelta | None] = {
     SeverityClass.CRITICAL: dt.timedelta(hours=72),
     SeverityClass.MAJOR: dt.timedelta(days=7),
@@ -136,8 +137,11 @@ class Finding:
     ``advisory``, empty when there was none). ``severity_notes`` explains an ``unknown``
     class (a malformed vector, for example) or a vector that was passed over.
     ``distro_status`` is the distribution tracker's word for the issue (``open``,
-    ``resolved``, ``undetermined``, ``unimportant``, ``end-of-life``) and is empty for
-    language packages.
+    ``resolved``, ``undetermined``, ``unimportant``, ``end-of-life``, or for an open issue
+    that Debian will not fix with a security update, ``ignored``, ``postponed`` or
+    ``no-dsa``) and is empty for language packages; ``distro_note`` is the tracker's
+    reason for the last three (its ``nodsa`` text). :func:`no_fix_text` says what they
+    mean for a finding with no fixed version.
     """
 
     advisory_id: str
@@ -159,15 +163,43 @@ class Finding:
     data_sources: tuple[str, ...]
     severity_notes: tuple[str, ...] = ()
     distro_status: str = ""
+    distro_note: str = ""
 
     @property
     def ids(self) -> tuple[str, ...]:
         return (self.advisory_id, *self.aliases)
 
     @property
+    def no_fix(self) -> str:
+        """What to show instead of a fixed version when there is none."""
+        return no_fix_text(self.distro_status, self.distro_note)
+
+    @property
     def sla(self) -> dt.timedelta | None:
         """How long the store gives a publisher to fix this finding (``None``: no limit)."""
         return SLA[self.severity]
+
+
+#: what a finding without a fixed version says, by the tracker's status
+_NO_FIX = {
+    "end-of-life": "will not be fixed (end-of-life)",
+    "ignored": "will not be fixed",
+    "unimportant": "will not be fixed (unimportant)",
+    "postponed": "fix postponed",
+    "no-dsa": "no security update planned",
+    "undetermined": "fix undetermined",
+}
+
+
+def no_fix_text(distro_status: str, note: str = "") -> str:
+    """``no fix`` for a finding with no fixed version, or what the distribution's tracker
+    says about it: ``will not be fixed (end-of-life)``, ``fix undetermined``, ``will not
+    be fixed: <the tracker's reason>``."""
+    text = _NO_FIX.get(distro_status, "no fix")
+    note = " ".join(note.split())
+    if note and distro_status in ("ignored", "postponed", "no-dsa"):
+        text += f": {note if len(note) <= 200 else note[:197] + '...'}"
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +250,10 @@ class DistroRecord:
     ``fixed_version`` is the first fixed version in the distribution's own scheme, ``"0"``
     when the release was never affected, and empty when there is no fix yet. ``status``
     and ``urgency`` are the Debian tracker's words (Alpine's secdb only lists fixes, so
-    its records are ``resolved`` with no urgency).
+    its records are ``resolved`` with no urgency). ``nodsa`` is the tracker's reason for
+    not issuing a security update (``Minor issue``) and ``nodsa_reason`` its kind:
+    ``ignored`` (will not be fixed in the release), ``postponed`` (fixed in a later
+    update) or empty.
     """
 
     distro: str  # "debian", "alpine"
@@ -229,6 +264,8 @@ class DistroRecord:
     fixed_version: str
     urgency: str = ""
     description: str = ""
+    nodsa: str = ""
+    nodsa_reason: str = ""
 
 
 # --- the stored document ---------------------------------------------------------------

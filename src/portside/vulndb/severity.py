@@ -27,6 +27,14 @@ known, assessed issue rather than an unknown one, and it carries no deadline.
 
 A vector that cannot be parsed never raises out of scoring: it is passed over with a
 note, and when no vector is usable the class is ``unknown`` with the notes saying why.
+
+A Debian package's finding with no usable vector at all (the tracker's ``TEMP-`` ids, a
+CVE that NVD has not scored yet) takes its class from the security tracker's urgency
+instead (:func:`urgency_score`), by the CVSS rating that urgency names: ``high`` is
+CVSS's High (7.0 - 8.9), so ``critical``; ``medium`` is ``major``; ``low`` and
+``unimportant`` are ``minor``. ``not yet assigned``, ``end-of-life`` and anything else
+say nothing about severity and stay ``unknown``. Such a finding has no score, and its
+notes say where the class came from.
 """
 
 from __future__ import annotations
@@ -98,6 +106,28 @@ class Score:
 
 
 UNSCORED = Score(SeverityClass.UNKNOWN)
+
+
+#: the Debian security tracker's urgency -> class, for a finding without a CVSS score
+URGENCY_CLASSES: dict[str, SeverityClass] = {
+    "high": SeverityClass.CRITICAL,
+    "medium": SeverityClass.MAJOR,
+    "low": SeverityClass.MINOR,
+    "unimportant": SeverityClass.MINOR,
+}
+
+
+def urgency_score(urgency: str) -> Score | None:
+    """The class the tracker's ``urgency`` gives a finding that has no CVSS score, or
+    ``None`` when the urgency says nothing about severity (see the module docstring)."""
+    word = urgency.rstrip("*").strip().lower()
+    severity = URGENCY_CLASSES.get(word)
+    if severity is None:
+        return None
+    return Score(
+        severity,
+        notes=(f"no CVSS score; the class follows the Debian security tracker's urgency {word!r}",),
+    )
 
 
 def classify(score: float | None) -> SeverityClass:

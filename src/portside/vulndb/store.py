@@ -4,9 +4,11 @@ The file is a cache of the configured feeds, written only by the importers and r
 the matcher. Its tables:
 
 ``meta``
-    the schema version (:data:`SCHEMA_VERSION`); a file written by another version is
-    refused with :class:`SchemaMismatch`, because the fix (delete it, sync again) is
-    cheaper than a migration of data that can always be downloaded again.
+    the schema version (:data:`SCHEMA_VERSION`). A file of version 1 is upgraded when it
+    is opened for writing (:meth:`VulnStore._upgrade`) and read as it is otherwise; a file
+    written by any other version is refused with :class:`SchemaMismatch`, because the fix
+    (delete it, sync again) is cheaper than a migration of data that can always be
+    downloaded again.
 ``source``
     one row per imported feed: its name, kind, origin, when it was last imported and last
     checked, how many records it holds, the digest of what was read, and the HTTP
@@ -23,7 +25,8 @@ the matcher. Its tables:
 ``nvd`` and ``cvss``
     NVD's description and CVSS metrics per CVE.
 ``distro``
-    Debian tracker and Alpine secdb verdicts, keyed by ``(distro, release, package)``.
+    Debian tracker and Alpine secdb verdicts, keyed by ``(distro, release, package)``,
+    with the tracker's ``nodsa`` reason (since version 2).
 
 Every import replaces one source's rows in a single transaction: a failed or interrupted
 import leaves the previous data as it was. Opening the file runs one query; the schema is
@@ -53,7 +56,9 @@ from portside.vulndb.model import (
 )
 from portside.vulndb.versions import normalise_name
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: the older versions this code upgrades (when writing) or reads as they are
+_UPGRADABLE = ("1",)
 FILE_NAME = "vulndb.sqlite"
 
 #: how many values one ``IN (...)`` query binds; SQLite allows 32766.
@@ -115,7 +120,9 @@ CREATE TABLE distro (
     status TEXT NOT NULL,
     fixed TEXT NOT NULL,
     urgency TEXT NOT NULL,
-    description TEXT NOT NULL
+    description TEXT NOT NULL,
+    nodsa TEXT NOT NULL DEFAULT '',
+    nodsa_reason TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX distro_by_package ON distro (distro, release, package);
 """
@@ -201,6 +208,8 @@ class VulnStore:
         #: parsed entries and advisory facts, kept while the data stays the same
         self.cache: dict[Any, Any] = {}
         self._data_version: int | None = None
+        #: the file's schema version: an older one is read as it is when read-only
+        self.schema_version = SCHEMA_VERSION
 
     def fresh_cache(self, limit: int) -> dict[Any, Any]:
         """:attr:`cache`, emptied first when another connection has committed an import
@@ -259,6 +268,12 @@ class VulnStore:
                 raise DatabaseUnusable(f"{self.path}: is empty; sync the feeds first")
             self._create()
             return
+        if row[0] in _UPGRADABLE:
+            if create:
+                self._upgrade()
+            else:
+                self.schema_version = int(row[0])
+            return
         if row[0] != str(SCHEMA_VERSION):
             raise SchemaMismatch(
                 f"{self.path}: was written with schema version {row[0]}; this Portside "
@@ -281,6 +296,23 @@ class VulnStore:
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+
+    def _upgrade(self) -> None:
+        """Version 1 to 2: the ``distro`` table gains the tracker's ``nodsa`` reason. The
+        Debian feeds' digests are cleared, so that the next sync imports them again (from
+        the cached download, even when the server says nothing changed) to fill it in;
+        until then their verdicts stand as they were."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None or row[0] not in _UPGRADABLE:  # another process upgraded it
+                return
+            db.execute("ALTER TABLE distro ADD COLUMN nodsa TEXT NOT NULL DEFAULT ''")
+            db.execute("ALTER TABLE distro ADD COLUMN nodsa_reason TEXT NOT NULL DEFAULT ''")
+            db.execute("UPDATE source SET digest = '' WHERE kind = 'debian'")
+            db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+        self.cache.clear()
 
     def close(self) -> None:
         self._db.close()
@@ -316,6 +348,13 @@ class VulnStore:
 
     def source(self, name: str) -> SourceInfo | None:
         return next((s for s in self.sources() if s.name == name), None)
+
+    def is_current(self, name: str) -> bool:
+        """Whether source ``name`` holds an import this schema can use as it is: false
+        when it was never imported, or when an upgrade asked for it to be imported again
+        (its digest cleared), so that a sync imports it even if nothing was downloaded."""
+        info = self.source(name)
+        return info is not None and bool(info.digest)
 
     def record_check(
         self, name: str, *, etag: str | None = None, last_modified: str | None = None
@@ -538,7 +577,8 @@ class VulnStore:
             )
             db.executemany(
                 "INSERT INTO distro (source, distro, release, package, vuln, status, fixed, "
-                "urgency, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "urgency, description, nodsa, nodsa_reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         name,
@@ -550,6 +590,8 @@ class VulnStore:
                         r.fixed_version,
                         r.urgency,
                         r.description,
+                        r.nodsa,
+                        r.nodsa_reason,
                     )
                     for r in records
                 ],
@@ -672,11 +714,13 @@ class VulnStore:
     ) -> list[tuple[str, DistroRecord]]:
         """``(source, record)`` for every verdict on ``packages`` in that release."""
         out: list[tuple[str, DistroRecord]] = []
+        # A version 1 file read as it is has no nodsa columns.
+        nodsa = "nodsa, nodsa_reason" if self.schema_version >= 2 else "'', ''"
         for chunk in _chunks(sorted(set(packages)), CHUNK):
             marks = ", ".join("?" for _ in chunk)
             for source, *fields in self._db.execute(
                 "SELECT source, distro, release, package, vuln, status, fixed, urgency, "  # noqa: S608
-                f"description FROM distro WHERE distro = ? AND release = ? "
+                f"description, {nodsa} FROM distro WHERE distro = ? AND release = ? "
                 f"AND package IN ({marks}) ORDER BY source, rowid",
                 [distro, release, *chunk],
             ):

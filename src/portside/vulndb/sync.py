@@ -183,7 +183,7 @@ def _fetch_and_import(
             force=force,
             **({"sleep": options.sleep} if options.sleep else {}),
         )
-        if not pages and store.source(feed.name) is not None and not force:
+        if not pages and store.is_current(feed.name) and not force:
             store.record_check(feed.name)
             return SyncResult(feed.name, "not-modified", 0)
         try:
@@ -204,7 +204,7 @@ def _fetch_and_import(
     if (
         not force
         and all(f.status == "not-modified" for f in fetched)
-        and store.source(feed.name) is not None
+        and store.is_current(feed.name)
     ):
         store.record_check(feed.name)
         return SyncResult(feed.name, "not-modified", 0, notes=notes)

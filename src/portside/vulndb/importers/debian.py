@@ -9,9 +9,12 @@ assessed for::
                                   "urgency": "high", "repositories": {...}}}}}}
 
 ``status`` is ``resolved``, ``open`` or ``undetermined``; ``fixed_version`` ``"0"`` means
-the release was never affected; ``urgency`` may be ``unimportant`` (see the matcher for
-what Portside does with it) and sometimes carries a ``*`` suffix, kept as given. Issue
-ids are CVE ids or the tracker's own ``TEMP-...`` ids; both are imported.
+the release was never affected; ``urgency`` may be ``unimportant`` or ``end-of-life`` (see
+the matcher for what Portside does with them) and sometimes carries a ``*`` suffix, kept
+as given. An open issue Debian will not fix with a security update has ``nodsa`` (the
+reason, ``"Minor issue"``) and ``nodsa_reason`` (``ignored``, ``postponed`` or empty);
+both are kept. Issue ids are CVE ids or the tracker's own ``TEMP-...`` ids; both are
+imported.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ def parse_debian(
                         fixed_version=v.text("fixed_version", ""),
                         urgency=v.text("urgency", ""),
                         description=description,
+                        nodsa=v.text("nodsa", ""),
+                        nodsa_reason=v.text("nodsa_reason", ""),
                     )
                 )
     return records
