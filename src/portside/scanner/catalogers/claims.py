@@ -136,9 +136,12 @@ GO_NOT_GO = (".so", ".sh", ".py", ".pl", ".rb", ".js", ".txt", ".conf", ".json",
 
 
 def golang(path: str, mode: int, size: int) -> bool:
-    """Executables that may be Go programs."""
-    if not mode & 0o111 or not GO_MIN_BINARY_BYTES <= size <= GO_MAX_BINARY_BYTES:
+    """Executables that may be Go programs: those with an executable bit, and Windows
+    ones (``.exe``, ``.dll``) by name, which images often hold without one."""
+    if not GO_MIN_BINARY_BYTES <= size <= GO_MAX_BINARY_BYTES:
         return False
+    if not mode & 0o111:
+        return windows_program(path)
     basename = path.rpartition("/")[2]
     return ".so." not in basename and not basename.endswith(GO_NOT_GO)
 
@@ -355,9 +358,10 @@ def wanted(path: str, mode: int, size: int) -> bool:
         return True
     if base.endswith(DOTNET_SUFFIX) and dotnet(path, mode, size):
         return True
-    # Every Java suffix, and every Windows one Rust claims without an executable bit, is
-    # a dot and three ASCII letters, which only ASCII letters give in lower case: a path
-    # that ends in one has the dot fourth from its end.
+    # Every Java suffix, and every Windows one Rust and Go claim without an executable
+    # bit, is a dot and three ASCII letters, which only ASCII letters give in lower case:
+    # a path that ends in one has the dot fourth from its end.
     return path[-4:-3] == "." and (
-        java(path, mode, size) or (windows_program(path) and rust(path, mode, size))
+        java(path, mode, size)
+        or (windows_program(path) and (rust(path, mode, size) or golang(path, mode, size)))
     )

@@ -1,13 +1,26 @@
 """Go programs: the modules compiled into an executable, read from the build information
 the Go linker embeds in every binary (``go version -m`` prints the same).
 
-The build information is a 32-byte header, 16-byte aligned, in the ELF section
-``.go.buildinfo`` (or, for binaries without section headers, near the start of the first
-writable ``PT_LOAD`` segment). It starts with the magic ``\\xff Go buildinf:``, then one
-byte of pointer size and one of flags: bit 0 means big-endian, bit 1 means the strings
-follow the header inline (Go 1.18 and later), each as a varint length and its bytes. Older
-binaries store instead two pointers to Go string headers (data pointer, length), which are
-virtual addresses to translate through the program headers. The second string, the module
+The build information is a 32-byte header, 16-byte aligned within the first 64 KiB of
+where Go's ``debug/buildinfo`` looks for it:
+
+- ELF (Linux): the section ``.go.buildinfo`` (or, for binaries without section headers,
+  the start of the first writable ``PT_LOAD`` segment);
+- PE (Windows, PE32 and PE32+): the first section of initialised, readable and writable
+  data and nothing else (``.data``), whatever alignment bits it carries;
+- Mach-O (macOS, either width and byte order): the section ``__go_buildinfo``, else the
+  start of the first segment with an address, bytes in the file and both protections
+  read-write (``__DATA``), else the section ``__DATA,__data``; a universal file is read
+  once per architecture, and the modules of all its architectures are reported, each
+  once.
+
+The PE and Mach-O headers are read by ``sections.py``, which checks every count, offset
+and size. The header starts with the magic ``\\xff Go buildinf:``, then one byte of
+pointer size and one of flags: bit 0 means big-endian, bit 1 means the strings follow the
+header inline (Go 1.18 and later), each as a varint length and its bytes. Older binaries
+store instead two pointers to Go string headers (data pointer, length): virtual
+addresses, mapped to the file through the ELF program headers, the PE sections (after
+the image base) or the Mach-O segments (but ``__PAGEZERO``). The second string, the module
 information, is framed by 16 bytes on each side and lists, one per line and tab-separated,
 ``path`` (the main package), ``mod`` (the main module), ``dep`` (each dependency),
 ``=>`` (the replacement of the line above) and ``build`` settings.
@@ -19,11 +32,12 @@ that module (its code is what was compiled), with the original in ``metadata["re
 one replaced by a local directory keeps its own path and version, with the directory in
 ``metadata["replaced_by"]``.
 
-Only the ELF headers and the few bytes the build information points to are read: never
-the whole file. Hostile input: ``read_build_info`` raises ``GoBuildInfoError`` (a
-``PackageDatabaseError``, so a ``ScanError``) for a binary that carries the magic but
-cannot be decoded (truncated, pointing outside the file, oversized strings); an
-executable that is not ELF or not Go is simply not a Go binary. ``catalog`` never raises:
+Only the headers and the few bytes the build information points to are read: never the
+whole file, and nothing of a file without the magic. Hostile input: ``read_build_infos``
+raises ``GoBuildInfoError`` (a ``PackageDatabaseError``, so a ``ScanError``) for a binary
+that carries the magic but cannot be decoded (headers that cannot be followed, truncated,
+pointing outside the file or the architecture's bytes, oversized strings); an executable
+of another format, or not Go, is simply not a Go binary. ``catalog`` never raises:
 it skips the file and returns a ``Findings`` list whose ``warnings`` name it and the
 reason.
 """
@@ -37,7 +51,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from portside.scanner import purl as purls
-from portside.scanner.catalogers import claims, introduced
+from portside.scanner.catalogers import claims, introduced, sections
 from portside.scanner.catalogers.base import Context, Files, FileVersion, Findings
 from portside.scanner.errors import PackageDatabaseError
 from portside.scanner.model import Package
@@ -77,62 +91,151 @@ class BuildInfo(NamedTuple):
 
 
 class _Image:
-    """Reads of an ELF file by file offset or virtual address, bounded by the bytes."""
+    """Reads of one program's bytes by file offset or virtual address, bounded by the
+    program's bytes (an architecture's, in a universal file). ``loads`` are its mapped
+    ranges, ``(address, file offset, bytes in the file)``; ``areas`` are where the header
+    is looked for, ``(file offset, bytes)``, in order, each already cut to 64 KiB."""
 
-    def __init__(self, data: bytes) -> None:
-        # pyelftools loads in tens of milliseconds, and only a file that carries the Go
-        # build information marker gets here: most images never need it.
-        from elftools.common.exceptions import ELFError
-        from elftools.construct.core import ConstructError
-        from elftools.elf.elffile import ELFFile
-
+    def __init__(
+        self,
+        data: bytes,
+        loads: list[tuple[int, int, int]],
+        areas: list[tuple[int, int]],
+        start: int = 0,
+        end: int | None = None,
+    ) -> None:
         self.data = memoryview(data)
-        try:
-            elf = ELFFile(io.BytesIO(data))
-            self.loads = [
-                (seg["p_vaddr"], seg["p_offset"], seg["p_filesz"], seg["p_flags"])
-                for seg in elf.iter_segments()
-                if seg["p_type"] == "PT_LOAD"
-            ]
-            section = elf.get_section_by_name(".go.buildinfo")
-            self.buildinfo = (
-                (section["sh_offset"], section["sh_size"])
-                if section is not None and section["sh_type"] != "SHT_NOBITS"
-                else None
-            )
-        except (
-            ELFError,
-            ConstructError,
-            struct.error,
-            ValueError,
-            IndexError,
-            KeyError,
-            OverflowError,
-            TypeError,
-        ) as e:
-            raise GoBuildInfoError(f"unreadable ELF headers: {e}") from e
+        self.loads = loads
+        self.areas = areas
+        self.start = start
+        self.end = len(data) if end is None else end
 
     def at_offset(self, offset: int, size: int) -> bytes:
-        if offset < 0 or size < 0 or offset + size > len(self.data):
+        if offset < self.start or size < 0 or offset + size > self.end:
             raise GoBuildInfoError(f"{size} bytes at offset {offset} lie outside the file")
         return bytes(self.data[offset : offset + size])
 
     def at_address(self, address: int, size: int) -> bytes:
-        for vaddr, offset, filesz, _flags in self.loads:
+        for vaddr, offset, filesz in self.loads:
             if vaddr <= address and address + size <= vaddr + filesz:
                 return self.at_offset(offset + address - vaddr, size)
         raise GoBuildInfoError(f"address {address:#x} (+{size}) is in no loaded segment")
 
-    def search_area(self) -> tuple[bytes, int]:
-        """The bytes the header is searched in, and their offset in the file."""
-        if self.buildinfo is not None:
-            offset, size = self.buildinfo
-            return self.at_offset(offset, min(size, SEARCH_BYTES)), offset
-        for _vaddr, offset, filesz, flags in self.loads:
+    def area_at(self, address: int) -> tuple[int, int] | None:
+        """The bytes from ``address`` to the end of the range that maps it, at most 64
+        KiB, as Go reads them: ``(file offset, bytes)``."""
+        for vaddr, offset, filesz in self.loads:
+            if vaddr <= address < vaddr + filesz:
+                return offset + address - vaddr, min(vaddr + filesz - address, SEARCH_BYTES)
+        return None
+
+
+def _elf_image(data: bytes) -> _Image:
+    # pyelftools loads in tens of milliseconds, and only a file that carries the Go
+    # build information marker gets here: most images never need it.
+    from elftools.common.exceptions import ELFError
+    from elftools.construct.core import ConstructError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        loads = [
+            (seg["p_vaddr"], seg["p_offset"], seg["p_filesz"], seg["p_flags"])
+            for seg in elf.iter_segments()
+            if seg["p_type"] == "PT_LOAD"
+        ]
+        section = elf.get_section_by_name(".go.buildinfo")
+        buildinfo = (
+            (section["sh_offset"], section["sh_size"])
+            if section is not None and section["sh_type"] != "SHT_NOBITS"
+            else None
+        )
+    except (
+        ELFError,
+        ConstructError,
+        struct.error,
+        ValueError,
+        IndexError,
+        KeyError,
+        OverflowError,
+        TypeError,
+    ) as e:
+        raise GoBuildInfoError(f"unreadable ELF headers: {e}") from e
+    areas: list[tuple[int, int]] = []
+    if buildinfo is not None:
+        areas.append((buildinfo[0], min(buildinfo[1], SEARCH_BYTES)))
+    else:
+        for _vaddr, offset, filesz, flags in loads:
             if flags & 0x2 and filesz > 0:  # PF_W: the first writable segment
-                size = min(filesz, SEARCH_BYTES, max(len(self.data) - offset, 0))
-                return self.at_offset(offset, size), offset
-        return b"", 0
+                areas.append((offset, min(filesz, SEARCH_BYTES, max(len(data) - offset, 0))))
+                break
+    return _Image(data, [(v, o, f) for v, o, f, _ in loads], areas)
+
+
+# A PE data section: initialised data, readable and writable, and nothing else but its
+# alignment (bits 20 to 23, which linkers other than Go's write in executables too).
+_PE_DATA = 0x40 | 0x4000_0000 | 0x8000_0000
+_PE_ALIGNMENT = 0x00F0_0000
+
+
+def _pe_image(data: bytes) -> _Image | None:
+    """Go looks in the first section of initialised, writable data (``.data``) that has
+    an address and bytes in the file; addresses are the image base plus a section's
+    relative address."""
+    try:
+        layout = sections.pe_layout(data)
+    except sections.SectionError as e:
+        raise GoBuildInfoError(f"unreadable PE headers: {e}") from e
+    if layout is None:
+        return None
+    loads = [(layout.image_base + s.address, s.offset, s.size) for s in layout.sections]
+    areas = [
+        (s.offset, min(s.size, SEARCH_BYTES))
+        for s in layout.sections
+        if s.address and s.size and s.characteristics & ~_PE_ALIGNMENT == _PE_DATA
+    ]
+    return _Image(data, loads, areas[:1])
+
+
+_MACHO_SECTIONS = (b"__go_buildinfo", b"__data")
+_READ_WRITE = 3
+
+
+def _macho_images(data: bytes) -> list[_Image] | None:
+    """One image per architecture. Go looks at the address of the section
+    ``__go_buildinfo`` (Go 1.18 and later), else at the start of the first writable
+    segment with an address and bytes in the file (``__DATA``); older toolchains' files
+    are also looked at from ``__DATA,__data``. Addresses map through the segments, but
+    ``__PAGEZERO``."""
+    try:
+        layouts = sections.macho_layouts(data, _MACHO_SECTIONS)
+    except sections.SectionError as e:
+        raise GoBuildInfoError(f"unreadable Mach-O headers: {e}") from e
+    if layouts is None:
+        return None
+    images = []
+    for layout in layouts:
+        segments = layout.segments
+        loads = [(s.address, s.offset, s.size) for s in segments if s.name != b"__PAGEZERO"]
+        listed = [section for segment in segments for section in segment.sections]
+        starts = [s.address for s in listed if s.name == b"__go_buildinfo"][:1]
+        if not starts:
+            writable = [
+                s.address
+                for s in segments
+                if s.address
+                and s.size
+                and s.max_protection == _READ_WRITE
+                and s.initial_protection == _READ_WRITE
+            ]
+            data_sections = [
+                s.address for s in listed if s.name == b"__data" and s.segment == b"__DATA"
+            ]
+            starts = writable[:1] + data_sections[:1]
+        image = _Image(data, loads, [], layout.start, layout.end)
+        image.areas = [area for area in map(image.area_at, starts) if area is not None]
+        images.append(image)
+    return images
 
 
 def _header(area: bytes) -> int:
@@ -163,7 +266,7 @@ def _inline_strings(image: _Image, header_offset: int) -> tuple[str, str]:
     position = header_offset + HEADER_BYTES
     found: list[str] = []
     for _ in range(2):
-        prefix = image.at_offset(position, min(10, len(image.data) - position))
+        prefix = image.at_offset(position, max(min(10, image.end - position), 0))
         length, used = _uvarint(prefix, 0)
         if length > MAX_STRING_BYTES:
             raise GoBuildInfoError(f"build information string of {length} bytes")
@@ -235,16 +338,41 @@ def parse_module_info(go_version: str, text: str) -> BuildInfo:
     return BuildInfo(go_version, path, main, tuple(deps), settings)
 
 
-def read_build_info(data: bytes) -> BuildInfo | None:
-    """The build information of a Go ELF binary; None for anything else."""
-    if data[:4] != b"\x7fELF" or MAGIC not in data:
-        # Every Go binary carries the build-information magic; parsing the ELF of the
+def read_build_infos(data: bytes) -> list[BuildInfo]:
+    """The build information of a Go program: one for an ELF, PE or single-architecture
+    Mach-O program, one per Go architecture of a universal Mach-O file; none for
+    anything else."""
+    if MAGIC not in data:
+        # Every Go binary carries the build-information magic; parsing the headers of the
         # hundreds of other executables in an image is what a scan would spend most on.
-        return None
-    image = _Image(data)
-    area, area_offset = image.search_area()
-    start = _header(area)
-    if start < 0:
+        return []
+    images: list[_Image] | None
+    if data[:4] == b"\x7fELF":
+        images = [_elf_image(data)]
+    elif sections.is_pe(data):
+        image = _pe_image(data)
+        images = None if image is None else [image]
+    elif sections.is_macho(data):
+        images = _macho_images(data)
+    else:
+        return []
+    return [info for info in map(_decode, images or ()) if info is not None]
+
+
+def read_build_info(data: bytes) -> BuildInfo | None:
+    """The build information of a Go program (a universal file's first architecture
+    that has one); None for anything else."""
+    found = read_build_infos(data)
+    return found[0] if found else None
+
+
+def _decode(image: _Image) -> BuildInfo | None:
+    for area_offset, size in image.areas:
+        area = image.at_offset(area_offset, size)
+        start = _header(area)
+        if start >= 0:
+            break
+    else:
         return None
     header = area[start : start + HEADER_BYTES]
     if header[15] & 2:
@@ -300,6 +428,16 @@ def _modules(info: BuildInfo) -> Iterator[_Found]:
             yield _Found(dep.path, dep.version, metadata)
 
 
+def _all_modules(infos: list[BuildInfo]) -> list[_Found]:
+    """The modules of every architecture's build information, each once (the first
+    architecture's record of it kept)."""
+    seen: dict[tuple[str, str], _Found] = {}
+    for info in infos:
+        for module in _modules(info):
+            seen.setdefault((module.name, module.version), module)
+    return list(seen.values())
+
+
 class GoCataloger:
     """Modules compiled into Go executables."""
 
@@ -314,22 +452,22 @@ class GoCataloger:
             if not self.claims(current.path, current.mode, len(current.data)):
                 continue  # another cataloger's file
             try:
-                info = read_build_info(current.data)
+                infos = read_build_infos(current.data)
             except GoBuildInfoError as error:
                 found.warnings.append(f"{current.path}: {error}")
                 continue
-            if info is not None:
-                found.extend(self._packages(current, info, files, context))
+            if infos:
+                found.extend(self._packages(current, infos, files, context))
         return found
 
     def _packages(
-        self, current: FileVersion, info: BuildInfo, files: Files, context: Context
+        self, current: FileVersion, infos: list[BuildInfo], files: Files, context: Context
     ) -> list[Package]:
-        modules = list(_modules(info))
+        modules = _all_modules(infos)
 
         def keys(data: bytes) -> list[tuple[str, str]]:
-            earlier = info if data is current.data else read_build_info(data)
-            return [(m.name, m.version) for m in _modules(earlier)] if earlier else []
+            earlier = infos if data is current.data else read_build_infos(data)
+            return [(m.name, m.version) for m in _all_modules(earlier)]
 
         since = introduced(files.history(current.path), keys)
         return [

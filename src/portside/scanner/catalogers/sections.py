@@ -23,6 +23,13 @@ Only what finding one section by name needs is read, from the formats' own descr
   (``0xcafebabe``, or ``0xcafebabf`` with 64-bit offsets) holds one such file per
   architecture; each is read.
 
+Besides one section's bytes (``pe_section``, ``macho_sections``), the layouts that reading
+by virtual address needs: a PE file's image base (from the optional header, PE32 or
+PE32+) and section table (``pe_layout``), and each architecture's segments with the
+sections asked for (``macho_layouts``). Their offsets and sizes in the file are cut to
+the file's bytes (an architecture's, in a universal file), so a caller reading one never
+reads outside it.
+
 Hostile input: every offset and size is checked against the file before it is used, a
 count is bounded both by a fixed limit and by the bytes that would have to hold it (a
 header that claims a million sections in a small file is refused before any is read),
@@ -42,7 +49,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_PE_SECTIONS = 65_535  # the COFF header's count is 16 bits
 MAX_LOAD_COMMANDS = 65_536
@@ -103,12 +110,10 @@ def _take(data: bytes, offset: int, size: int, end: int, name: bytes, limit: int
 # --- PE -----------------------------------------------------------------------------------
 
 
-def pe_section(data: bytes, names: tuple[bytes, ...], limit: int) -> bytes | None:
-    """The bytes of the PE section named the first of ``names`` (in order of preference)
-    that the file has; None when the file is not PE, has none of them, or the first it
-    has holds no bytes in the file."""
-    if not names or any(not name or b"\x00" in name for name in names):
-        raise ValueError("PE section names are one byte or more, without NULs")
+def _pe_headers(data: bytes) -> tuple[int, int, int, int, int] | None:
+    """The number of sections, where their table starts, where the symbol table starts,
+    the number of symbols, and where the optional header starts; None for a file that
+    is not PE. The whole section table is checked to lie in the file."""
     if not is_pe(data):
         return None
     end = len(data)
@@ -119,11 +124,25 @@ def pe_section(data: bytes, names: tuple[bytes, ...], limit: int) -> bytes | Non
     _, count, _, symbols_at, symbols, optional_size, _ = _unpack(
         _PE_COFF, data, signature_at + 4, end, "the COFF header"
     )
-    table = signature_at + 4 + _PE_COFF.size + optional_size
+    optional_at = signature_at + 4 + _PE_COFF.size
+    table = optional_at + optional_size
     if count > MAX_PE_SECTIONS:  # pragma: no cover - a 16-bit count cannot exceed it
         raise SectionError(f"{count} sections, more than {MAX_PE_SECTIONS}")
     if table + count * _PE_SECTION_BYTES > end:
         raise SectionError(f"the table of {count} sections lies outside the file")
+    return count, table, symbols_at, symbols, optional_at
+
+
+def pe_section(data: bytes, names: tuple[bytes, ...], limit: int) -> bytes | None:
+    """The bytes of the PE section named the first of ``names`` (in order of preference)
+    that the file has; None when the file is not PE, has none of them, or the first it
+    has holds no bytes in the file."""
+    if not names or any(not name or b"\x00" in name for name in names):
+        raise ValueError("PE section names are one byte or more, without NULs")
+    headers = _pe_headers(data)
+    if headers is None:
+        return None
+    count, table, symbols_at, symbols, _ = headers
     short = {name.ljust(8, b"\x00"): name for name in names if len(name) <= 8}
     found: dict[bytes, int] = {}  # each name's first section header
     long_named: list[tuple[int, bytes]] = []  # sections whose names are in the string table
@@ -155,6 +174,56 @@ def _pe_bytes(data: bytes, at: int, name: bytes, limit: int) -> bytes | None:
         return None  # bytes only in memory, none in the file
     size = min(virtual_size, raw_size) if virtual_size else raw_size
     return _take(data, raw_at, size, len(data), name, limit)
+
+
+class PeSection(NamedTuple):
+    """A section header of a PE file. ``offset`` and ``size`` are the section's bytes in
+    the file (none for uninitialised data), cut at the end of the file, so the two
+    always lie inside it."""
+
+    name: bytes  # the 8-byte name without its NUL padding (``/4`` for a long name)
+    address: int  # relative to the image base
+    virtual_size: int
+    offset: int
+    size: int
+    characteristics: int
+
+
+class PeLayout(NamedTuple):
+    image_base: int  # 0 when the optional header does not give one
+    sections: tuple[PeSection, ...]
+
+
+_PE32, _PE32_PLUS = 0x10B, 0x20B
+
+
+def pe_layout(data: bytes) -> PeLayout | None:
+    """The image base and the section table of a PE file; None when the file is not
+    PE. The headers are checked as ``pe_section`` checks them; the image base is read
+    only from an optional header large enough to hold it."""
+    headers = _pe_headers(data)
+    if headers is None:
+        return None
+    count, table, _, _, optional_at = headers
+    end = len(data)
+    image_base = 0
+    if table - optional_at >= 32:  # the optional header's size, checked to lie in the file
+        (magic,) = struct.unpack_from("<H", data, optional_at)
+        if magic == _PE32:
+            (image_base,) = struct.unpack_from("<I", data, optional_at + 28)
+        elif magic == _PE32_PLUS:
+            (image_base,) = struct.unpack_from("<Q", data, optional_at + 24)
+    found = []
+    for index in range(count):
+        at = table + index * _PE_SECTION_BYTES
+        name, virtual_size, address, raw_size, raw_at = _PE_SECTION.unpack_from(data, at)
+        (characteristics,) = struct.unpack_from("<I", data, at + 36)
+        empty = characteristics & _PE_UNINITIALIZED or raw_at >= end
+        in_file = 0 if empty else min(raw_size, end - raw_at)
+        found.append(
+            PeSection(name.rstrip(b"\x00"), address, virtual_size, raw_at, in_file, characteristics)
+        )
+    return PeLayout(image_base, tuple(found))
 
 
 class _StringTable:
@@ -242,11 +311,14 @@ def _fat_slices(data: bytes, *, wide: bool) -> list[tuple[int, int]] | None:
     return slices
 
 
-def _thin_section(
-    data: bytes, start: int, end: int, names: tuple[bytes, ...], limit: int
-) -> bytes | None:
-    """The section named the first of ``names`` that the single-architecture Mach-O file
-    in ``data[start:end]`` has; its offsets count from ``start``."""
+def _segment_commands(
+    data: bytes, start: int, end: int
+) -> Iterator[tuple[tuple[Any, ...], struct.Struct, int, int]]:
+    """Each segment command of the single-architecture Mach-O file in ``data[start:end]``
+    (its offsets count from ``start``): the command's fields after its type and size
+    (name, address, size in memory, file offset, size in the file, maximum and initial
+    protection, number of sections, flags), the layout of its section headers, where
+    the first lies and how many there are, all checked to lie inside the command."""
     order, wide = _MACHO[bytes(data[start : start + 4])]
     header = struct.Struct(order + ("IiiIIIII" if wide else "IiiIIII"))
     fields = _unpack(header, data, start, end, "the Mach-O header")
@@ -257,26 +329,37 @@ def _thin_section(
     commands_end = at + commands_size
     if commands_end > end or count * 8 > commands_size:
         raise SectionError(f"{count} load commands of {commands_size} bytes outside the file")
-    rank = {name.ljust(16, b"\x00"): index for index, name in enumerate(names)}
-    best: tuple[int, bytes, tuple[Any, ...]] | None = None  # rank, name, section header
     sections = 0
     for index, (kind, size) in enumerate(_commands(data, at, commands_end, count, order)):
-        if kind not in (_LC_SEGMENT, _LC_SEGMENT_64):
-            at += size
-            continue
-        segment = struct.Struct(
-            order + ("16sQQQQiiII" if kind == _LC_SEGMENT_64 else "16sIIIIiiII")
-        )
-        section = struct.Struct(
-            order + ("16s16sQQIIIIIIII" if kind == _LC_SEGMENT_64 else "16s16sIIIIIIIII")
-        )
-        nsects = _unpack(segment, data, at + 8, at + size, f"segment command {index}")[7]
-        first = at + 8 + segment.size
-        if first + nsects * section.size > at + size:
-            raise SectionError(f"segment command {index} lists {nsects} sections it cannot hold")
-        sections += nsects
-        if sections > MAX_MACHO_SECTIONS:
-            raise SectionError(f"more than {MAX_MACHO_SECTIONS} sections")
+        if kind in (_LC_SEGMENT, _LC_SEGMENT_64):
+            segment = struct.Struct(
+                order + ("16sQQQQiiII" if kind == _LC_SEGMENT_64 else "16sIIIIiiII")
+            )
+            section = struct.Struct(
+                order + ("16s16sQQIIIIIIII" if kind == _LC_SEGMENT_64 else "16s16sIIIIIIIII")
+            )
+            command = _unpack(segment, data, at + 8, at + size, f"segment command {index}")
+            nsects = command[7]
+            first = at + 8 + segment.size
+            if first + nsects * section.size > at + size:
+                raise SectionError(
+                    f"segment command {index} lists {nsects} sections it cannot hold"
+                )
+            sections += nsects
+            if sections > MAX_MACHO_SECTIONS:
+                raise SectionError(f"more than {MAX_MACHO_SECTIONS} sections")
+            yield command, section, first, nsects
+        at += size
+
+
+def _thin_section(
+    data: bytes, start: int, end: int, names: tuple[bytes, ...], limit: int
+) -> bytes | None:
+    """The section named the first of ``names`` that the single-architecture Mach-O file
+    in ``data[start:end]`` has; its offsets count from ``start``."""
+    rank = {name.ljust(16, b"\x00"): index for index, name in enumerate(names)}
+    best: tuple[int, bytes, tuple[Any, ...]] | None = None  # rank, name, section header
+    for _, section, first, nsects in _segment_commands(data, start, end):
         for number in range(nsects):
             fields = section.unpack_from(data, first + number * section.size)
             found = rank.get(fields[0])
@@ -284,7 +367,6 @@ def _thin_section(
                 best = (found, names[found], fields)
         if best is not None and best[0] == 0:
             break  # the name most preferred: no other is read
-        at += size
     if best is None:
         return None
     _, name, fields = best
@@ -292,6 +374,91 @@ def _thin_section(
     if flags & 0xFF in _ZEROFILL_TYPES or size_of == 0:
         return None
     return _take(data, start + offset, size_of, end, name, limit)
+
+
+class MachoSection(NamedTuple):
+    """A section header of a Mach-O file, as a segment command lists it."""
+
+    name: bytes  # without its NUL padding
+    segment: bytes
+    address: int
+    size: int  # in memory
+    flags: int
+
+
+class MachoSegment(NamedTuple):
+    """A segment of one architecture's Mach-O file. ``offset`` counts from the start of
+    the whole file (a universal file's architecture's offset included) and ``size`` is
+    the segment's bytes in the file cut at the end of the architecture's bytes, so the
+    two always lie inside them."""
+
+    name: bytes
+    address: int
+    offset: int
+    size: int
+    max_protection: int
+    initial_protection: int
+    sections: tuple[MachoSection, ...]  # those named in the request only
+
+
+class MachoLayout(NamedTuple):
+    """One architecture's file: where its bytes lie in the whole file, and its segments."""
+
+    start: int
+    end: int
+    segments: tuple[MachoSegment, ...]
+
+
+def macho_layouts(data: bytes, section_names: tuple[bytes, ...]) -> list[MachoLayout] | None:
+    """The segments of each architecture of a Mach-O file (one for a single-architecture
+    file, several for a universal one), each with those of its sections named in
+    ``section_names``; None when the file is not Mach-O. Checked as ``macho_sections``
+    checks, and every segment's bytes are cut to the architecture's."""
+    if any(not 0 < len(name) <= 16 for name in section_names):
+        raise ValueError("a Mach-O section name is 1 to 16 bytes")
+    magic = data[:4]
+    if magic in _MACHO:
+        return [_layout(data, 0, len(data), section_names)]
+    if magic not in _FAT:
+        return None
+    slices = _fat_slices(data, wide=_FAT[magic])
+    if slices is None:
+        return None
+    return [_layout(data, start, stop, section_names) for start, stop in slices]
+
+
+def _layout(data: bytes, start: int, end: int, section_names: tuple[bytes, ...]) -> MachoLayout:
+    wanted = frozenset(name.ljust(16, b"\x00") for name in section_names)
+    segments = []
+    for command, section, first, nsects in _segment_commands(data, start, end):
+        listed = []
+        for number in range(nsects):
+            fields = section.unpack_from(data, first + number * section.size)
+            if fields[0] in wanted:
+                listed.append(
+                    MachoSection(
+                        fields[0].rstrip(b"\x00"),
+                        fields[1].rstrip(b"\x00"),
+                        fields[2],
+                        fields[3],
+                        fields[8],
+                    )
+                )
+        name, address, _, offset, size, max_protection, initial_protection = command[:7]
+        at = start + offset
+        in_file = min(size, end - at) if at < end else 0
+        segments.append(
+            MachoSegment(
+                name.rstrip(b"\x00"),
+                address,
+                at,
+                in_file,
+                max_protection,
+                initial_protection,
+                tuple(listed),
+            )
+        )
+    return MachoLayout(start, end, tuple(segments))
 
 
 def _commands(data: bytes, at: int, end: int, count: int, order: str) -> Iterator[tuple[int, int]]:
