@@ -237,3 +237,53 @@ def test_many_feeds_are_summed_up_on_one_line():
     )
     assert _feeds_line(feeds[:1]) == ("Vulnerability data: osv-pypi (updated 2026-12-05 09:58 UTC)")
     assert _feeds_line([]) == "Vulnerability data: none"
+
+
+DPKG_STATUS = (
+    b"Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n"
+    b"Source: zlib\nVersion: 1:1.2.13.dfsg-1\nDescription: compression\n"
+)
+
+
+def test_the_table_says_why_a_debian_issue_has_no_fix(tmp_path):
+    """The FIXED column gives the tracker's reason, and an unscored issue names the urgency
+    its class came from."""
+
+    def issue(**release: str) -> dict[str, object]:
+        return {"description": "zlib", "releases": {"bookworm": {"status": "open", **release}}}
+
+    tracker = tmp_path / "tracker.json"
+    tracker.write_text(
+        json.dumps(
+            {
+                "zlib": {
+                    "CVE-2026-1001": issue(urgency="end-of-life"),
+                    "CVE-2026-1003": issue(
+                        urgency="low", nodsa="minizip \x1b[31mnot built", nodsa_reason="ignored"
+                    ),
+                    "TEMP-0000001-AAAAAA": issue(urgency="high"),
+                }
+            }
+        )
+    )
+    data = tmp_path / "data"
+    done = portside(data, "vulndb", "import", "debian", str(tracker), "--no-rematch")
+    assert done.returncode == 0, done.stderr
+    image = tmp_path / "layout"
+    make_layout(
+        image,
+        [
+            ("etc/os-release", b'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n'),
+            ("var/lib/dpkg/status", DPKG_STATUS),
+        ],
+    )
+    table = portside(data, "scan", str(image))
+    assert table.returncode == 0, table.stderr
+    rows = {line.split()[1]: line for line in table.stdout.splitlines() if "zlib1g" in line}
+    assert "will not be fixed (end-of-life)" in rows["CVE-2026-1001"]
+    assert (
+        "will not be fixed: minizip  [31mnot built" in rows["CVE-2026-1003"]
+    )  # ESC shown as a space
+    assert "\x1b" not in table.stdout
+    assert rows["TEMP-0000001-AAAAAA"].startswith("CRITICAL")
+    assert rows["TEMP-0000001-AAAAAA"].split()[-3:] == ["fix", "by", "urgency"]

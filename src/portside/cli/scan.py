@@ -346,8 +346,8 @@ def _table(
             f.advisory_id,
             f.package_name,
             f.package_version,
-            ", ".join(f.fixed_versions) or "-",
-            "" if f.cvss_score is None else f"{f.cvss_score:.1f}",
+            ", ".join(f.fixed_versions) or _no_fix(f),
+            _score(f),
         )
         for f in sorted(findings, key=lambda f: (order.get(str(f.severity), 9), f.advisory_id))
     ]
@@ -389,6 +389,26 @@ def _feeds_line(feeds: list[dict[str, Any]]) -> str:
     first, last = _when(str(oldest.get("updated") or "")), _when(str(newest.get("updated") or ""))
     span = f"updated {first}" if first == last else f"updated {first} to {last}"
     return f"Vulnerability data: {len(feeds)} feeds, {span} (oldest: {oldest['name']})"
+
+
+def _no_fix(finding: Any) -> str:
+    """What the FIXED column says when no version fixes it: the distribution's reason
+    (``will not be fixed (end-of-life)``) when it gave one, else ``-``."""
+    from portside.vulndb.model import no_fix_text
+
+    status = getattr(finding, "distro_status", "")
+    if not status:
+        return "-"
+    return "".join(c if c.isprintable() else " " for c in no_fix_text(status, finding.distro_note))
+
+
+def _score(finding: Any) -> str:
+    """The CVSS score, or the distribution's urgency its class came from."""
+    if finding.cvss_score is not None:
+        return f"{finding.cvss_score:.1f}"
+    if getattr(finding, "score_source", "") == "urgency":
+        return "by urgency"  # no CVSS score: the class is the distribution's urgency
+    return ""
 
 
 def _when(stamp: str) -> str:
