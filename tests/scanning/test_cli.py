@@ -287,3 +287,8 @@ def test_the_table_says_why_a_debian_issue_has_no_fix(tmp_path):
     assert "\x1b" not in table.stdout
     assert rows["TEMP-0000001-AAAAAA"].startswith("CRITICAL")
     assert rows["TEMP-0000001-AAAAAA"].split()[-3:] == ["fix", "by", "urgency"]
+    report = json.loads(portside(data, "scan", str(image), "--format", "json").stdout)
+    found = {f["id"]: f for f in report["findings"]}
+    assert found["CVE-2026-1001"]["distro_status"] == "end-of-life"
+    assert found["CVE-2026-1003"]["distro_note"] == "minizip \x1b[31mnot built"  # JSON escapes it
+    assert found["TEMP-0000001-AAAAAA"]["score_source"] == "urgency"

@@ -319,6 +319,9 @@ def _as_json(
                 "score": f.cvss_score,
                 "vector": f.cvss_vector,
                 "fixed_versions": list(f.fixed_versions),
+                "score_source": f.score_source,
+                "distro_status": f.distro_status,
+                "distro_note": f.distro_note,
                 "summary": f.summary,
             }
             for f in findings
