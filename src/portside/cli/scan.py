@@ -358,7 +358,9 @@ def _table(
         header = ("SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "CVSS")
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+            lines.append(
+                "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            )
         counts = {s: sum(1 for f in findings if str(f.severity) == s) for s in SEVERITIES}
         lines.append("")
         lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none")
