@@ -429,3 +429,8 @@ NOTIFICATIONS_WEBHOOK_TIMEOUT = env.get_int("PORTSIDE_WEBHOOK_TIMEOUT", 10, mini
 # Tries of a mail or webhook notification before it is given up (waits grow from a minute
 # to six hours between them).
 NOTIFICATIONS_ATTEMPTS = env.get_int("PORTSIDE_NOTIFICATION_ATTEMPTS", 8, minimum=1, maximum=20)
+# Days notifications that are done with (sent, in a digest, or given up) and webhook
+# deliveries are kept; 0 keeps them for ever. Pruned daily (notifications.prune).
+NOTIFICATIONS_RETENTION_DAYS = env.get_int(
+    "PORTSIDE_NOTIFICATION_RETENTION_DAYS", 90, minimum=0, maximum=36500
+)

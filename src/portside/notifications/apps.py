@@ -14,3 +14,4 @@ class NotificationsConfig(AppConfig):
             events.subscribe(name, handler)
         schedule.daily("notifications.digests", tasks.send_digests.enqueue)
         schedule.every("notifications.sweep", 600, tasks.sweep.enqueue)
+        schedule.daily("notifications.prune", tasks.prune.enqueue)

@@ -1,5 +1,6 @@
 """What the store tells whom: people's choices, every notification sent (or to send), the
-organisations' webhook endpoints and the log of their deliveries."""
+organisations' webhook endpoints and the log of their deliveries, and the keys of the
+notifications that retention deleted (``retention.py``)."""
 
 from __future__ import annotations
 
@@ -190,3 +191,14 @@ class WebhookDelivery(models.Model):
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class PrunedKey(models.Model):
+    """The key of a notice that retention deleted, kept so the event it named is still
+    told once: ``services._record`` finds it here as it would have found the notice."""
+
+    key = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField()  # when the notice was recorded
+
+    def __str__(self) -> str:
+        return self.key

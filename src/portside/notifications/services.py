@@ -30,6 +30,7 @@ from portside.notifications.models import (
     Channel,
     Mode,
     Notification,
+    PrunedKey,
     State,
     WebhookDelivery,
     WebhookEndpoint,
@@ -194,6 +195,10 @@ def reinstated_key(payload: dict[str, Any]) -> str:
     return f"product:{product_id}/{clock.now():%Y-%m-%d}/{reason}"
 
 
+class _ToldBefore(Exception):
+    pass
+
+
 def _record(*, key: str, channel: str, **fields: Any) -> int:
     now = clock.now()
     try:
@@ -201,7 +206,12 @@ def _record(*, key: str, channel: str, **fields: Any) -> int:
             notice = Notification.objects.create(
                 key=key[:255], channel=channel, created_at=now, next_attempt_at=now, **fields
             )
-    except IntegrityError:
+            # Told so long ago that retention has deleted the notice and kept its key.
+            # Looked for after the insert: a prune deleting that notice at this moment
+            # has committed by then (the insert waited for it), so its key is seen.
+            if PrunedKey.objects.filter(key=notice.key).exists():
+                raise _ToldBefore
+    except (IntegrityError, _ToldBefore):
         return 0  # told already: this event was delivered before
     if channel != Channel.DIGEST:
         _enqueue(notice.pk, attempt=1)

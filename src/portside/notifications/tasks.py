@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.tasks import task
 
-from portside.notifications import services
+from portside.notifications import retention, services
 
 
 @task(queue_name=services.QUEUE)
@@ -23,3 +23,10 @@ def send_digests() -> int:
 def sweep() -> int:
     """Every ten minutes: queue again the tries a dead worker lost."""
     return services.sweep()
+
+
+@task()
+def prune() -> int:
+    """Daily: delete the notifications and webhook deliveries past their retention."""
+    done = retention.prune()
+    return done.notices + done.deliveries

@@ -25,7 +25,7 @@ from portside.accounts.forms import add_domain_error
 from portside.accounts.models import Organization, User
 from portside.core.errors import NotFound, PermissionDenied, ValidationFailed
 from portside.core.origin import from_request
-from portside.notifications import preferences, services, tokens
+from portside.notifications import preferences, retention, services, tokens
 from portside.notifications.forms import EVENT_CHOICES, EndpointEditForm, EndpointForm
 from portside.notifications.models import Mode, WebhookDelivery, WebhookEndpoint
 
@@ -152,6 +152,7 @@ def _page(
             "org": org,
             "endpoints": endpoints,
             "deliveries": deliveries,
+            "retention_days": retention.days(),
             "form": form or EndpointForm(initial={"creation_key": secrets.token_urlsafe(16)}),
             "secret": secret,
             "secret_for": secret_for,
