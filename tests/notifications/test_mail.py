@@ -352,3 +352,41 @@ def test_a_try_lost_with_its_worker_is_queued_again_by_the_sweep(
     assert len(mailbox.to(OWNER)) == 1 and len(mailbox.to(EDITOR)) == 1
     assert set(rows.values_list("state", flat=True)) == {State.SENT}
     assert services.sweep(later + dt.timedelta(hours=1)) == 0
+
+
+def test_every_revocation_and_reinstatement_is_told(
+    world: World, mailbox: Mailbox, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The security team revokes a listing that was never on hold, reinstates it, and does
+    both again: each step is news, to the product's own customers only. (Revocations used
+    to be known by the product's last hold, so the second one, and every revocation of a
+    product never held, shared a key and was not sent.)"""
+    from portside.policy import services as policy
+    from tests.commerce.world import publish
+    from tests.factories import TEST_ORIGIN
+
+    other = publish(world.store.pub, world.store.pub.ready_product("Acme Cache")).product
+    admin = world.store.pub.admin
+    for step in range(2):
+        for product in (world.product, other):
+            with django_capture_on_commit_callbacks(execute=True):
+                policy.revoke(product=product, reason=f"r{step}", acting=admin, origin=TEST_ORIGIN)
+        with django_capture_on_commit_callbacks(execute=True):
+            policy.reinstate(
+                product=world.product, reason=f"f{step}", acting=admin, origin=TEST_ORIGIN
+            )
+        with django_capture_on_commit_callbacks(execute=True):
+            policy.reinstate(product=other, reason=f"f{step}", acting=admin, origin=TEST_ORIGIN)
+    subjects = [subject(m) for m in mailbox.to("payer@")]
+    assert (
+        subjects
+        == [
+            "[Portside] Security notice: Acme Database is revoked",
+            "[Portside] Security notice: Acme Database is reinstated",
+        ]
+        * 2
+    )
+    owner = [subject(m) for m in mailbox.to(OWNER)]
+    for name in ("Acme Database", "Acme Cache"):
+        assert sum(f"{name} is revoked" in s for s in owner) == 2, owner
+        assert sum(f"{name} is reinstated" in s for s in owner) == 2, owner

@@ -79,9 +79,16 @@ def prunable(before: dt.datetime) -> QuerySet[Notification]:
         product_id=OuterRef("product_id"),
         created_at__gt=OuterRef("created_at"),
     ).exclude(hold_id=OuterRef("hold_id"))
+    # A revocation (known by its own step) ends the hold before it as a release would.
+    revoked_later = past.filter(
+        event=services.REVOKED,
+        product_id=OuterRef("product_id"),
+        created_at__gt=OuterRef("created_at"),
+    )
     return past.filter(state__in=FINAL).filter(
         ~Q(event__in=[services.HELD, services.REVOKED])
         | Q(event=services.HELD, hold_id__isnull=False) & Exists(hold_told)
+        | Q(event=services.HELD, product_id__isnull=False) & Exists(revoked_later)
         | Q(event=services.REVOKED, product_id__isnull=False) & Exists(revoked_again)
     )
 

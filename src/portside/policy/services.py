@@ -195,8 +195,7 @@ def _revoke(
         listing = catalog.revoke(product=product, access_ends_at=ends)
         if listing is None:
             return False
-        held = _last_hold(product.pk)
-        _step(product, HoldAction.REVOKED, now, reason=reason, acting=acting)
+        revocation = _step(product, HoldAction.REVOKED, now, reason=reason, acting=acting)
         audit.record(
             acting,
             "policy:listing:revoked",
@@ -209,7 +208,9 @@ def _revoke(
         )
         events.emit(
             "policy:listing:revoked",
-            hold_id=held.pk if held else 0,
+            # The revocation's own step: each revocation is news of its own, whether or not
+            # the listing was on hold, and a reinstatement is told to those it reached.
+            hold_id=revocation.pk,
             revoked_at=now.isoformat(),
             pull_until=ends.isoformat(),
             affected=_affected(product.pk, states=(ClockState.OVERDUE, ClockState.RUNNING)),
