@@ -678,3 +678,35 @@ def test_the_store_sets_a_share_and_records_a_payout(store: Store) -> None:
 )
 def test_the_pages_without_arguments_render_empty(store: Store, name: str) -> None:
     assert signed_in(store.pub.admin).get(reverse(name)).status_code == 200
+
+
+def test_security_notices_are_offered_once_per_product_in_the_library(store: Store) -> None:
+    """Notices are chosen per product: with a free and a paid tier of it, the library offers
+    the choice on one card and says so on the other."""
+    carol = customer()
+    services.take_free_tier(
+        listing=store.listing,
+        tier_id=store.free_tier,
+        user=carol,
+        accept_licence=True,
+        origin=TEST_ORIGIN,
+    )
+    billed(carol)
+    offer = services.quote(
+        listing=store.listing,
+        tier_id=store.paid_tier,
+        profile=services.billing.profile_of(user=carol, organization=None),
+    )
+    order = services.checkout(
+        listing=store.listing,
+        tier_id=store.paid_tier,
+        user=carol,
+        accept_licence=True,
+        signature=offer.signature,
+        origin=TEST_ORIGIN,
+    )
+    services.mark_paid(order=order, acting=store.pub.admin, origin=TEST_ORIGIN)
+    library = _text(signed_in(carol).get(reverse("library")))
+    assert library.count("<h3>Security notices</h3>") == 2
+    assert library.count("Security notices for Acme Database") == 1
+    assert "Chosen for Acme Database as a whole: see its first tier above." in library

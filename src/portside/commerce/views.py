@@ -425,6 +425,11 @@ def _access_context(request: HttpRequest) -> dict[str, Any]:
 def library(request: HttpRequest) -> HttpResponse:
     entries = [_entry(request, sub) for sub in _subscriptions_of(_me(request))]
     current = [e for e in entries if e["entitled"]]
+    # Security notices are chosen per product: offered once, on its first tier listed.
+    offered: set[int] = set()
+    for e in current:
+        e["notices_here"] = e["sub"].product_id not in offered
+        offered.add(e["sub"].product_id)
     waiting = [e for e in entries if e["sub"].status == SubscriptionStatus.PENDING]
     past = [e for e in entries if e not in current and e not in waiting]
     return render(
