@@ -27,7 +27,7 @@ from portside.commerce.models import (
     TaxRate,
 )
 from portside.core import clock
-from tests.commerce.world import Store, billed, customer, publish
+from tests.commerce.world import Store, billed, customer, pay, publish
 from tests.factories import TEST_ORIGIN, make_user
 from tests.moderation.world import complete_profile, push_image
 
@@ -691,21 +691,7 @@ def test_security_notices_are_offered_once_per_product_in_the_library(store: Sto
         accept_licence=True,
         origin=TEST_ORIGIN,
     )
-    billed(carol)
-    offer = services.quote(
-        listing=store.listing,
-        tier_id=store.paid_tier,
-        profile=services.billing.profile_of(user=carol, organization=None),
-    )
-    order = services.checkout(
-        listing=store.listing,
-        tier_id=store.paid_tier,
-        user=carol,
-        accept_licence=True,
-        signature=offer.signature,
-        origin=TEST_ORIGIN,
-    )
-    services.mark_paid(order=order, acting=store.pub.admin, origin=TEST_ORIGIN)
+    pay(store, carol)
     library = _text(signed_in(carol).get(reverse("library")))
     assert library.count("<h3>Security notices</h3>") == 2
     assert library.count("Security notices for Acme Database") == 1

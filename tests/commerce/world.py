@@ -67,3 +67,24 @@ def billed(user: Any, country: str = "DE", tax_id: str = "", organization: Any =
 
 def customer(name: str = "carol") -> Any:
     return make_user(name)
+
+
+def pay(store: Store, user: Any) -> None:
+    """``user`` takes the store's paid tier: billed, quoted, checked out and paid."""
+    from portside.commerce import services as commerce
+
+    billed(user)
+    offer = commerce.quote(
+        listing=store.listing,
+        tier_id=store.paid_tier,
+        profile=billing.profile_of(user=user, organization=None),
+    )
+    order = commerce.checkout(
+        listing=store.listing,
+        tier_id=store.paid_tier,
+        user=user,
+        accept_licence=True,
+        signature=offer.signature,
+        origin=TEST_ORIGIN,
+    )
+    commerce.mark_paid(order=order, acting=store.pub.admin, origin=TEST_ORIGIN)

@@ -20,7 +20,7 @@ from django.tasks import task_backends
 from portside.commerce import services as commerce
 from portside.commerce import subscribers as commerce_subscribers
 from portside.core import clock, events
-from tests.commerce.world import Store, billed, build_store, customer
+from tests.commerce.world import Store, build_store, customer, pay
 from tests.factories import TEST_ORIGIN
 from tests.servers import free_port
 
@@ -174,24 +174,6 @@ class World:
         return str(self.store.pub.digest)
 
 
-def _pay(store: Store, user: Any) -> None:
-    billed(user)
-    offer = commerce.quote(
-        listing=store.listing,
-        tier_id=store.paid_tier,
-        profile=commerce.billing.profile_of(user=user, organization=None),
-    )
-    order = commerce.checkout(
-        listing=store.listing,
-        tier_id=store.paid_tier,
-        user=user,
-        accept_licence=True,
-        signature=offer.signature,
-        origin=TEST_ORIGIN,
-    )
-    commerce.mark_paid(order=order, acting=store.pub.admin, origin=TEST_ORIGIN)
-
-
 def pulled(store: Store, user: Any, tag: str = "1.0") -> None:
     commerce_subscribers.record_customer_pulls(
         pulls=[
@@ -210,8 +192,8 @@ def pulled(store: Store, user: Any, tag: str = "1.0") -> None:
 def world(db: Any) -> World:
     store = build_store()
     payer, freeloader, bystander = customer("payer"), customer("freeloader"), customer("bystander")
-    _pay(store, payer)
-    _pay(store, bystander)
+    pay(store, payer)
+    pay(store, bystander)
     commerce.take_free_tier(
         listing=store.listing,
         tier_id=store.free_tier,

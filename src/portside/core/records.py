@@ -152,7 +152,7 @@ def _make[T](cls: type[T], *, frozen: bool, order: bool) -> type[T]:
     for base in cls.__mro__[1:]:
         if "__record_fields__" in base.__dict__:
             raise TypeError("a record cannot inherit fields from another record")
-    namespace: dict[str, Any] = {"MISSING": MISSING, "FrozenInstanceError": FrozenInstanceError}
+    namespace: dict[str, Any] = {"MISSING": MISSING}
     made: list[Field] = []
     parameters: list[str] = []
     body: list[str] = []
